@@ -1,0 +1,17 @@
+# Captioner: `make demo` and `make test` do all set-up on a fresh Debian 12 machine with Swift.
+SWIFT ?= swift
+CONFIG ?= release
+
+.PHONY: bootstrap build test clean
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	$(SWIFT) build -c $(CONFIG)
+
+test: bootstrap
+	$(SWIFT) test -c $(CONFIG)
+
+clean:
+	rm -rf .build

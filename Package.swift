@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One target per layer of the architecture:
+//   TensorCore     — tensors, oneDNN kernels, reverse-mode autodiff, safetensors, threads
+//   Layers         — Module, Linear/Embedding/Dropout/GRU/LSTM, optimizers, schedules
+//   Vision         — image decoding, PyTorch checkpoint reading, CNN encoders
+//   CaptionData    — dataset layouts (Flickr8k/30k, Karpathy JSON, CSV), tokens, vocabulary
+//   CaptionMetrics — BLEU, ROUGE-L, CIDEr-D, METEOR (coco-caption compatible)
+//   caption        — the command-line tool
+let optimised: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Captioner",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "Layers", targets: ["Layers"]),
+        .library(name: "Vision", targets: ["Vision"]),
+        .library(name: "CaptionMetrics", targets: ["CaptionMetrics"]),
+        .library(name: "CaptionData", targets: ["CaptionData"]),
+        .executable(name: "caption", targets: ["caption"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        .target(name: "TensorCore", dependencies: ["CDNNL"], swiftSettings: optimised),
+        .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: optimised),
+        .target(name: "Vision", dependencies: ["TensorCore", "CTurboJPEG", "CPNG"], swiftSettings: optimised),
+        .target(name: "CaptionMetrics", swiftSettings: optimised),
+        .target(name: "CaptionData", swiftSettings: optimised),
+        .executableTarget(
+            name: "caption",
+            dependencies: [
+                "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: optimised),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "TensorCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "VisionTests", dependencies: ["Vision", "TensorCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "CaptionMetricsTests", dependencies: ["CaptionMetrics"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "CaptionDataTests", dependencies: ["CaptionData"],
+                    resources: [.copy("Fixtures")]),
+    ],
+    swiftLanguageModes: [.v5]
+)

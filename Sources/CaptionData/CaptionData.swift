@@ -1,0 +1,1 @@
+// CaptionData module: see Package.swift for its place in the architecture.

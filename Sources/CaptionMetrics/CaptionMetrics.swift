@@ -1,0 +1,1 @@
+// CaptionMetrics module: see Package.swift for its place in the architecture.

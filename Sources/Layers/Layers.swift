@@ -1,0 +1,1 @@
+// Layers module: see Package.swift for its place in the architecture.

@@ -1,0 +1,1 @@
+// TensorCore module: see Package.swift for its place in the architecture.

@@ -1,0 +1,1 @@
+// Vision module: see Package.swift for its place in the architecture.

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Caption: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "caption",
+        abstract: "Train, evaluate and serve image captioning models.",
+        subcommands: [])
+}
