@@ -11,7 +11,7 @@ build: bootstrap
 	$(SWIFT) build -c $(CONFIG)
 
 test: bootstrap
-	$(SWIFT) test -c $(CONFIG)
+	$(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing
 
 clean:
 	rm -rf .build

@@ -1,1 +1,0 @@
-// Layers module: see Package.swift for its place in the architecture.

@@ -1,0 +1,237 @@
+/// Every differentiable operation, with what its backward rule needs.
+enum Op {
+    case matmul(Tensor, Tensor, transposeA: Bool, transposeB: Bool)
+    case linear(x: Tensor, weight: Tensor, bias: Tensor?)
+    case add(Tensor, Tensor), subtract(Tensor, Tensor), multiply(Tensor, Tensor), divide(Tensor, Tensor)
+    case scale(Tensor, Float)
+    case shift(Tensor)
+    case sum(Tensor, axis: Int), mean(Tensor, axis: Int)
+    case sumAll(Tensor), meanAll(Tensor)
+    case tanh(Tensor), sigmoid(Tensor), relu(Tensor), exp(Tensor), log(Tensor)
+    case softmax(Tensor, axis: Int), logSoftmax(Tensor, axis: Int)
+    case concat([Tensor], axis: Int)
+    case slice(Tensor, axis: Int, start: Int)
+    case gatherRows(Tensor, IntTensor)
+    case reshape(Tensor)
+    case permute(Tensor, [Int])
+    case dropout(Tensor, mask: Tensor)
+    case crossEntropy(logits: Tensor, targets: IntTensor, probabilities: Tensor, ignoreIndex: Int32, valid: Int)
+    case gruCell(x: Tensor, h: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor, saved: Tensor)
+    case lstmCell(x: Tensor, h: Tensor, c: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor, saved: Tensor)
+    case gruSequence(x: Tensor, h0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor,
+                     states: Tensor, saved: Tensor)
+    case lstmSequence(x: Tensor, h0: Tensor, c0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor,
+                      states: Tensor, cells: Tensor, saved: Tensor)
+}
+
+/// All backward rules, in one place. Given the op, its outputs and d(loss)/d(output) for each
+/// (nil where an output did not reach the loss), each rule adds d(loss)/d(input) into the inputs
+/// that require gradients.
+enum Gradients {
+    static func backward(_ op: Op, outputs: [Tensor], outputGrads: [Tensor?]) {
+        let y = outputs[0]
+        guard let g = outputGrads[0] ?? (outputs.count > 1 ? Tensor(zeros: y.shape) : nil) else { return }
+        switch op {
+
+        // C = op(A)·op(B):  d op(A) = dC·op(B)ᵀ,  d op(B) = op(A)ᵀ·dC, transposed back to storage order.
+        case let .matmul(a, b, ta, tb):
+            let batch = a.rank == 3 ? a.shape[0] : 1
+            let (m, n) = (y.shape[y.rank - 2], y.shape[y.rank - 1])
+            let k = ta ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
+            if a.requiresGrad {
+                let da = gradBuffer(a)
+                if ta { gemm(b.data, g.data, da.data, m: k, n: m, k: n, batch: batch, transposeA: tb, transposeB: true, accumulate: true) }
+                else { gemm(g.data, b.data, da.data, m: m, n: k, k: n, batch: batch, transposeA: false, transposeB: !tb, accumulate: true) }
+            }
+            if b.requiresGrad {
+                let db = gradBuffer(b)
+                if tb { gemm(g.data, a.data, db.data, m: n, n: k, k: m, batch: batch, transposeA: true, transposeB: ta, accumulate: true) }
+                else { gemm(a.data, g.data, db.data, m: k, n: n, k: m, batch: batch, transposeA: !ta, transposeB: false, accumulate: true) }
+            }
+
+        // y = x·Wᵀ + b:  dx = dy·W,  dW = dyᵀ·x,  db = Σ_rows dy.
+        case let .linear(x, w, bias):
+            let (outF, inF) = (w.shape[0], w.shape[1])
+            let rows = x.count / max(inF, 1)
+            if x.requiresGrad { gemm(g.data, w.data, gradBuffer(x).data, m: rows, n: inF, k: outF, accumulate: true) }
+            if w.requiresGrad { gemm(g.data, x.data, gradBuffer(w).data, m: outF, n: inF, k: rows, transposeA: true, accumulate: true) }
+            if let bias, bias.requiresGrad { addColumnSums(g.data, rows: rows, cols: outF, into: gradBuffer(bias).data) }
+
+        // Broadcasting: the gradient is summed back over the broadcast axes.
+        case let .add(a, b):
+            accumulate(a, Kernels.reduce(g, to: a.shape), fresh: a.shape != g.shape)
+            accumulate(b, Kernels.reduce(g, to: b.shape), fresh: b.shape != g.shape)
+        case let .subtract(a, b):
+            accumulate(a, Kernels.reduce(g, to: a.shape), fresh: a.shape != g.shape)
+            if b.requiresGrad { accumulate(b, Kernels.reduce(Kernels.map(g) { -$0 }, to: b.shape), fresh: true) }
+        // d(a⊙b) = dy⊙b, dy⊙a
+        case let .multiply(a, b):
+            if a.requiresGrad { accumulate(a, Kernels.reduce(Kernels.broadcast(g, b, *), to: a.shape), fresh: true) }
+            if b.requiresGrad { accumulate(b, Kernels.reduce(Kernels.broadcast(g, a, *), to: b.shape), fresh: true) }
+        // d(a/b) = dy/b, −dy⊙a/b²
+        case let .divide(a, b):
+            if a.requiresGrad { accumulate(a, Kernels.reduce(Kernels.broadcast(g, b, /), to: a.shape), fresh: true) }
+            if b.requiresGrad {
+                let q = Kernels.broadcast(Kernels.broadcast(g, y, *), b, /)   // dy⊙(a/b)/b
+                accumulate(b, Kernels.reduce(Kernels.map(q) { -$0 }, to: b.shape), fresh: true)
+            }
+        case let .scale(a, s):
+            accumulate(a, Kernels.map(g) { $0 * s }, fresh: true)
+        case let .shift(a):
+            accumulate(a, g, fresh: false)
+
+        // Reductions: the gradient is spread back over the reduced axis (÷ its length for the mean).
+        case let .sum(x, axis):
+            accumulate(x, Kernels.expand(g, alongAxis: axis, of: x.shape, scale: 1), fresh: true)
+        case let .mean(x, axis):
+            accumulate(x, Kernels.expand(g, alongAxis: axis, of: x.shape, scale: 1 / Float(x.shape[axis])), fresh: true)
+        case let .sumAll(x):
+            accumulate(x, Tensor(shape: x.shape, repeating: g.data[0]), fresh: true)
+        case let .meanAll(x):
+            accumulate(x, Tensor(shape: x.shape, repeating: g.data[0] / Float(x.count)), fresh: true)
+
+        // Pointwise functions, from their outputs where that is cheaper:
+        // tanh' = 1 − y²,  σ' = y(1 − y),  relu' = [y > 0],  exp' = y,  log' = 1/x.
+        case let .tanh(x):
+            accumulate(x, Kernels.zip(g, y) { d, t in d * (1 - t * t) }, fresh: true)
+        case let .sigmoid(x):
+            accumulate(x, Kernels.zip(g, y) { d, s in d * s * (1 - s) }, fresh: true)
+        case let .relu(x):
+            accumulate(x, Kernels.zip(g, y) { d, r in r > 0 ? d : 0 }, fresh: true)
+        case let .exp(x):
+            accumulate(x, Kernels.zip(g, y, *), fresh: true)
+        case let .log(x):
+            accumulate(x, Kernels.zip(g, x, /), fresh: true)
+
+        // softmax: dx = y⊙(dy − Σ dy⊙y);  log-softmax: dx = dy − softmax(x)⊙Σ dy.
+        case let .softmax(x, axis):
+            accumulate(x, Kernels.softmaxBackward(y, g, axis: axis, log: false), fresh: true)
+        case let .logSoftmax(x, axis):
+            accumulate(x, Kernels.softmaxBackward(y, g, axis: axis, log: true), fresh: true)
+
+        // Shape ops route the gradient back to where each element came from.
+        case let .concat(parts, axis):
+            var start = 0
+            for p in parts {
+                if p.requiresGrad { Kernels.copyBlock(g, into: gradBuffer(p), axis: axis, start: start, gather: true, add: true) }
+                start += p.shape[axis]
+            }
+        case let .slice(x, axis, start):
+            if x.requiresGrad { Kernels.copyBlock(g, into: gradBuffer(x), axis: axis, start: start, add: true) }
+        case let .reshape(x):
+            accumulate(x, g, fresh: false)
+        case let .permute(x, perm):
+            var inverse = perm
+            for (i, p) in perm.enumerated() { inverse[p] = i }
+            accumulate(x, Kernels.permute(g, inverse), fresh: true)
+        // Embedding: rows picked by id; their gradients are scatter-added back (ids may repeat).
+        case let .gatherRows(table, ids):
+            if table.requiresGrad { Kernels.scatterAddRows(g, ids, into: gradBuffer(table)) }
+        case let .dropout(x, mask):
+            accumulate(x, Kernels.zip(g, mask, *), fresh: true)
+
+        // Cross-entropy, mean over the n valid rows: dlogits = (softmax − onehot(target)) · dy / n.
+        case let .crossEntropy(logits, targets, probabilities, ignoreIndex, valid):
+            let (rows, classes) = (logits.shape[0], logits.shape[1])
+            let d = Tensor(uninitialized: logits.shape)
+            let scale = g.data[0] / Float(valid)
+            let pp = probabilities.data, pd = d.data
+            Threads.parallelRanges(rows, minimumPerThread: max(1, 65_536 / max(classes, 1))) { range in
+                for r in range {
+                    let t = targets.values[r]
+                    let src = pp + r * classes, dst = pd + r * classes
+                    if t == ignoreIndex {
+                        dst.update(repeating: 0, count: classes)
+                    } else {
+                        for j in 0..<classes { dst[j] = src[j] * scale }
+                        dst[Int(t)] -= scale
+                    }
+                }
+            }
+            accumulate(logits, d, fresh: true)
+
+        // GRU cell: pointwise backward (Recurrent.gruBackward), then the two GEMMs' gradients.
+        case let .gruCell(x, h, wIH, wHH, bIH, bHH, saved):
+            let (batch, hidden) = (h.shape[0], h.shape[1])
+            let dgi = Tensor(uninitialized: [batch, 3 * hidden]), dgh = Tensor(uninitialized: [batch, 3 * hidden])
+            let dhDirect = Tensor(uninitialized: [batch, hidden])
+            Recurrent.gruBackward(batch: batch, hidden: hidden, dhNext: g.data, dhNextStride: hidden, saved: saved.data,
+                                  h: h.data, hStride: hidden, dgi: dgi.data, dgiStride: 3 * hidden, dgh: dgh.data,
+                                  dh: dhDirect.data, dhStride: hidden)
+            linearGradients(dOut: dgi, input: x, weight: wIH, bias: bIH, rows: batch)
+            accumulate(h, dhDirect, fresh: true)
+            linearGradients(dOut: dgh, input: h, weight: wHH, bias: bHH, rows: batch)
+
+        case let .lstmCell(x, h, c, wIH, wHH, bIH, bHH, saved):
+            let (batch, hidden) = (h.shape[0], h.shape[1])
+            let dgates = Tensor(uninitialized: [batch, 4 * hidden]), dc = Tensor(uninitialized: [batch, hidden])
+            let gc = outputGrads[1]
+            Recurrent.lstmBackward(batch: batch, hidden: hidden, dhNext: g.data, dhNextStride: hidden,
+                                   dcNext: gc.map { UnsafePointer($0.data) }, dcNextStride: hidden, saved: saved.data,
+                                   c: c.data, cStride: hidden, dgates: dgates.data, dgatesStride: 4 * hidden,
+                                   dc: dc.data, dcStride: hidden)
+            accumulate(c, dc, fresh: true)
+            linearGradients(dOut: dgates, input: x, weight: wIH, bias: bIH, rows: batch)
+            linearGradients(dOut: dgates, input: h, weight: wHH, bias: bHH, rows: batch)
+
+        // GRU over a sequence, backward through time: per step the fused pointwise backward and one
+        // dgh·W_hh GEMM into dh; the weight gradients as single GEMMs over all steps at the end.
+        case let .gruSequence(x, h0, wIH, wHH, bIH, bHH, states, saved):
+            let (batch, steps, inF) = (x.shape[0], x.shape[1], x.shape[2])
+            let hidden = h0.shape[1], bh = batch * hidden
+            let dgi = Tensor(uninitialized: [batch, steps, 3 * hidden])
+            let dgh = Tensor(uninitialized: [steps, batch, 3 * hidden])
+            let dh = Tensor(zeros: [batch, hidden])
+            let dhNext = Tensor(uninitialized: [batch, hidden])
+            for t in stride(from: steps - 1, through: 0, by: -1) {
+                for b in 0..<batch {
+                    let src = g.data + (b * steps + t) * hidden, carry = dh.data + b * hidden, dst = dhNext.data + b * hidden
+                    for j in 0..<hidden { dst[j] = src[j] + carry[j] }
+                }
+                Recurrent.gruBackward(batch: batch, hidden: hidden, dhNext: dhNext.data, dhNextStride: hidden,
+                                      saved: saved.data + t * batch * 4 * hidden, h: states.data + t * bh, hStride: hidden,
+                                      dgi: dgi.data + t * 3 * hidden, dgiStride: steps * 3 * hidden,
+                                      dgh: dgh.data + t * batch * 3 * hidden, dh: dh.data, dhStride: hidden)
+                gemm(dgh.data + t * batch * 3 * hidden, wHH.data, dh.data, m: batch, n: hidden, k: 3 * hidden, accumulate: true)
+            }
+            accumulate(h0, dh, fresh: true)
+            if wHH.requiresGrad { gemm(dgh.data, states.data, gradBuffer(wHH).data, m: 3 * hidden, n: hidden, k: steps * batch, transposeA: true, accumulate: true) }
+            if bHH.requiresGrad { addColumnSums(dgh.data, rows: steps * batch, cols: 3 * hidden, into: gradBuffer(bHH).data) }
+            linearGradients(dOut: dgi, input: x, weight: wIH, bias: bIH, rows: batch * steps, inFeatures: inF)
+
+        case let .lstmSequence(x, h0, c0, wIH, wHH, bIH, bHH, states, cells, saved):
+            let (batch, steps, inF) = (x.shape[0], x.shape[1], x.shape[2])
+            let hidden = h0.shape[1], bh = batch * hidden
+            let dgates = Tensor(uninitialized: [steps, batch, 4 * hidden])    // time-major, shared by both GEMMs
+            let dh = Tensor(zeros: [batch, hidden])
+            let dc = outputGrads[1]?.copy() ?? Tensor(zeros: [batch, hidden])
+            let dhNext = Tensor(uninitialized: [batch, hidden])
+            for t in stride(from: steps - 1, through: 0, by: -1) {
+                for b in 0..<batch {
+                    let src = g.data + (b * steps + t) * hidden, carry = dh.data + b * hidden, dst = dhNext.data + b * hidden
+                    for j in 0..<hidden { dst[j] = src[j] + carry[j] }
+                }
+                let dgt = dgates.data + t * batch * 4 * hidden
+                Recurrent.lstmBackward(batch: batch, hidden: hidden, dhNext: dhNext.data, dhNextStride: hidden,
+                                       dcNext: dc.data, dcNextStride: hidden, saved: saved.data + t * batch * 5 * hidden,
+                                       c: cells.data + t * bh, cStride: hidden, dgates: dgt, dgatesStride: 4 * hidden,
+                                       dc: dc.data, dcStride: hidden)
+                gemm(dgt, wHH.data, dh.data, m: batch, n: hidden, k: 4 * hidden)
+            }
+            accumulate(h0, dh, fresh: true)
+            accumulate(c0, dc, fresh: true)
+            if wHH.requiresGrad { gemm(dgates.data, states.data, gradBuffer(wHH).data, m: 4 * hidden, n: hidden, k: steps * batch, transposeA: true, accumulate: true) }
+            if bHH.requiresGrad { addColumnSums(dgates.data, rows: steps * batch, cols: 4 * hidden, into: gradBuffer(bHH).data) }
+            let batchFirst = timeMajorToBatchFirst(dgates, from: 0, steps: steps, batch: batch, width: 4 * hidden)
+            linearGradients(dOut: batchFirst, input: x, weight: wIH, bias: bIH, rows: batch * steps, inFeatures: inF)
+        }
+    }
+
+    /// Gradients of out = input·Wᵀ + b given dOut [rows, O], accumulated into input, W and b.
+    private static func linearGradients(dOut: Tensor, input: Tensor, weight: Tensor, bias: Tensor, rows: Int, inFeatures: Int? = nil) {
+        let (outF, inF) = (weight.shape[0], inFeatures ?? weight.shape[1])
+        if input.requiresGrad { gemm(dOut.data, weight.data, gradBuffer(input).data, m: rows, n: inF, k: outF, accumulate: true) }
+        if weight.requiresGrad { gemm(dOut.data, input.data, gradBuffer(weight).data, m: outF, n: inF, k: rows, transposeA: true, accumulate: true) }
+        if bias.requiresGrad { addColumnSums(dOut.data, rows: rows, cols: outF, into: gradBuffer(bias).data) }
+    }
+}

@@ -1,0 +1,167 @@
+import CDNNL
+import Foundation
+
+/// oneDNN's CPU engine and stream, created once per process.
+final class OneDNN {
+    static let shared = OneDNN()
+    let engine: dnnl_engine_t
+    let stream: dnnl_stream_t
+
+    private init() {
+        _ = Threads.count   // the OpenMP pool size must be set before oneDNN starts it
+        var engine: dnnl_engine_t?
+        check(dnnl_engine_create(&engine, dnnl_cpu, 0), "engine_create")
+        var stream: dnnl_stream_t?
+        check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream_create")
+        self.engine = engine!
+        self.stream = stream!
+    }
+
+    deinit {
+        dnnl_stream_destroy(stream)
+        dnnl_engine_destroy(engine)
+    }
+}
+
+@inline(__always)
+func check(_ status: dnnl_status_t, _ what: String) {
+    if status != dnnl_success { fatalError("oneDNN \(what) failed with status \(status.rawValue)") }
+}
+
+/// oneDNN dims arrays are fixed at 12 entries (DNNL_MAX_NDIMS).
+private func dnnlDims(_ values: [Int]) -> [Int64] {
+    values.map(Int64.init) + Array(repeating: 0, count: 12 - values.count)
+}
+
+private func plainDescriptor(dims: [Int], strides: [Int]) -> dnnl_memory_desc_t {
+    var md = dnnl_memory_desc_t()
+    check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dnnlDims(dims), dnnl_f32, dnnlDims(strides)),
+          "memory_desc_init_by_strides")
+    return md
+}
+
+/// What makes two matrix products the same primitive: C[b] (+)= op(A[b]) · op(B[b]) (+ bias).
+struct MatmulKey: Hashable {
+    var batch: Int, m: Int, n: Int, k: Int
+    var transposeA: Bool, transposeB: Bool
+    var bias: Bool
+    /// C += A·B through a sum post-op, so gradients accumulate without a temporary.
+    var accumulate: Bool
+}
+
+/// One oneDNN matmul primitive and the memory objects it executes on; the data pointers are
+/// swapped in for every call. Owns its C handles and frees them in `deinit`.
+final class MatmulPrimitive {
+    let key: MatmulKey
+    private let primitive: dnnl_primitive_t
+    private let src: dnnl_memory_t, weights: dnnl_memory_t, dst: dnnl_memory_t
+    private let biasMemory: dnnl_memory_t?
+
+    init(_ key: MatmulKey) {
+        self.key = key
+        let engine = OneDNN.shared.engine
+        let (b, m, n, k) = (key.batch, key.m, key.n, key.k)
+        let batched = b > 1
+        func describe(rows: Int, cols: Int, transposed: Bool) -> dnnl_memory_desc_t {
+            // Logical [rows, cols]; a transposed operand is stored [cols, rows].
+            let inner = transposed ? [1, rows] : [cols, 1]
+            return batched ? plainDescriptor(dims: [b, rows, cols], strides: [rows * cols] + inner)
+                           : plainDescriptor(dims: [rows, cols], strides: inner)
+        }
+        var srcMD = describe(rows: m, cols: k, transposed: key.transposeA)
+        var weightsMD = describe(rows: k, cols: n, transposed: key.transposeB)
+        var dstMD = describe(rows: m, cols: n, transposed: false)
+        var biasMD = batched ? plainDescriptor(dims: [1, 1, n], strides: [n, n, 1])
+                             : plainDescriptor(dims: [1, n], strides: [n, 1])
+
+        var desc = dnnl_matmul_desc_t()
+        let status = key.bias ? dnnl_matmul_desc_init(&desc, &srcMD, &weightsMD, &biasMD, &dstMD)
+                              : dnnl_matmul_desc_init(&desc, &srcMD, &weightsMD, nil, &dstMD)
+        check(status, "matmul_desc_init")
+
+        var attr: dnnl_primitive_attr_t?
+        check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+        defer { dnnl_primitive_attr_destroy(attr) }
+        if key.accumulate {
+            var postOps: dnnl_post_ops_t?
+            check(dnnl_post_ops_create(&postOps), "post_ops_create")
+            check(dnnl_post_ops_append_sum(postOps, 1.0), "post_ops_append_sum")
+            check(dnnl_primitive_attr_set_post_ops(attr, postOps), "set_post_ops")
+            dnnl_post_ops_destroy(postOps)
+        }
+
+        var pd: dnnl_primitive_desc_t?
+        check(dnnl_primitive_desc_create(&pd, &desc, attr, engine, nil), "matmul primitive_desc_create \(key)")
+        defer { dnnl_primitive_desc_destroy(pd) }
+        var prim: dnnl_primitive_t?
+        check(dnnl_primitive_create(&prim, pd), "matmul primitive_create")
+        primitive = prim!
+
+        func memory(_ md: inout dnnl_memory_desc_t) -> dnnl_memory_t {
+            var mem: dnnl_memory_t?
+            check(dnnl_memory_create(&mem, &md, engine, nil), "memory_create")
+            return mem!
+        }
+        src = memory(&srcMD)
+        weights = memory(&weightsMD)
+        dst = memory(&dstMD)
+        biasMemory = key.bias ? memory(&biasMD) : nil
+    }
+
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        dnnl_memory_destroy(src)
+        dnnl_memory_destroy(weights)
+        dnnl_memory_destroy(dst)
+        if let biasMemory { dnnl_memory_destroy(biasMemory) }
+    }
+
+    func run(a: UnsafePointer<Float>, b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>) {
+        check(dnnl_memory_set_data_handle(src, UnsafeMutableRawPointer(mutating: a)), "set_data_handle")
+        check(dnnl_memory_set_data_handle(weights, UnsafeMutableRawPointer(mutating: b)), "set_data_handle")
+        check(dnnl_memory_set_data_handle(dst, c), "set_data_handle")
+        var args = [
+            dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: src),
+            dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weights),
+            dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: dst),
+        ]
+        if let biasMemory, let bias {
+            check(dnnl_memory_set_data_handle(biasMemory, UnsafeMutableRawPointer(mutating: bias)), "set_data_handle")
+            args.append(dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: biasMemory))
+        }
+        check(dnnl_primitive_execute(primitive, OneDNN.shared.stream, Int32(args.count), &args), "matmul execute")
+        check(dnnl_stream_wait(OneDNN.shared.stream), "stream_wait")
+    }
+}
+
+/// Primitives created once per shape and reused for the life of the process.
+enum MatmulCache {
+    private static var primitives: [MatmulKey: MatmulPrimitive] = [:]
+    private static let lock = NSLock()
+    static var size: Int { lock.lock(); defer { lock.unlock() }; return primitives.count }
+
+    /// C[b] (+)= op(A[b]) · op(B[b]) (+ bias) for row-major float32 operands.
+    static func multiply(_ key: MatmulKey, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                         bias: UnsafePointer<Float>? = nil, c: UnsafeMutablePointer<Float>) {
+        if key.m == 0 || key.n == 0 || key.batch == 0 { return }
+        if key.k == 0 {
+            // An empty inner dimension sums nothing: C = bias (or stays as it is when accumulating).
+            if !key.accumulate {
+                for r in 0..<(key.batch * key.m) {
+                    for j in 0..<key.n { c[r * key.n + j] = bias?[j] ?? 0 }
+                }
+            }
+            return
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        let primitive: MatmulPrimitive
+        if let cached = primitives[key] {
+            primitive = cached
+        } else {
+            primitive = MatmulPrimitive(key)
+            primitives[key] = primitive
+        }
+        primitive.run(a: a, b: b, bias: bias, c: c)
+    }
+}

@@ -1,0 +1,466 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The closed set of differentiable operations. Each computes its forward value here and, while a
+// tape is recording and an input needs a gradient, records an `Op` whose backward rule lives in
+// `Gradients.swift`. Shapes are given as comments: B batch, T time, I/H/O feature sizes.
+
+@inline(__always)
+func record(_ op: @autoclosure () -> Op, inputs: [Tensor], outputs: [Tensor]) {
+    guard let tape = Tape.active, inputs.contains(where: \.requiresGrad) else { return }
+    tape.append(op(), outputs: outputs)
+}
+
+/// C (+)= op(A)·op(B) (+ bias) on raw row-major buffers through the cached oneDNN primitive.
+@inline(__always)
+func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+          m: Int, n: Int, k: Int, batch: Int = 1, transposeA: Bool = false, transposeB: Bool = false,
+          bias: UnsafePointer<Float>? = nil, accumulate: Bool = false) {
+    MatmulCache.multiply(MatmulKey(batch: batch, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                                   bias: bias != nil, accumulate: accumulate),
+                         a: a, b: b, bias: bias, c: c)
+}
+
+/// colSums[j] += Σ_r x[r, j]: the bias gradient of a GEMM.
+func addColumnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, rowStride: Int? = nil, into sums: UnsafeMutablePointer<Float>) {
+    let stride = rowStride ?? cols
+    for r in 0..<rows {
+        let row = x + r * stride
+        for j in 0..<cols { sums[j] += row[j] }
+    }
+}
+
+// MARK: - Products
+
+/// Matrix product of 2-D tensors, or batched product of 3-D tensors with the same batch:
+/// op(a) [.., M, K] · op(b) [.., K, N] → [.., M, N], where op transposes the last two axes when asked.
+public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+    precondition(a.rank == b.rank && (a.rank == 2 || a.rank == 3), "matmul needs two 2-D or two 3-D tensors, got \(a.shape) and \(b.shape)")
+    let batch = a.rank == 3 ? a.shape[0] : 1
+    precondition(a.rank == 2 || b.shape[0] == batch, "matmul batch sizes differ: \(a.shape) and \(b.shape)")
+    let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+    let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+    let (m, k) = transposeA ? (ac, ar) : (ar, ac)
+    let (k2, n) = transposeB ? (bc, br) : (br, bc)
+    precondition(k == k2, "matmul inner sizes differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
+    let out = Tensor(uninitialized: a.rank == 3 ? [batch, m, n] : [m, n])
+    gemm(a.data, b.data, out.data, m: m, n: n, k: k, batch: batch, transposeA: transposeA, transposeB: transposeB)
+    record(.matmul(a, b, transposeA: transposeA, transposeB: transposeB), inputs: [a, b], outputs: [out])
+    return out
+}
+
+/// y = x·Wᵀ + b over the last axis, PyTorch's `nn.Linear`: x [.., I], weight [O, I], bias [O] → [.., O].
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    let inFeatures = weight.shape[1], outFeatures = weight.shape[0]
+    precondition(x.shape.last == inFeatures, "linear: input \(x.shape) does not end in \(inFeatures) features")
+    precondition(bias == nil || bias!.shape == [outFeatures], "linear: bias \(bias!.shape) is not [\(outFeatures)]")
+    let rows = x.count / max(inFeatures, 1)
+    let out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
+    gemm(x.data, weight.data, out.data, m: rows, n: outFeatures, k: inFeatures, transposeB: true, bias: bias?.data)
+    record(.linear(x: x, weight: weight, bias: bias), inputs: [x, weight] + (bias.map { [$0] } ?? []), outputs: [out])
+    return out
+}
+
+// MARK: - Elementwise with broadcasting
+
+public func + (a: Tensor, b: Tensor) -> Tensor {
+    let out = Kernels.broadcast(a, b, +)
+    record(.add(a, b), inputs: [a, b], outputs: [out])
+    return out
+}
+
+public func - (a: Tensor, b: Tensor) -> Tensor {
+    let out = Kernels.broadcast(a, b, -)
+    record(.subtract(a, b), inputs: [a, b], outputs: [out])
+    return out
+}
+
+public func * (a: Tensor, b: Tensor) -> Tensor {
+    let out = Kernels.broadcast(a, b, *)
+    record(.multiply(a, b), inputs: [a, b], outputs: [out])
+    return out
+}
+
+public func / (a: Tensor, b: Tensor) -> Tensor {
+    let out = Kernels.broadcast(a, b, /)
+    record(.divide(a, b), inputs: [a, b], outputs: [out])
+    return out
+}
+
+public func * (a: Tensor, s: Float) -> Tensor {
+    let out = Kernels.map(a) { $0 * s }
+    record(.scale(a, s), inputs: [a], outputs: [out])
+    return out
+}
+
+public func * (s: Float, a: Tensor) -> Tensor { a * s }
+public prefix func - (a: Tensor) -> Tensor { a * -1 }
+
+public func + (a: Tensor, s: Float) -> Tensor {
+    let out = Kernels.map(a) { $0 + s }
+    record(.shift(a), inputs: [a], outputs: [out])
+    return out
+}
+
+public func + (s: Float, a: Tensor) -> Tensor { a + s }
+public func - (a: Tensor, s: Float) -> Tensor { a + (-s) }
+public func - (s: Float, a: Tensor) -> Tensor { (-a) + s }
+
+// MARK: - Unary
+
+extension Tensor {
+    public func tanh() -> Tensor { unary(.tanh(self)) { tanhf($0) } }
+    public func sigmoid() -> Tensor { unary(.sigmoid(self)) { 1 / (1 + expf(-$0)) } }
+    public func relu() -> Tensor { unary(.relu(self)) { max($0, 0) } }
+    public func exp() -> Tensor { unary(.exp(self)) { expf($0) } }
+    public func log() -> Tensor { unary(.log(self)) { logf($0) } }
+
+    private func unary(_ op: @autoclosure () -> Op, _ f: (Float) -> Float) -> Tensor {
+        let out = Kernels.map(self, f)
+        record(op(), inputs: [self], outputs: [out])
+        return out
+    }
+}
+
+// MARK: - Reductions
+
+extension Tensor {
+    /// Sum over `axis`; the axis is kept with length 1 when `keepDims`.
+    public func sum(axis: Int, keepDims: Bool = false) -> Tensor {
+        reduce(axis: axis, keepDims: keepDims, mean: false)
+    }
+
+    public func mean(axis: Int, keepDims: Bool = false) -> Tensor {
+        reduce(axis: axis, keepDims: keepDims, mean: true)
+    }
+
+    private func reduce(axis: Int, keepDims: Bool, mean: Bool) -> Tensor {
+        let a = Shape.normalise(axis: axis, rank: rank)
+        var shape = self.shape
+        if keepDims { shape[a] = 1 } else { shape.remove(at: a) }
+        let out = Kernels.sum(self, axis: a, outputShape: shape)
+        if mean {
+            let inv = 1 / Float(self.shape[a])
+            for i in 0..<out.count { out.data[i] *= inv }
+        }
+        record(mean ? .mean(self, axis: a) : .sum(self, axis: a), inputs: [self], outputs: [out])
+        return out
+    }
+
+    /// Sum of every element, as a scalar tensor.
+    public func sum() -> Tensor {
+        let out = Tensor(shape: [], values: [total()])
+        record(.sumAll(self), inputs: [self], outputs: [out])
+        return out
+    }
+
+    public func mean() -> Tensor {
+        let out = Tensor(shape: [], values: [total() / Float(count)])
+        record(.meanAll(self), inputs: [self], outputs: [out])
+        return out
+    }
+
+    private func total() -> Float {
+        var s: Double = 0
+        for i in 0..<count { s += Double(data[i]) }
+        return Float(s)
+    }
+}
+
+// MARK: - Softmax
+
+extension Tensor {
+    public func softmax(axis: Int) -> Tensor {
+        let a = Shape.normalise(axis: axis, rank: rank)
+        let out = Kernels.softmax(self, axis: a, log: false)
+        record(.softmax(self, axis: a), inputs: [self], outputs: [out])
+        return out
+    }
+
+    public func logSoftmax(axis: Int) -> Tensor {
+        let a = Shape.normalise(axis: axis, rank: rank)
+        let out = Kernels.softmax(self, axis: a, log: true)
+        record(.logSoftmax(self, axis: a), inputs: [self], outputs: [out])
+        return out
+    }
+}
+
+// MARK: - Shape and indexing
+
+/// Joins tensors along `axis`; all other dimensions must agree.
+public func concat(_ tensors: [Tensor], axis: Int) -> Tensor {
+    precondition(!tensors.isEmpty, "concat needs at least one tensor")
+    let first = tensors[0]
+    let a = Shape.normalise(axis: axis, rank: first.rank)
+    var shape = first.shape
+    shape[a] = 0
+    for t in tensors {
+        var other = t.shape
+        other[a] = 0
+        precondition(other == { var s = first.shape; s[a] = 0; return s }(), "concat: shapes \(first.shape) and \(t.shape) differ off axis \(a)")
+        shape[a] += t.shape[a]
+    }
+    let out = Tensor(uninitialized: shape)
+    var start = 0
+    for t in tensors {
+        Kernels.copyBlock(t, into: out, axis: a, start: start)
+        start += t.shape[a]
+    }
+    record(.concat(tensors, axis: a), inputs: tensors, outputs: [out])
+    return out
+}
+
+extension Tensor {
+    /// Elements `start ..< start + length` along `axis`.
+    public func slice(axis: Int, start: Int, length: Int) -> Tensor {
+        let a = Shape.normalise(axis: axis, rank: rank)
+        precondition(start >= 0 && length >= 0 && start + length <= shape[a], "slice \(start)..<\(start + length) is outside axis \(a) of \(shape)")
+        var outShape = shape
+        outShape[a] = length
+        let out = Tensor(uninitialized: outShape)
+        Kernels.copyBlock(self, into: out, axis: a, start: start, gather: true)
+        record(.slice(self, axis: a, start: start), inputs: [self], outputs: [out])
+        return out
+    }
+
+    /// Consecutive pieces of the given sizes along `axis`.
+    public func split(axis: Int, sizes: [Int]) -> [Tensor] {
+        let a = Shape.normalise(axis: axis, rank: rank)
+        precondition(sizes.reduce(0, +) == shape[a], "split sizes \(sizes) do not add up to \(shape[a])")
+        var start = 0
+        return sizes.map { n in
+            defer { start += n }
+            return slice(axis: a, start: start, length: n)
+        }
+    }
+
+    /// Same values, new shape (one dimension may be -1). Shares storage: no copy.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        var shape = newShape
+        if let i = shape.firstIndex(of: -1) {
+            let known = shape.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
+            shape[i] = known == 0 ? 0 : count / known
+        }
+        precondition(shape.reduce(1, *) == count, "cannot reshape \(self.shape) to \(newShape)")
+        let out = Tensor(shape: shape, storage: storage)
+        record(.reshape(self), inputs: [self], outputs: [out])
+        return out
+    }
+
+    public func unsqueezed(axis: Int) -> Tensor {
+        var s = shape
+        s.insert(1, at: axis < 0 ? axis + rank + 1 : axis)
+        return reshaped(s)
+    }
+
+    public func squeezed(axis: Int) -> Tensor {
+        let a = Shape.normalise(axis: axis, rank: rank)
+        precondition(shape[a] == 1, "squeeze: axis \(a) of \(shape) is not 1")
+        var s = shape
+        s.remove(at: a)
+        return reshaped(s)
+    }
+
+    /// Axes reordered: result.shape[i] = shape[perm[i]]. Copies.
+    public func permuted(_ perm: [Int]) -> Tensor {
+        precondition(perm.sorted() == Array(0..<rank), "permutation \(perm) does not fit rank \(rank)")
+        let out = Kernels.permute(self, perm)
+        record(.permute(self, perm), inputs: [self], outputs: [out])
+        return out
+    }
+
+    public func transposed(_ a: Int, _ b: Int) -> Tensor {
+        var perm = Array(0..<rank)
+        perm.swapAt(Shape.normalise(axis: a, rank: rank), Shape.normalise(axis: b, rank: rank))
+        return permuted(perm)
+    }
+}
+
+/// Rows of `table` [N, D] at `ids` → ids.shape + [D]: embedding lookup (gradient is a scatter-add).
+public func gatherRows(_ table: Tensor, _ ids: IntTensor) -> Tensor {
+    precondition(table.rank == 2, "gatherRows needs a 2-D table, got \(table.shape)")
+    let out = Kernels.gatherRows(table, ids)
+    record(.gatherRows(table, ids), inputs: [table], outputs: [out])
+    return out
+}
+
+// MARK: - Dropout
+
+/// Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1−p).
+/// Identity when not training or p = 0.
+public func dropout(_ x: Tensor, p: Float, training: Bool, rng: inout RandomGenerator) -> Tensor {
+    guard training, p > 0 else { return x }
+    precondition(p < 1, "dropout probability must be below 1")
+    let mask = Tensor(uninitialized: x.shape)
+    let keep = 1 / (1 - p)
+    for i in 0..<x.count { mask.data[i] = rng.unit() < p ? 0 : keep }
+    let out = Kernels.zip(x, mask, *)
+    record(.dropout(x, mask: mask), inputs: [x], outputs: [out])
+    return out
+}
+
+// MARK: - Loss
+
+/// Mean cross-entropy of `logits` [N, V] against `targets` [N], skipping targets equal to
+/// `ignoreIndex` (PyTorch's `F.cross_entropy(…, ignore_index=)`): log-softmax and NLL fused, the
+/// softmax kept for backward. NaN when every target is ignored, as in PyTorch.
+public func crossEntropy(_ logits: Tensor, targets: IntTensor, ignoreIndex: Int32 = -100) -> Tensor {
+    precondition(logits.rank == 2 && targets.count == logits.shape[0], "crossEntropy: logits \(logits.shape) and \(targets.count) targets")
+    let (n, v) = (logits.shape[0], logits.shape[1])
+    let probabilities = Tensor(uninitialized: logits.shape)
+    var rowLoss = [Float](repeating: 0, count: n)
+    let px = logits.data, pp = probabilities.data
+    rowLoss.withUnsafeMutableBufferPointer { losses in
+        let lossPtr = losses.baseAddress!
+        Threads.parallelRanges(n, minimumPerThread: max(1, 65_536 / max(v, 1))) { rows in
+            for r in rows {
+                let x = px + r * v, p = pp + r * v
+                var m = -Float.infinity
+                for j in 0..<v { m = max(m, x[j]) }
+                var s: Float = 0
+                for j in 0..<v { let e = expf(x[j] - m); p[j] = e; s += e }
+                let inv = 1 / s
+                for j in 0..<v { p[j] *= inv }
+                let t = targets.values[r]
+                if t != ignoreIndex {
+                    precondition(t >= 0 && Int(t) < v, "target \(t) is out of range for \(v) classes")
+                    lossPtr[r] = m + logf(s) - x[Int(t)]
+                }
+            }
+        }
+    }
+    var valid = 0
+    var total: Double = 0
+    for r in 0..<n where targets.values[r] != ignoreIndex {
+        valid += 1
+        total += Double(rowLoss[r])
+    }
+    let out = Tensor(shape: [], values: [Float(total / Double(valid))])
+    record(.crossEntropy(logits: logits, targets: targets, probabilities: probabilities, ignoreIndex: ignoreIndex, valid: valid),
+           inputs: [logits], outputs: [out])
+    return out
+}
+
+// MARK: - Recurrent cells and sequences
+
+/// One `nn.GRUCell` step: x [B, I], h [B, H], weightIH [3H, I], weightHH [3H, H], biases [3H] → h' [B, H].
+public func gruCell(_ x: Tensor, _ h: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor) -> Tensor {
+    let (batch, hidden) = (h.shape[0], h.shape[1])
+    precondition(weightIH.shape == [3 * hidden, x.shape[1]] && weightHH.shape == [3 * hidden, hidden], "gruCell: weights do not fit x \(x.shape), h \(h.shape)")
+    let gi = Tensor(uninitialized: [batch, 3 * hidden])
+    let gh = Tensor(uninitialized: [batch, 3 * hidden])
+    gemm(x.data, weightIH.data, gi.data, m: batch, n: 3 * hidden, k: x.shape[1], transposeB: true, bias: biasIH.data)
+    gemm(h.data, weightHH.data, gh.data, m: batch, n: 3 * hidden, k: hidden, transposeB: true, bias: biasHH.data)
+    let out = Tensor(uninitialized: [batch, hidden])
+    let inputs = [x, h, weightIH, weightHH, biasIH, biasHH]
+    let recording = Tape.isRecording && inputs.contains(where: \.requiresGrad)
+    let saved = recording ? Tensor(uninitialized: [batch, 4 * hidden]) : nil
+    Recurrent.gruForward(batch: batch, hidden: hidden, gi: gi.data, giStride: 3 * hidden, gh: gh.data,
+                         h: h.data, hStride: hidden, out: out.data, outStride: hidden, saved: saved?.data)
+    if let saved {
+        record(.gruCell(x: x, h: h, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH, saved: saved),
+               inputs: inputs, outputs: [out])
+    }
+    return out
+}
+
+/// One `nn.LSTMCell` step: x [B, I], (h, c) [B, H], weightIH [4H, I], weightHH [4H, H], biases [4H] → (h', c').
+public func lstmCell(_ x: Tensor, _ h: Tensor, _ c: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor) -> (h: Tensor, c: Tensor) {
+    let (batch, hidden) = (h.shape[0], h.shape[1])
+    precondition(weightIH.shape == [4 * hidden, x.shape[1]] && weightHH.shape == [4 * hidden, hidden], "lstmCell: weights do not fit x \(x.shape), h \(h.shape)")
+    let gi = Tensor(uninitialized: [batch, 4 * hidden])
+    let gh = Tensor(uninitialized: [batch, 4 * hidden])
+    gemm(x.data, weightIH.data, gi.data, m: batch, n: 4 * hidden, k: x.shape[1], transposeB: true, bias: biasIH.data)
+    gemm(h.data, weightHH.data, gh.data, m: batch, n: 4 * hidden, k: hidden, transposeB: true, bias: biasHH.data)
+    let hOut = Tensor(uninitialized: [batch, hidden]), cOut = Tensor(uninitialized: [batch, hidden])
+    let inputs = [x, h, c, weightIH, weightHH, biasIH, biasHH]
+    let recording = Tape.isRecording && inputs.contains(where: \.requiresGrad)
+    let saved = recording ? Tensor(uninitialized: [batch, 5 * hidden]) : nil
+    Recurrent.lstmForward(batch: batch, hidden: hidden, gi: gi.data, giStride: 4 * hidden, gh: gh.data,
+                          c: c.data, cStride: hidden, hOut: hOut.data, hOutStride: hidden,
+                          cOut: cOut.data, cOutStride: hidden, saved: saved?.data)
+    if let saved {
+        record(.lstmCell(x: x, h: h, c: c, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH, saved: saved),
+               inputs: inputs, outputs: [hOut, cOut])
+    }
+    return (hOut, cOut)
+}
+
+/// A whole batch-first GRU layer (`nn.GRU(batch_first=True)`, one layer): x [B, T, I], h0 [B, H] → y [B, T, H].
+/// The input GEMM runs once for all steps; each step is one [B, H]·[H, 3H] GEMM and the fused cell.
+public func gruSequence(_ x: Tensor, _ h0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor) -> Tensor {
+    let (batch, steps, inFeatures) = (x.shape[0], x.shape[1], x.shape[2])
+    let hidden = h0.shape[1]
+    precondition(weightIH.shape == [3 * hidden, inFeatures] && weightHH.shape == [3 * hidden, hidden] && h0.shape[0] == batch,
+                 "gruSequence: weights do not fit x \(x.shape), h0 \(h0.shape)")
+    let gi = Tensor(uninitialized: [batch, steps, 3 * hidden])
+    gemm(x.data, weightIH.data, gi.data, m: batch * steps, n: 3 * hidden, k: inFeatures, transposeB: true, bias: biasIH.data)
+    let states = Tensor(uninitialized: [steps + 1, batch, hidden])      // h_0 … h_T, time-major
+    states.data.update(from: h0.data, count: batch * hidden)
+    let inputs = [x, h0, weightIH, weightHH, biasIH, biasHH]
+    let recording = Tape.isRecording && inputs.contains(where: \.requiresGrad)
+    let saved = recording ? Tensor(uninitialized: [steps, batch, 4 * hidden]) : nil
+    let gh = Tensor(uninitialized: [batch, 3 * hidden])
+    let bh = batch * hidden
+    for t in 0..<steps {
+        gemm(states.data + t * bh, weightHH.data, gh.data, m: batch, n: 3 * hidden, k: hidden, transposeB: true, bias: biasHH.data)
+        Recurrent.gruForward(batch: batch, hidden: hidden, gi: gi.data + t * 3 * hidden, giStride: steps * 3 * hidden,
+                             gh: gh.data, h: states.data + t * bh, hStride: hidden,
+                             out: states.data + (t + 1) * bh, outStride: hidden, saved: saved.map { $0.data + t * batch * 4 * hidden })
+    }
+    let y = timeMajorToBatchFirst(states, from: 1, steps: steps, batch: batch, width: hidden)
+    if let saved {
+        record(.gruSequence(x: x, h0: h0, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH,
+                            states: states, saved: saved), inputs: inputs, outputs: [y])
+    }
+    return y
+}
+
+/// A whole batch-first LSTM layer: x [B, T, I], h0 and c0 [B, H] → (y [B, T, H], c_T [B, H]).
+public func lstmSequence(_ x: Tensor, _ h0: Tensor, _ c0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor) -> (y: Tensor, c: Tensor) {
+    let (batch, steps, inFeatures) = (x.shape[0], x.shape[1], x.shape[2])
+    let hidden = h0.shape[1]
+    precondition(weightIH.shape == [4 * hidden, inFeatures] && weightHH.shape == [4 * hidden, hidden] && h0.shape[0] == batch,
+                 "lstmSequence: weights do not fit x \(x.shape), h0 \(h0.shape)")
+    let gi = Tensor(uninitialized: [batch, steps, 4 * hidden])
+    gemm(x.data, weightIH.data, gi.data, m: batch * steps, n: 4 * hidden, k: inFeatures, transposeB: true, bias: biasIH.data)
+    let bh = batch * hidden
+    let states = Tensor(uninitialized: [steps + 1, batch, hidden])
+    let cells = Tensor(uninitialized: [steps + 1, batch, hidden])
+    states.data.update(from: h0.data, count: bh)
+    cells.data.update(from: c0.data, count: bh)
+    let inputs = [x, h0, c0, weightIH, weightHH, biasIH, biasHH]
+    let recording = Tape.isRecording && inputs.contains(where: \.requiresGrad)
+    let saved = recording ? Tensor(uninitialized: [steps, batch, 5 * hidden]) : nil
+    let gh = Tensor(uninitialized: [batch, 4 * hidden])
+    for t in 0..<steps {
+        gemm(states.data + t * bh, weightHH.data, gh.data, m: batch, n: 4 * hidden, k: hidden, transposeB: true, bias: biasHH.data)
+        Recurrent.lstmForward(batch: batch, hidden: hidden, gi: gi.data + t * 4 * hidden, giStride: steps * 4 * hidden,
+                              gh: gh.data, c: cells.data + t * bh, cStride: hidden,
+                              hOut: states.data + (t + 1) * bh, hOutStride: hidden,
+                              cOut: cells.data + (t + 1) * bh, cOutStride: hidden,
+                              saved: saved.map { $0.data + t * batch * 5 * hidden })
+    }
+    let y = timeMajorToBatchFirst(states, from: 1, steps: steps, batch: batch, width: hidden)
+    let cLast = Tensor(uninitialized: [batch, hidden])
+    cLast.data.update(from: cells.data + steps * bh, count: bh)
+    if let saved {
+        record(.lstmSequence(x: x, h0: h0, c0: c0, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH,
+                             states: states, cells: cells, saved: saved), inputs: inputs, outputs: [y, cLast])
+    }
+    return (y, cLast)
+}
+
+/// [steps+, B, W] time-major (from step `from`) → [B, steps, W] batch-first.
+func timeMajorToBatchFirst(_ tm: Tensor, from: Int, steps: Int, batch: Int, width: Int) -> Tensor {
+    let out = Tensor(uninitialized: [batch, steps, width])
+    for t in 0..<steps {
+        for b in 0..<batch {
+            (out.data + (b * steps + t) * width).update(from: tm.data + ((t + from) * batch + b) * width, count: width)
+        }
+    }
+    return out
+}

@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Fused pointwise parts of the GRU and LSTM cells, forward and backward side by side.
+/// The GEMMs around them (x·W_ihᵀ + b_ih, h·W_hhᵀ + b_hh) run on oneDNN; these loops do the rest in
+/// one pass over memory. Gate order and equations are PyTorch's (`nn.GRU`: r, z, n; `nn.LSTM`: i, f, g, o).
+enum Recurrent {
+    @inline(__always) static func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
+
+    // MARK: GRU
+    //
+    //   r  = σ(gi_r + gh_r)            gi = x·W_ihᵀ + b_ih   (B, 3H)
+    //   z  = σ(gi_z + gh_z)            gh = h·W_hhᵀ + b_hh   (B, 3H)
+    //   n  = tanh(gi_n + r ⊙ gh_n)
+    //   h' = (1 − z) ⊙ n + z ⊙ h
+    //
+    // Saved per row for backward: [r | z | n | gh_n]  (B, 4H)
+
+    /// Rows are `giStride`, `hStride`, `outStride` floats apart so time-major slices of a sequence
+    /// can be read and written in place.
+    static func gruForward(batch: Int, hidden H: Int,
+                           gi: UnsafePointer<Float>, giStride: Int,
+                           gh: UnsafePointer<Float>,
+                           h: UnsafePointer<Float>, hStride: Int,
+                           out: UnsafeMutablePointer<Float>, outStride: Int,
+                           saved: UnsafeMutablePointer<Float>?) {
+        for b in 0..<batch {
+            let xi = gi + b * giStride, hh = gh + b * 3 * H, hp = h + b * hStride, o = out + b * outStride
+            let s = saved.map { $0 + b * 4 * H }
+            for j in 0..<H {
+                let r = sigmoid(xi[j] + hh[j])
+                let z = sigmoid(xi[H + j] + hh[H + j])
+                let ghn = hh[2 * H + j]
+                let n = tanhf(xi[2 * H + j] + r * ghn)
+                o[j] = (1 - z) * n + z * hp[j]
+                if let s { s[j] = r; s[H + j] = z; s[2 * H + j] = n; s[3 * H + j] = ghn }
+            }
+        }
+    }
+
+    //   dz    = dh' ⊙ (h − n)                  dn   = dh' ⊙ (1 − z)
+    //   dn̂    = dn ⊙ (1 − n²)                  (pre-activation of n)
+    //   dr    = dn̂ ⊙ gh_n                      dr̂  = dr ⊙ r(1 − r)        dẑ = dz ⊙ z(1 − z)
+    //   dgi   = [dr̂ | dẑ | dn̂]                 dgh  = [dr̂ | dẑ | dn̂ ⊙ r]
+    //   dh    = dh' ⊙ z  (+ dgh·W_hh, added by the caller's GEMM)
+
+    /// Writes dgi (row stride `dgiStride`), dgh (B, 3H) and the direct part of dh (row stride `dhStride`).
+    static func gruBackward(batch: Int, hidden H: Int,
+                            dhNext: UnsafePointer<Float>, dhNextStride: Int,
+                            saved: UnsafePointer<Float>,
+                            h: UnsafePointer<Float>, hStride: Int,
+                            dgi: UnsafeMutablePointer<Float>, dgiStride: Int,
+                            dgh: UnsafeMutablePointer<Float>,
+                            dh: UnsafeMutablePointer<Float>, dhStride: Int) {
+        for b in 0..<batch {
+            let g = dhNext + b * dhNextStride, s = saved + b * 4 * H, hp = h + b * hStride
+            let di = dgi + b * dgiStride, dhh = dgh + b * 3 * H, dhp = dh + b * dhStride
+            for j in 0..<H {
+                let r = s[j], z = s[H + j], n = s[2 * H + j], ghn = s[3 * H + j]
+                let d = g[j]
+                let dz = d * (hp[j] - n)
+                let dnHat = d * (1 - z) * (1 - n * n)
+                let drHat = dnHat * ghn * r * (1 - r)
+                let dzHat = dz * z * (1 - z)
+                di[j] = drHat; di[H + j] = dzHat; di[2 * H + j] = dnHat
+                dhh[j] = drHat; dhh[H + j] = dzHat; dhh[2 * H + j] = dnHat * r
+                dhp[j] = d * z
+            }
+        }
+    }
+
+    // MARK: LSTM
+    //
+    //   [î f̂ ĝ ô] = x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh   (B, 4H)
+    //   i = σ(î)  f = σ(f̂)  g = tanh(ĝ)  o = σ(ô)
+    //   c' = f ⊙ c + i ⊙ g          h' = o ⊙ tanh(c')
+    //
+    // Saved per row: [i | f | g | o | tanh c']  (B, 5H)
+
+    static func lstmForward(batch: Int, hidden H: Int,
+                            gi: UnsafePointer<Float>, giStride: Int,
+                            gh: UnsafePointer<Float>,
+                            c: UnsafePointer<Float>, cStride: Int,
+                            hOut: UnsafeMutablePointer<Float>, hOutStride: Int,
+                            cOut: UnsafeMutablePointer<Float>, cOutStride: Int,
+                            saved: UnsafeMutablePointer<Float>?) {
+        for b in 0..<batch {
+            let xi = gi + b * giStride, hh = gh + b * 4 * H, cp = c + b * cStride
+            let ho = hOut + b * hOutStride, co = cOut + b * cOutStride
+            let s = saved.map { $0 + b * 5 * H }
+            for j in 0..<H {
+                let i = sigmoid(xi[j] + hh[j])
+                let f = sigmoid(xi[H + j] + hh[H + j])
+                let g = tanhf(xi[2 * H + j] + hh[2 * H + j])
+                let o = sigmoid(xi[3 * H + j] + hh[3 * H + j])
+                let cNew = f * cp[j] + i * g
+                let tc = tanhf(cNew)
+                co[j] = cNew
+                ho[j] = o * tc
+                if let s { s[j] = i; s[H + j] = f; s[2 * H + j] = g; s[3 * H + j] = o; s[4 * H + j] = tc }
+            }
+        }
+    }
+
+    //   dc  = dc' + dh' ⊙ o ⊙ (1 − tanh²c')
+    //   dô  = dh' ⊙ tanh c' ⊙ o(1 − o)       dî = dc ⊙ g ⊙ i(1 − i)
+    //   df̂  = dc ⊙ c ⊙ f(1 − f)              dĝ = dc ⊙ i ⊙ (1 − g²)
+    //   dgates = [dî | df̂ | dĝ | dô]  (the same for the ih and hh GEMMs)
+    //   dc_prev = dc ⊙ f
+
+    static func lstmBackward(batch: Int, hidden H: Int,
+                             dhNext: UnsafePointer<Float>, dhNextStride: Int,
+                             dcNext: UnsafePointer<Float>?, dcNextStride: Int,
+                             saved: UnsafePointer<Float>,
+                             c: UnsafePointer<Float>, cStride: Int,
+                             dgates: UnsafeMutablePointer<Float>, dgatesStride: Int,
+                             dc: UnsafeMutablePointer<Float>, dcStride: Int) {
+        for b in 0..<batch {
+            let gh = dhNext + b * dhNextStride, gc = dcNext.map { $0 + b * dcNextStride }
+            let s = saved + b * 5 * H, cp = c + b * cStride
+            let dg = dgates + b * dgatesStride, dcp = dc + b * dcStride
+            for j in 0..<H {
+                let i = s[j], f = s[H + j], g = s[2 * H + j], o = s[3 * H + j], tc = s[4 * H + j]
+                let dh = gh[j]
+                let dcTotal = (gc?[j] ?? 0) + dh * o * (1 - tc * tc)
+                dg[j] = dcTotal * g * i * (1 - i)
+                dg[H + j] = dcTotal * cp[j] * f * (1 - f)
+                dg[2 * H + j] = dcTotal * i * (1 - g * g)
+                dg[3 * H + j] = dh * tc * o * (1 - o)
+                dcp[j] = dcTotal * f
+            }
+        }
+    }
+}

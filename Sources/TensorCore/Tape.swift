@@ -1,0 +1,82 @@
+/// Reverse-mode automatic differentiation over a tape.
+///
+/// While a tape is active (`Tape.record { … }`), every op whose inputs need gradients appends one
+/// entry: the op with what its backward rule needs, and the tensors it produced. `backward(from:)`
+/// walks the entries in reverse, calling the rule in `Gradients.swift` for each. Without an active
+/// tape (inference) nothing is recorded: an op costs one nil check.
+public final class Tape {
+    struct Entry {
+        let op: Op
+        let outputs: [Tensor]
+    }
+
+    private(set) var entries: [Entry] = []
+    public var count: Int { entries.count }
+
+    /// The tape ops record onto; nil means inference mode. Task-local, so concurrent tasks (a
+    /// server's requests, parallel tests) each see their own.
+    @TaskLocal static var active: Tape?
+
+    public init() {}
+
+    /// Runs `body` with this tape recording, then restores whatever was active before.
+    public func record<R>(_ body: () throws -> R) rethrows -> R {
+        try Tape.$active.withValue(self, operation: body)
+    }
+
+    /// Runs `body` without recording, even inside a recording (like `torch.no_grad`).
+    public static func withoutRecording<R>(_ body: () throws -> R) rethrows -> R {
+        try Tape.$active.withValue(nil, operation: body)
+    }
+
+    public static var isRecording: Bool { active != nil }
+
+    func append(_ op: Op, outputs: [Tensor]) {
+        for o in outputs { o.requiresGrad = true }
+        entries.append(Entry(op: op, outputs: outputs))
+    }
+
+    /// Propagates d(loss)/d(loss) = `seed` back through the tape, accumulating into the `grad` of
+    /// every leaf that requires it (gradients add up across calls until zeroed). Intermediate
+    /// gradients are released as soon as they are used; the tape is emptied.
+    public func backward(from loss: Tensor, seed: Float = 1) {
+        precondition(loss.requiresGrad, "backward: the loss does not depend on anything that requires a gradient")
+        let seedGrad = Tensor(shape: loss.shape, repeating: seed)
+        loss.grad = loss.grad.map { g in Kernels.addInPlace(g, seedGrad); return g } ?? seedGrad
+        let recorded = entries
+        entries = []
+        for entry in recorded.reversed() {
+            let outputGrads = entry.outputs.map(\.grad)
+            if outputGrads.allSatisfy({ $0 == nil }) { continue }
+            Gradients.backward(entry.op, outputs: entry.outputs, outputGrads: outputGrads)
+            for o in entry.outputs { o.grad = nil }
+        }
+    }
+}
+
+/// Adds `g` into `t.grad`, creating it on first use. The single place gradients accumulate.
+/// `fresh` says `g` was made for `t` alone, so it can become `t.grad` without a copy; a gradient
+/// passed through unchanged (add, reshape) is copied so two tensors never share one buffer.
+@inline(__always)
+func accumulate(_ t: Tensor, _ g: Tensor, fresh: Bool) {
+    guard t.requiresGrad else { return }
+    precondition(g.count == t.count, "gradient of shape \(g.shape) for tensor of shape \(t.shape)")
+    if let existing = t.grad {
+        Kernels.addInPlace(existing, g)
+    } else if fresh {
+        t.grad = g.shape == t.shape ? g : Tensor(shape: t.shape, storage: g.storage)
+    } else {
+        let copy = Tensor(uninitialized: t.shape)
+        copy.data.update(from: g.data, count: g.count)
+        t.grad = copy
+    }
+}
+
+/// The gradient buffer of `t`, created zero-filled on first use, for kernels that accumulate into it.
+@inline(__always)
+func gradBuffer(_ t: Tensor) -> Tensor {
+    if let g = t.grad { return g }
+    let g = Tensor(zeros: t.shape)
+    t.grad = g
+    return g
+}

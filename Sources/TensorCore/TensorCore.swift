@@ -1,1 +1,0 @@
-// TensorCore module: see Package.swift for its place in the architecture.

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+import TensorCore
+@testable import Layers
+
+/// Optimizers against three PyTorch steps on the same gradients (float32 both sides).
+@Suite struct OptimizerParityTests {
+    static let f = try! fixture("layers.safetensors")
+
+    func steps(_ name: String, _ make: ([(name: String, tensor: Tensor)]) -> Optimizer) {
+        let theta = Self.f["optim/theta0"]!.copy()
+        theta.requiresGrad = true
+        let optimizer = make([("theta", theta)])
+        for i in 0..<3 {
+            theta.grad = Self.f["optim/grad.\(i)"]!.copy()
+            optimizer.step()
+            expectClose(theta, Self.f["optim/\(name).\(i)"], tolerance: 1e-6, "\(name) after step \(i + 1)")
+        }
+    }
+
+    @Test func adam() { steps("adam") { Adam($0, learningRate: 1e-2) } }
+    @Test func adamWithL2() { steps("adam_wd") { Adam($0, learningRate: 1e-2, weightDecay: 0.1) } }
+    @Test func adamW() { steps("adamw") { Adam.adamW($0, learningRate: 1e-2, weightDecay: 0.1) } }
+    @Test func sgd() { steps("sgd") { SGD($0, learningRate: 0.1) } }
+    @Test func sgdMomentum() { steps("sgd_momentum") { SGD($0, learningRate: 0.1, momentum: 0.9, weightDecay: 0.01) } }
+    @Test func sgdNesterov() { steps("sgd_nesterov") { SGD($0, learningRate: 0.1, momentum: 0.9, nesterov: true) } }
+
+    @Test func clipping() {
+        let f = Self.f
+        let a = Tensor(zeros: [3, 4], requiresGrad: true), b = Tensor(zeros: [5], requiresGrad: true)
+        a.grad = f["clip/a"]!.copy(); b.grad = f["clip/b"]!.copy()
+        let norm = clipGradientNorm([a, b], maxNorm: 2)
+        #expect(abs(norm - f["clip/norm"]!.item) <= 1e-5 * norm)
+        expectClose(a.grad, f["clip/a_clipped"], tolerance: 1e-6, "clipped a")
+        expectClose(b.grad, f["clip/b_clipped"], tolerance: 1e-6, "clipped b")
+        // Under the limit nothing changes.
+        let before = a.grad!.scalars
+        clipGradientNorm([a, b], maxNorm: 100)
+        #expect(a.grad!.scalars == before)
+    }
+
+    @Test func stateSavesAndRestoresExactly() throws {
+        func run(restoreAfter: Int?) throws -> [Float] {
+            let theta = Self.f["optim/theta0"]!.copy()
+            theta.requiresGrad = true
+            var optimizer = Adam([("theta", theta)], learningRate: 1e-2)
+            for i in 0..<3 {
+                if i == restoreAfter {
+                    let saved = optimizer.stateDict().serialized()
+                    optimizer = Adam([("theta", theta)], learningRate: 999)
+                    try optimizer.loadState(SafeTensors.parse(saved))
+                }
+                theta.grad = Self.f["optim/grad.\(i)"]!.copy()
+                optimizer.step()
+            }
+            return theta.scalars
+        }
+        #expect(try run(restoreAfter: 2) == run(restoreAfter: nil))
+        let other = Adam([("w", Tensor(zeros: [2], requiresGrad: true))])
+        #expect(throws: OptimizerStateError.self) {
+            try other.loadState(Adam([("theta", Tensor(zeros: [4, 3]))]).stateDict())
+        }
+    }
+}
+
+@Suite struct ScheduleTests {
+    @Test func stepSchedule() {
+        var s = StepSchedule(initialRate: 1, stepSize: 2, gamma: 0.5)
+        #expect([s.step(), s.step(), s.step(), s.step()] == [1, 0.5, 0.5, 0.25])
+    }
+
+    @Test func plateauReducesAfterPatienceRunsOut() throws {
+        var s = PlateauSchedule(rate: 1, mode: .max, factor: 0.8, patience: 1)
+        let rates = [0.1, 0.2, 0.2, 0.2, 0.3, 0.3, 0.3].map { s.step(metric: Float($0)) }
+        for (rate, expected) in zip(rates, [1, 1, 1, 0.8, 0.8, 0.8, 0.64] as [Float]) { #expect(abs(rate - expected) < 1e-6) }
+        let data = try JSONEncoder().encode(s)
+        #expect(try JSONDecoder().decode(PlateauSchedule.self, from: data) == s)
+        var m = PlateauSchedule(rate: 1, mode: .min, factor: 0.5, patience: 0, minimumRate: 0.3)
+        #expect([m.step(metric: 3), m.step(metric: 3), m.step(metric: 3), m.step(metric: 2)] == [1, 0.5, 0.3, 0.3])
+    }
+}

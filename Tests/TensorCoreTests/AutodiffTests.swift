@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+@testable import TensorCore
+
+@Suite struct AutodiffTests {
+    @Test func inferenceRecordsNothing() {
+        let w = Tensor(shape: [2, 2], values: [1, 2, 3, 4], requiresGrad: true)
+        let x = Tensor(shape: [1, 2], values: [1, 1])
+        let y = matmul(x, w).tanh().sum()
+        #expect(!Tape.isRecording)
+        #expect(!y.requiresGrad)
+        let tape = Tape()
+        _ = tape.record { Tape.withoutRecording { matmul(x, w).sum() } }
+        #expect(tape.count == 0)
+    }
+
+    @Test func gradientsAccumulateAcrossBackwardPasses() {
+        let w = Tensor(shape: [3], values: [1, 2, 3], requiresGrad: true)
+        for _ in 0..<2 {
+            let tape = Tape()
+            let loss = tape.record { (w * w).sum() }     // d/dw = 2w
+            tape.backward(from: loss)
+            #expect(tape.count == 0, "the tape is emptied by backward")
+        }
+        #expect(w.grad?.scalars == [4, 8, 12])
+    }
+
+    @Test func reusedTensorGetsTheSumOfItsGradients() {
+        let x = Tensor(shape: [2], values: [0.5, -1], requiresGrad: true)
+        let tape = Tape()
+        let loss = tape.record { (x + x + x * 2).sum() }   // d/dx = 4
+        tape.backward(from: loss)
+        #expect(x.grad?.scalars == [4, 4])
+    }
+
+    @Test func inputsWithoutGradientsAreLeftAlone() {
+        let w = Tensor(shape: [2, 2], values: [1, 0, 0, 1], requiresGrad: true)
+        let x = Tensor(shape: [2, 2], values: [1, 2, 3, 4])
+        let tape = Tape()
+        let loss = tape.record { matmul(x, w).sum() }
+        tape.backward(from: loss)
+        #expect(x.grad == nil)
+        #expect(w.grad != nil)
+    }
+
+    @Test func matmulPrimitivesAreCreatedOncePerShape() {
+        let a = Tensor(shape: [17, 13], repeating: 1), b = Tensor(shape: [13, 11], repeating: 1)
+        _ = matmul(a, b)
+        let size = MatmulCache.size
+        for _ in 0..<5 { _ = matmul(a, b) }
+        #expect(MatmulCache.size == size)
+        #expect(matmul(a, b).scalars.allSatisfy { $0 == 13 })
+    }
+
+    @Test func crossEntropyOfOnlyIgnoredTargetsIsNaNAsInPyTorch() {
+        let logits = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        #expect(crossEntropy(logits, targets: IntTensor([0, 0]), ignoreIndex: 0).item.isNaN)
+    }
+
+    @Test func dropoutKeepsExpectationAndIsIdentityInEvaluation() {
+        var rng = RandomGenerator(seed: 3)
+        let x = Tensor(shape: [10_000], repeating: 1)
+        let y = dropout(x, p: 0.5, training: true, rng: &rng)
+        let zeros = y.scalars.filter { $0 == 0 }.count
+        #expect(abs(zeros - 5000) < 200)
+        #expect(y.scalars.allSatisfy { $0 == 0 || $0 == 2 })
+        #expect(dropout(x, p: 0.5, training: false, rng: &rng) === x)
+    }
+
+    @Test func seededGeneratorRepeats() {
+        var a = RandomGenerator(seed: 42), b = RandomGenerator(seed: 42), c = RandomGenerator(seed: 43)
+        let sa = (0..<5).map { _ in a.next() }
+        #expect(sa == (0..<5).map { _ in b.next() })
+        #expect(sa != (0..<5).map { _ in c.next() })
+        var n = RandomGenerator(seed: 1)
+        let samples = (0..<20_000).map { _ in n.normal() }
+        let mean = samples.reduce(0, +) / Float(samples.count)
+        let variance = samples.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(samples.count)
+        #expect(abs(mean) < 0.03 && abs(variance - 1) < 0.05)
+    }
+
+    @Test func threadCountCanBeChosen() {
+        let before = Threads.count
+        Threads.set(1)
+        #expect(Threads.count == 1)
+        let a = Tensor(shape: [64, 64], repeating: 0.5)
+        #expect(matmul(a, a).scalars.allSatisfy { $0 == 16 })
+        Threads.set(before)
+    }
+}

@@ -1,0 +1,93 @@
+import Testing
+@testable import TensorCore
+
+/// Finite-difference checks of every differentiable op, independent of PyTorch.
+@Suite struct GradientCheckTests {
+    var rng = RandomGenerator(seed: 7)
+
+    mutating func randn(_ shape: [Int], positive: Bool = false) -> Tensor {
+        let t = Tensor.randn(shape, rng: &rng)
+        if positive { for i in 0..<t.count { t.data[i] = abs(t.data[i]) + 0.5 } }
+        return t
+    }
+
+    /// A fixed random weighting makes every output element matter to the scalar being checked.
+    mutating func check(_ inputs: [Tensor], _ what: String, tolerance: Float = 2e-2, _ f: @escaping ([Tensor]) -> [Tensor]) {
+        let probe = Tape.withoutRecording { f(inputs) }
+        let weights = probe.map { randn($0.shape) }
+        finiteDifferenceCheck(inputs, tolerance: tolerance, what) { weightedSum(f(inputs), weights) }
+    }
+
+    @Test mutating func products() {
+        check([randn([3, 4]), randn([4, 2])], "matmul") { [matmul($0[0], $0[1])] }
+        check([randn([4, 3]), randn([2, 4])], "matmul transposed") { [matmul($0[0], $0[1], transposeA: true, transposeB: true)] }
+        check([randn([2, 3, 4]), randn([2, 4, 2])], "batched matmul") { [matmul($0[0], $0[1])] }
+        check([randn([2, 3, 4]), randn([5, 4]), randn([5])], "linear") { [linear($0[0], weight: $0[1], bias: $0[2])] }
+    }
+
+    @Test mutating func elementwise() {
+        check([randn([2, 3, 4]), randn([3, 1])], "add") { [$0[0] + $0[1]] }
+        check([randn([2, 3, 4]), randn([4])], "subtract") { [$0[0] - $0[1]] }
+        check([randn([2, 3, 4]), randn([2, 1, 4])], "multiply") { [$0[0] * $0[1]] }
+        check([randn([2, 3]), randn([2, 3], positive: true)], "divide") { [$0[0] / $0[1]] }
+        check([randn([2, 3])], "scale and shift") { [($0[0] * 3) + 2] }
+        check([randn([2, 5])], "tanh") { [$0[0].tanh()] }
+        check([randn([2, 5])], "sigmoid") { [$0[0].sigmoid()] }
+        check([randn([2, 5])], "exp") { [$0[0].exp()] }
+        check([randn([2, 5], positive: true)], "log") { [$0[0].log()] }
+        // Keep relu's inputs away from the kink, where finite differences are meaningless.
+        let x = randn([2, 5])
+        for i in 0..<x.count where abs(x.data[i]) < 0.05 { x.data[i] = 0.3 }
+        check([x], "relu") { [$0[0].relu()] }
+    }
+
+    @Test mutating func reductionsAndSoftmax() {
+        check([randn([2, 3, 4])], "sum over axis") { [$0[0].sum(axis: 1)] }
+        check([randn([2, 3, 4])], "mean over axis, kept") { [$0[0].mean(axis: 2, keepDims: true)] }
+        check([randn([3, 4])], "sum and mean of all") { [$0[0].sum(), $0[0].mean()] }
+        check([randn([2, 3, 4])], "softmax") { [$0[0].softmax(axis: 1)] }
+        check([randn([2, 3, 4])], "log-softmax") { [$0[0].logSoftmax(axis: -1)] }
+    }
+
+    @Test mutating func shapesAndIndexing() {
+        check([randn([2, 3]), randn([2, 2])], "concat") { [concat([$0[0], $0[1]], axis: 1)] }
+        check([randn([3, 4])], "slice and split") { $0[0].split(axis: 1, sizes: [1, 3]) }
+        check([randn([2, 3, 4])], "permute") { [$0[0].permuted([1, 2, 0])] }
+        check([randn([2, 3, 4])], "reshape, unsqueeze, squeeze") { [$0[0].reshaped([6, 4]).unsqueezed(axis: 0).squeezed(axis: 0)] }
+        let ids = IntTensor(shape: [2, 2], values: [1, 3, 3, 0])
+        check([randn([4, 3])], "embedding gather") { [gatherRows($0[0], ids)] }
+    }
+
+    @Test mutating func dropoutWithFixedMask() {
+        // The same seed gives the same mask on every evaluation, so the function is differentiable.
+        check([randn([3, 4])], "dropout") { inputs in
+            var local = RandomGenerator(seed: 99)
+            return [dropout(inputs[0], p: 0.3, training: true, rng: &local)]
+        }
+    }
+
+    @Test mutating func crossEntropyLoss() {
+        let targets = IntTensor([3, 0, 1, 4])
+        check([randn([4, 5])], "cross-entropy with ignored index") { [crossEntropy($0[0], targets: targets, ignoreIndex: 0)] }
+    }
+
+    @Test mutating func recurrentCellsAndSequences() {
+        let (b, i, h, t) = (2, 3, 4, 3)
+        var local = RandomGenerator(seed: 11)
+        func small(_ dims: Int...) -> Tensor { Tensor.randn(dims, rng: &local, std: 0.5) }
+        check([small(b, i), small(b, h), small(3 * h, i), small(3 * h, h), small(3 * h), small(3 * h)], "GRU cell") {
+            [gruCell($0[0], $0[1], weightIH: $0[2], weightHH: $0[3], biasIH: $0[4], biasHH: $0[5])]
+        }
+        check([small(b, i), small(b, h), small(b, h), small(4 * h, i), small(4 * h, h), small(4 * h), small(4 * h)], "LSTM cell") {
+            let (hn, cn) = lstmCell($0[0], $0[1], $0[2], weightIH: $0[3], weightHH: $0[4], biasIH: $0[5], biasHH: $0[6])
+            return [hn, cn]
+        }
+        check([small(b, t, i), small(b, h), small(3 * h, i), small(3 * h, h), small(3 * h), small(3 * h)], "GRU sequence") {
+            [gruSequence($0[0], $0[1], weightIH: $0[2], weightHH: $0[3], biasIH: $0[4], biasHH: $0[5])]
+        }
+        check([small(b, t, i), small(b, h), small(b, h), small(4 * h, i), small(4 * h, h), small(4 * h), small(4 * h)], "LSTM sequence") {
+            let (y, c) = lstmSequence($0[0], $0[1], $0[2], weightIH: $0[3], weightHH: $0[4], biasIH: $0[5], biasHH: $0[6])
+            return [y, c]
+        }
+    }
+}
