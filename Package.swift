@@ -6,6 +6,7 @@ import PackageDescription
 //   Layers         — Module, Linear/Embedding/Dropout/GRU/LSTM, optimizers, schedules
 //   Vision         — image decoding, PyTorch checkpoint reading, CNN encoders
 //   CaptionData    — dataset layouts (Flickr8k/30k, Karpathy JSON, CSV), tokens, vocabulary
+//   Captioning     — the four decoders, loss, greedy and beam decoding, training, the model file
 //   CaptionMetrics — BLEU, ROUGE-L, CIDEr-D, METEOR (coco-caption compatible)
 //   caption        — the command-line tool
 let optimised: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
@@ -19,6 +20,7 @@ let package = Package(
         .library(name: "Vision", targets: ["Vision"]),
         .library(name: "CaptionMetrics", targets: ["CaptionMetrics"]),
         .library(name: "CaptionData", targets: ["CaptionData"]),
+        .library(name: "Captioning", targets: ["Captioning"]),
         .executable(name: "caption", targets: ["caption"]),
     ],
     dependencies: [
@@ -33,10 +35,12 @@ let package = Package(
         .target(name: "Vision", dependencies: ["TensorCore", "CTurboJPEG", "CPNG"], swiftSettings: optimised),
         .target(name: "CaptionMetrics", swiftSettings: optimised),
         .target(name: "CaptionData", swiftSettings: optimised),
+        .target(name: "Captioning", dependencies: ["TensorCore", "Layers", "CaptionData", "CaptionMetrics"],
+                swiftSettings: optimised),
         .executableTarget(
             name: "caption",
             dependencies: [
-                "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData",
+                "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),
@@ -47,6 +51,8 @@ let package = Package(
         .testTarget(name: "VisionTests", dependencies: ["Vision", "TensorCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CaptionMetricsTests", dependencies: ["CaptionMetrics"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "CaptioningTests", dependencies: ["Captioning", "Layers", "TensorCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CaptionDataTests", dependencies: ["CaptionData"],
                     resources: [.copy("Fixtures")]),

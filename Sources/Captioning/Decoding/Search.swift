@@ -1,0 +1,208 @@
+import TensorCore
+
+/// Token ids every vocabulary starts with (SPEC row 2).
+public enum SpecialToken {
+    public static let pad: Int32 = 0, start: Int32 = 1, end: Int32 = 2, unknown: Int32 = 3
+}
+
+/// One generated caption with what produced it.
+public struct DecodedCaption: Equatable, Sendable {
+    /// Word ids, without <start> and <end>.
+    public var tokens: [Int32]
+    /// Σ log p of every emitted token, <end> included when it was emitted.
+    public var logProbability: Float
+    /// The ranking score: logProbability / (tokens + 1)^lengthPenalty.
+    public var score: Float
+    /// False when the search ran out of length before <end>.
+    public var finished: Bool
+    /// Attention weights over the grid cells for each word (attention models only).
+    public var attention: [[Float]]
+    /// The adaptive model's sentinel weight β for each word.
+    public var sentinel: [Float]
+}
+
+public struct SearchOptions: Sendable {
+    public var beamSize: Int = 3
+    public var maxWords: Int = 30
+    /// α in score = log p / (length)^α; 0 ranks by raw log-probability.
+    public var lengthPenalty: Float = 0
+    /// Forbid any word that would repeat a trigram already in the hypothesis.
+    public var blockRepeatedTrigrams = false
+
+    public init(beamSize: Int = 3, maxWords: Int = 30, lengthPenalty: Float = 0, blockRepeatedTrigrams: Bool = false) {
+        self.beamSize = beamSize
+        self.maxWords = maxWords
+        self.lengthPenalty = lengthPenalty
+        self.blockRepeatedTrigrams = blockRepeatedTrigrams
+    }
+}
+
+/// A partial hypothesis while searching.
+private struct Hypothesis {
+    var tokens: [Int32] = []
+    var logProbability: Float = 0
+    var attention: [[Float]] = []
+    var sentinel: [Float] = []
+
+    func finish(_ logProbability: Float, finished: Bool, penalty: Float) -> DecodedCaption {
+        let length = Float(tokens.count + (finished ? 1 : 0))
+        let score = penalty == 0 ? logProbability : logProbability / Foundation.pow(max(length, 1), penalty)
+        return DecodedCaption(tokens: tokens, logProbability: logProbability, score: score, finished: finished,
+                              attention: attention, sentinel: sentinel)
+    }
+
+    func repeatsTrigram(with word: Int32) -> Bool {
+        let n = tokens.count
+        guard n >= 2 else { return false }
+        let (a, b) = (tokens[n - 2], tokens[n - 1])
+        for i in 0..<(n - 2) where tokens[i] == a && tokens[i + 1] == b && tokens[i + 2] == word { return true }
+        return false
+    }
+}
+
+/// log-softmax of each row with <pad> and <start> excluded: they are never targets.
+private func wordLogProbabilities(_ logits: Tensor) -> Tensor {
+    let logp = logits.logSoftmax(axis: 1)
+    let v = logits.shape[1]
+    for r in 0..<logits.shape[0] {
+        logp.data[r * v + Int(SpecialToken.pad)] = -.infinity
+        logp.data[r * v + Int(SpecialToken.start)] = -.infinity
+    }
+    return logp
+}
+
+private func row(_ t: Tensor?, _ r: Int) -> [Float] {
+    guard let t else { return [] }
+    let width = t.count / t.shape[0]
+    return Array(UnsafeBufferPointer(start: t.data + r * width, count: width))
+}
+
+/// Greedy decoding of a batch: the most probable word at every step, until <end> or `maxWords`.
+/// Switches the decoder to evaluation mode.
+public func greedyDecode(_ decoder: CaptionDecoder, _ features: ImageFeatures, maxWords: Int = 30) -> [DecodedCaption] {
+    decoder.setTraining(false)
+    return Tape.withoutRecording {
+        let batch = features.batch
+        var state = decoder.initialState(features)
+        var hypotheses = [Hypothesis](repeating: Hypothesis(), count: batch)
+        var done = [Bool](repeating: false, count: batch)
+        var words = IntTensor([Int32](repeating: SpecialToken.start, count: batch))
+        var results = [DecodedCaption?](repeating: nil, count: batch)
+        for step in 0...maxWords {
+            let out = decoder.step(state, words: words)
+            state = out.state
+            let logp = wordLogProbabilities(out.logits)
+            let v = logp.shape[1]
+            for b in 0..<batch where !done[b] {
+                var best = 0, bestValue = -Float.infinity
+                let p = logp.data + b * v
+                for j in 0..<v where p[j] > bestValue { best = j; bestValue = p[j] }
+                let word = Int32(best)
+                words.values[b] = word
+                if word == SpecialToken.end {
+                    results[b] = hypotheses[b].finish(hypotheses[b].logProbability + bestValue, finished: true, penalty: 0)
+                    done[b] = true
+                } else if step == maxWords {
+                    results[b] = hypotheses[b].finish(hypotheses[b].logProbability, finished: false, penalty: 0)
+                    done[b] = true
+                } else {
+                    hypotheses[b].tokens.append(word)
+                    hypotheses[b].logProbability += bestValue
+                    if out.attention != nil { hypotheses[b].attention.append(row(out.attention, b)) }
+                    if let s = out.sentinel { hypotheses[b].sentinel.append(s.data[b]) }
+                }
+            }
+            if done.allSatisfy({ $0 }) { break }
+        }
+        return results.map { $0! }
+    }
+}
+
+/// Beam search over a batch of images, all images' beams decoded together as one batch of N·K
+/// rows. Returns, per image, up to K hypotheses, best first. Finished hypotheses (those that emitted
+/// <end>) are kept aside as they appear; an image stops once it has K of them. When no beam of an
+/// image ever reaches <end>, its best unfinished hypotheses are returned instead.
+public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, options: SearchOptions = SearchOptions()) -> [[DecodedCaption]] {
+    decoder.setTraining(false)
+    return Tape.withoutRecording {
+        let (images, k) = (features.batch, options.beamSize)
+        precondition(k >= 1, "the beam size must be at least 1")
+        let expand = (0..<images).flatMap { n in [Int32](repeating: Int32(n), count: k) }
+        var state = decoder.initialState(features.rows(expand))
+        // Only the first beam of each image is live at the start; the others are copies of it.
+        var beams = [Hypothesis](repeating: Hypothesis(), count: images * k)
+        var alive = (0..<(images * k)).map { $0 % k == 0 }
+        var finished = [[DecodedCaption]](repeating: [], count: images)
+        var done = [Bool](repeating: false, count: images)
+        var words = IntTensor([Int32](repeating: SpecialToken.start, count: images * k))
+
+        for step in 0...options.maxWords {
+            let out = decoder.step(state, words: words)
+            let logp = wordLogProbabilities(out.logits)
+            let v = logp.shape[1]
+            var sources = [Int32](repeating: 0, count: images * k)
+            var nextBeams = beams
+            var nextAlive = [Bool](repeating: false, count: images * k)
+            for n in 0..<images {
+                if done[n] { for j in 0..<k { sources[n * k + j] = Int32(n * k + j) }; continue }
+                // The best 2K extensions over this image's live beams (enough to refill K live beams
+                // even if K of them end here).
+                var top: [(score: Float, beam: Int, word: Int32)] = []
+                let limit = 2 * k
+                for j in 0..<k where alive[n * k + j] {
+                    let b = n * k + j
+                    let p = logp.data + b * v
+                    let base = beams[b].logProbability
+                    for w in 0..<v {
+                        let s = base + p[w]
+                        if s == -.infinity { continue }
+                        if top.count == limit && s <= top[limit - 1].score { continue }
+                        if options.blockRepeatedTrigrams && beams[b].repeatsTrigram(with: Int32(w)) { continue }
+                        var at = top.count
+                        while at > 0 && top[at - 1].score < s { at -= 1 }
+                        top.insert((s, b, Int32(w)), at: at)
+                        if top.count > limit { top.removeLast() }
+                    }
+                }
+                var filled = 0
+                for candidate in top {
+                    if filled == k { break }
+                    if candidate.word == SpecialToken.end {
+                        finished[n].append(beams[candidate.beam].finish(candidate.score, finished: true, penalty: options.lengthPenalty))
+                        continue
+                    }
+                    if step == options.maxWords { continue }     // no room for another word, only for <end>
+                    let slot = n * k + filled
+                    var h = beams[candidate.beam]
+                    h.tokens.append(candidate.word)
+                    h.logProbability = candidate.score
+                    if out.attention != nil { h.attention.append(row(out.attention, candidate.beam)) }
+                    if let s = out.sentinel { h.sentinel.append(s.data[candidate.beam]) }
+                    nextBeams[slot] = h
+                    nextAlive[slot] = true
+                    sources[slot] = Int32(candidate.beam)
+                    words.values[slot] = candidate.word
+                    filled += 1
+                }
+                for j in filled..<k { sources[n * k + j] = Int32(n * k); words.values[n * k + j] = SpecialToken.end }
+                if finished[n].count >= k || filled == 0 || step == options.maxWords { done[n] = true }
+            }
+            if step == options.maxWords { break }              // keep the last live beams as fallbacks
+            beams = nextBeams
+            alive = nextAlive
+            if done.allSatisfy({ $0 }) { break }
+            state = out.state.rows(sources)
+        }
+        return (0..<images).map { n in
+            var results = finished[n]
+            if results.isEmpty {
+                results = (0..<k).filter { alive[n * k + $0] }.map {
+                    beams[n * k + $0].finish(beams[n * k + $0].logProbability, finished: false, penalty: options.lengthPenalty)
+                }
+            }
+            return Array(results.sorted { $0.score > $1.score }.prefix(k))
+        }
+    }
+}
+
+import Foundation

@@ -1,0 +1,87 @@
+import Layers
+import TensorCore
+
+/// Knowing When to Look with a GRU: spatial attention on h_t plus a visual sentinel.
+/// Parameter names are the twin's `AdaptiveAttention` (attention size H/2 as there).
+///   v_i = relu(proj_v grid_i)   g = relu(proj_g mean(grid))   x_t = [embed(w); g]
+///   gate = σ(sent_x x_t + sent_h h)   h' = GRUCell(x_t, h)   s = gate ⊙ tanh(h')
+///   z_i = att_w tanh(att_v v_i + att_g h'),  z_s = att_w tanh(att_s s + att_g h')
+///   [α; β] = softmax([z; z_s])   ĉ = β s + Σ α_i v_i   logits = out(dropout(ĉ + h'))
+public final class AdaptiveAttention: CaptionDecoder {
+    public let config: DecoderConfig
+    let embed: Embedding, projV: Linear, projG: Linear, cell: GRUCell, sentX: Linear, sentH: Linear
+    let attV: Linear, attG: Linear, attS: Linear, attW: Linear, drop: Dropout, out: Linear
+
+    public init(_ config: DecoderConfig, source: ParameterSource) throws {
+        self.config = config
+        let (v, c, e, h) = (config.vocabularySize, config.featureSize, config.embeddingSize, config.hiddenSize)
+        embed = try Embedding(v, e, source: source.child("embed"))
+        projV = try Linear(c, h, source: source.child("proj_v"))
+        projG = try Linear(c, h, source: source.child("proj_g"))
+        cell = try GRUCell(inputSize: e + h, hiddenSize: h, source: source.child("cell"))
+        sentX = try Linear(e + h, h, source: source.child("sent_x"))
+        sentH = try Linear(h, h, source: source.child("sent_h"))
+        attV = try Linear(h, h / 2, source: source.child("att_v"))
+        attG = try Linear(h, h / 2, source: source.child("att_g"))
+        attS = try Linear(h, h / 2, source: source.child("att_s"))
+        attW = try Linear(h / 2, 1, source: source.child("att_w"))
+        drop = Dropout(config.dropout, generator: source.makeGenerator())
+        out = try Linear(h, v, source: source.child("out"))
+    }
+
+    public var namedParameters: [(name: String, tensor: Tensor)] {
+        prefixed("embed", embed) + prefixed("proj_v", projV) + prefixed("proj_g", projG) + prefixed("cell", cell)
+            + prefixed("sent_x", sentX) + prefixed("sent_h", sentH) + prefixed("att_v", attV) + prefixed("att_g", attG)
+            + prefixed("att_s", attS) + prefixed("att_w", attW) + prefixed("out", out)
+    }
+
+    public func setTraining(_ training: Bool) { drop.setTraining(training) }
+
+    public func initialState(_ features: ImageFeatures) -> DecoderState {
+        let grid = features.grid!                                 // [B, L, C]
+        let v = projV(grid).relu()                                // [B, L, H]
+        let g = projG(grid.mean(axis: 1)).relu()                  // [B, H]
+        let pv = attV(v)                                          // [B, L, H/2]
+        let h = Tensor(zeros: [grid.shape[0], config.hiddenSize])
+        return DecoderState(hidden: h, cell: nil, memory: [v, g, pv])
+    }
+
+    /// One step: the new state, the pre-output vector ĉ + h', α [B, L] and β [B, 1].
+    func advance(_ state: DecoderState, embedded: Tensor) -> (state: DecoderState, output: Tensor, alpha: Tensor, beta: Tensor) {
+        let (v, g, pv) = (state.memory[0], state.memory[1], state.memory[2])
+        let x = concat([embedded, g], axis: 1)                    // [B, E+H]
+        let sentinelGate = (sentX(x) + sentH(state.hidden)).sigmoid()
+        let h = cell(x, state.hidden)                             // [B, H]
+        let s = sentinelGate * h.tanh()                           // [B, H]
+        let hg = attG(h).unsqueezed(axis: 1)                      // [B, 1, H/2]
+        let z = attW((pv + hg).tanh()).squeezed(axis: 2)          // [B, L]
+        let zs = attW((attS(s).unsqueezed(axis: 1) + hg).tanh()).squeezed(axis: 2)   // [B, 1]
+        let a = concat([z, zs], axis: 1).softmax(axis: 1)         // [B, L+1]
+        let cells = v.shape[1]
+        let alpha = a.slice(axis: 1, start: 0, length: cells)     // [B, L]
+        let beta = a.slice(axis: 1, start: cells, length: 1)      // [B, 1]
+        let c = matmul(alpha.unsqueezed(axis: 1), v).squeezed(axis: 1)   // [B, H]
+        var next = state
+        next.hidden = h
+        return (next, beta * s + c + h, alpha, beta)
+    }
+
+    public func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?) {
+        let (inputs, _) = teacherForcing(tokens)
+        var state = initialState(features)
+        let emb = embed(inputs)                                   // [B, T-1, E]
+        var outputs: [Tensor] = [], alphas: [Tensor] = []
+        for t in 0..<inputs.shape[1] {
+            let r = advance(state, embedded: emb.slice(axis: 1, start: t, length: 1).squeezed(axis: 1))
+            state = r.state
+            outputs.append(r.output.unsqueezed(axis: 1))
+            alphas.append(r.alpha.unsqueezed(axis: 1))
+        }
+        return (out(drop(concat(outputs, axis: 1))), concat(alphas, axis: 1))
+    }
+
+    public func step(_ state: DecoderState, words: IntTensor) -> DecoderStep {
+        let r = advance(state, embedded: embed(words))
+        return DecoderStep(state: r.state, logits: out(drop(r.output)), attention: r.alpha, sentinel: r.beta)
+    }
+}

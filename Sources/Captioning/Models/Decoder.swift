@@ -1,0 +1,131 @@
+import Layers
+import TensorCore
+
+/// The decoders of SPEC §2, by their command-line names.
+public enum Architecture: String, CaseIterable, Codable, Sendable {
+    case showTellGRU = "show-tell-gru"
+    case showTellLSTM = "show-tell-lstm"
+    case softAttentionGRU = "soft-attention-gru"
+    case adaptiveAttentionGRU = "adaptive-attention-gru"
+
+    /// Whether the decoder reads the spatial grid (attention) or only its mean.
+    public var usesGrid: Bool { self == .softAttentionGRU || self == .adaptiveAttentionGRU }
+    /// λ of the doubly stochastic attention penalty in the training loss.
+    public var defaultAttentionPenalty: Float { self == .softAttentionGRU ? 1 : 0 }
+}
+
+/// Sizes and options of a decoder; saved in the model file.
+public struct DecoderConfig: Codable, Equatable, Sendable {
+    public var architecture: Architecture
+    public var vocabularySize: Int
+    public var featureSize: Int         // C
+    public var embeddingSize: Int = 256 // E
+    public var hiddenSize: Int = 512    // H
+    public var attentionSize: Int = 256 // A (soft attention; adaptive uses H/2 as the twin does)
+    public var dropout: Float = 0.5
+
+    public init(architecture: Architecture, vocabularySize: Int, featureSize: Int, embeddingSize: Int = 256,
+                hiddenSize: Int = 512, attentionSize: Int = 256, dropout: Float = 0.5) {
+        self.architecture = architecture
+        self.vocabularySize = vocabularySize
+        self.featureSize = featureSize
+        self.embeddingSize = embeddingSize
+        self.hiddenSize = hiddenSize
+        self.attentionSize = attentionSize
+        self.dropout = dropout
+    }
+}
+
+/// Image features for a batch: the pooled vector, and the spatial grid for attention models.
+public struct ImageFeatures {
+    public var pooled: Tensor    // [B, C]
+    public var grid: Tensor?     // [B, L, C]
+
+    public init(pooled: Tensor, grid: Tensor?) {
+        self.pooled = pooled
+        self.grid = grid
+    }
+
+    public var batch: Int { pooled.shape[0] }
+
+    /// The features of images `rows` (in that order, repeats allowed).
+    public func rows(_ rows: [Int32]) -> ImageFeatures {
+        ImageFeatures(pooled: selectRows(pooled, rows), grid: grid.map { selectRows($0, rows) })
+    }
+}
+
+/// Rows of a tensor along its first axis, in the given order (a differentiable gather).
+func selectRows(_ t: Tensor, _ rows: [Int32]) -> Tensor {
+    let width = t.count / max(t.shape[0], 1)
+    let picked = gatherRows(t.reshaped([t.shape[0], width]), IntTensor(rows))
+    return picked.reshaped([rows.count] + t.shape.dropFirst())
+}
+
+/// What a decoder carries from one word to the next: the recurrent state and the per-image tensors
+/// it computed once (projected grid and the like), all with the batch on the first axis.
+public struct DecoderState {
+    public var hidden: Tensor            // [B, H]
+    public var cell: Tensor?             // [B, H] for LSTMs
+    public var memory: [Tensor]          // per-image precomputations, batch first
+
+    /// The state of rows `rows` (beam search follows the surviving hypotheses this way).
+    public func rows(_ rows: [Int32]) -> DecoderState {
+        DecoderState(hidden: selectRows(hidden, rows), cell: cell.map { selectRows($0, rows) },
+                     memory: memory.map { selectRows($0, rows) })
+    }
+}
+
+/// One decoding step's result for a batch.
+public struct DecoderStep {
+    public var state: DecoderState
+    public var logits: Tensor            // [B, V]
+    public var attention: Tensor?        // [B, L]
+    public var sentinel: Tensor?         // [B, 1] (adaptive attention's β)
+}
+
+/// A caption decoder: teacher-forced forward for training, step-by-step for decoding.
+public protocol CaptionDecoder: Module {
+    var config: DecoderConfig { get }
+    /// Teacher forcing. tokens [B, T] = <start> w… <end> <pad>…; returns logits [B, T−1, V] for
+    /// the targets tokens[:, 1:], and the attention weights [B, T−1, L] where the model has them.
+    func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?)
+    func initialState(_ features: ImageFeatures) -> DecoderState
+    func step(_ state: DecoderState, words: IntTensor) -> DecoderStep
+}
+
+/// Builds the decoder of `config` with parameters from `source` (initialised or loaded).
+public func makeDecoder(_ config: DecoderConfig, source: ParameterSource) throws -> CaptionDecoder {
+    switch config.architecture {
+    case .showTellGRU, .showTellLSTM: return try ShowTell(config, source: source)
+    case .softAttentionGRU: return try SoftAttention(config, source: source)
+    case .adaptiveAttentionGRU: return try AdaptiveAttention(config, source: source)
+    }
+}
+
+/// tokens [B, T] → (inputs [B, T−1] = tokens[:, :-1], targets [B·(T−1)] = tokens[:, 1:] flattened).
+func teacherForcing(_ tokens: IntTensor) -> (inputs: IntTensor, targets: IntTensor) {
+    let (b, t) = (tokens.shape[0], tokens.shape[1])
+    var inputs = [Int32](), targets = [Int32]()
+    inputs.reserveCapacity(b * (t - 1))
+    targets.reserveCapacity(b * (t - 1))
+    for r in 0..<b {
+        let row = tokens[r]
+        inputs += row.dropLast()
+        targets += row.dropFirst()
+    }
+    return (IntTensor(shape: [b, t - 1], values: inputs), IntTensor(shape: [b * (t - 1)], values: targets))
+}
+
+/// The twin's `caption_loss`: mean cross-entropy over real target tokens (padding id 0 ignored),
+/// plus λ · mean_b Σ_i (1 − Σ_t α_bti)², t running over steps whose target is not padding.
+public func captionLoss(logits: Tensor, attention: Tensor?, tokens: IntTensor, attentionPenalty: Float) -> Tensor {
+    let (_, targets) = teacherForcing(tokens)
+    let v = logits.shape[logits.rank - 1]
+    let ce = crossEntropy(logits.reshaped([-1, v]), targets: targets, ignoreIndex: 0)
+    guard let attention, attentionPenalty > 0 else { return ce }
+    let (b, steps) = (attention.shape[0], attention.shape[1])
+    let mask = Tensor(shape: [b, steps, 1], values: targets.values.map { $0 != 0 ? 1 : 0 })
+    let covered = (attention * mask).sum(axis: 1)              // [B, L]
+    let shortfall = 1 - covered
+    return ce + (shortfall * shortfall).sum(axis: 1).mean() * attentionPenalty
+}

@@ -1,0 +1,62 @@
+import Layers
+import TensorCore
+
+/// Show and Tell (init-inject): the pooled CNN vector sets the initial state; a GRU or LSTM reads
+/// teacher-forced word embeddings. Parameter names are the twin's `ShowTell`.
+public final class ShowTell: CaptionDecoder {
+    public let config: DecoderConfig
+    let embed: Embedding, initH: Linear, initC: Linear?
+    let gru: GRU?, lstm: LSTM?
+    let drop: Dropout, out: Linear
+
+    public init(_ config: DecoderConfig, source: ParameterSource) throws {
+        precondition(!config.architecture.usesGrid, "ShowTell is the pooled-feature decoder")
+        self.config = config
+        let (v, c, e, h) = (config.vocabularySize, config.featureSize, config.embeddingSize, config.hiddenSize)
+        let isLSTM = config.architecture == .showTellLSTM
+        embed = try Embedding(v, e, source: source.child("embed"))
+        initH = try Linear(c, h, source: source.child("init_h"))
+        initC = isLSTM ? try Linear(c, h, source: source.child("init_c")) : nil
+        gru = isLSTM ? nil : try GRU(inputSize: e, hiddenSize: h, source: source.child("rnn"))
+        lstm = isLSTM ? try LSTM(inputSize: e, hiddenSize: h, source: source.child("rnn")) : nil
+        drop = Dropout(config.dropout, generator: source.makeGenerator())
+        out = try Linear(h, v, source: source.child("out"))
+    }
+
+    public var namedParameters: [(name: String, tensor: Tensor)] {
+        prefixed("embed", embed) + prefixed("init_h", initH) + (initC.map { prefixed("init_c", $0) } ?? [])
+            + prefixed("rnn", (gru as Module?) ?? lstm!) + prefixed("out", out)
+    }
+
+    public func setTraining(_ training: Bool) { drop.setTraining(training) }
+
+    public func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?) {
+        let (inputs, _) = teacherForcing(tokens)
+        let x = embed(inputs)                                     // [B, T-1, E]
+        let state = initialState(features)
+        let y: Tensor                                             // [B, T-1, H]
+        if let gru {
+            y = gru(x, state.hidden)
+        } else {
+            y = lstm!(x, (state.hidden, state.cell!)).y
+        }
+        return (out(drop(y)), nil)                                // [B, T-1, V]
+    }
+
+    public func initialState(_ features: ImageFeatures) -> DecoderState {
+        let h = initH(features.pooled).tanh()                     // [B, H]
+        let c = initC.map { $0(features.pooled).tanh() }          // [B, H]
+        return DecoderState(hidden: h, cell: c, memory: [])
+    }
+
+    public func step(_ state: DecoderState, words: IntTensor) -> DecoderStep {
+        let x = embed(words)                                      // [B, E]
+        var next = state
+        if let gru {
+            next.hidden = gru.step(x, state.hidden)
+        } else {
+            (next.hidden, next.cell) = lstm!.step(x, (state.hidden, state.cell!))
+        }
+        return DecoderStep(state: next, logits: out(drop(next.hidden)), attention: nil, sentinel: nil)
+    }
+}
