@@ -37,6 +37,11 @@ public final class AdaptiveAttention: CaptionDecoder {
 
     public func setTraining(_ training: Bool) { drop.setTraining(training) }
 
+    public var dropoutGenerator: RandomGenerator {
+        get { drop.generator }
+        set { drop.generator = newValue }
+    }
+
     public func initialState(_ features: ImageFeatures) -> DecoderState {
         let grid = features.grid!                                 // [B, L, C]
         let v = projV(grid).relu()                                // [B, L, H]

@@ -91,6 +91,40 @@ public protocol CaptionDecoder: Module {
     func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?)
     func initialState(_ features: ImageFeatures) -> DecoderState
     func step(_ state: DecoderState, words: IntTensor) -> DecoderStep
+    /// The generator behind dropout masks; training reseeds it every step so runs repeat exactly.
+    var dropoutGenerator: RandomGenerator { get set }
+}
+
+extension CaptionDecoder {
+    /// Teacher forcing with scheduled sampling (Bengio et al. 2015): at each step, each caption's
+    /// input word is the model's own previous greedy choice with probability `probability`, else the
+    /// true previous word. Runs step by step, so it is slower than `forward`.
+    public func forwardScheduled(_ features: ImageFeatures, tokens: IntTensor, probability: Float,
+                                 rng: inout RandomGenerator) -> (logits: Tensor, attention: Tensor?) {
+        let (inputs, _) = teacherForcing(tokens)
+        let (b, steps) = (inputs.shape[0], inputs.shape[1])
+        var state = initialState(features)
+        var logits: [Tensor] = [], alphas: [Tensor] = []
+        var previous: [Int32]? = nil
+        for t in 0..<steps {
+            var words = (0..<b).map { inputs.values[$0 * steps + t] }
+            if let previous {
+                for r in 0..<b where rng.unit() < probability { words[r] = previous[r] }
+            }
+            let out = step(state, words: IntTensor(words))
+            state = out.state
+            logits.append(out.logits.unsqueezed(axis: 1))
+            if let a = out.attention { alphas.append(a.unsqueezed(axis: 1)) }
+            let v = out.logits.shape[1]
+            previous = (0..<b).map { r in
+                let row = out.logits.data + r * v
+                var best = 0
+                for j in 1..<v where row[j] > row[best] { best = j }
+                return Int32(best)
+            }
+        }
+        return (concat(logits, axis: 1), alphas.isEmpty ? nil : concat(alphas, axis: 1))
+    }
 }
 
 /// Builds the decoder of `config` with parameters from `source` (initialised or loaded).

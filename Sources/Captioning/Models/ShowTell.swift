@@ -30,6 +30,11 @@ public final class ShowTell: CaptionDecoder {
 
     public func setTraining(_ training: Bool) { drop.setTraining(training) }
 
+    public var dropoutGenerator: RandomGenerator {
+        get { drop.generator }
+        set { drop.generator = newValue }
+    }
+
     public func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?) {
         let (inputs, _) = teacherForcing(tokens)
         let x = embed(inputs)                                     // [B, T-1, E]

@@ -31,6 +31,11 @@ public final class SoftAttention: CaptionDecoder {
 
     public func setTraining(_ training: Bool) { drop.setTraining(training) }
 
+    public var dropoutGenerator: RandomGenerator {
+        get { drop.generator }
+        set { drop.generator = newValue }
+    }
+
     public func initialState(_ features: ImageFeatures) -> DecoderState {
         let grid = features.grid!                                 // [B, L, C]
         let h = initH(grid.mean(axis: 1)).tanh()                  // [B, H]

@@ -1,0 +1,111 @@
+import Foundation
+import Layers
+import TensorCore
+
+/// How images become features for this model: which encoder, and its preprocessing.
+public struct EncoderInfo: Codable, Equatable, Sendable {
+    public var name: String
+    public var imageSize: Int
+    public var resizeShorter: Int
+    public var mean: [Float]
+    public var std: [Float]
+
+    public init(name: String = "efficientnet-lite0", imageSize: Int = 224, resizeShorter: Int = 256,
+                mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225]) {
+        self.name = name
+        self.imageSize = imageSize
+        self.resizeShorter = resizeShorter
+        self.mean = mean
+        self.std = std
+    }
+}
+
+/// Where a model came from.
+public struct Provenance: Codable, Equatable, Sendable {
+    public var dataset: String?
+    public var epochs: Int?
+    public var seed: UInt64?
+    public var bestValidation: [String: Double]?
+    public var source: String?          // "caption train", "caption import <file>"
+    public var created: String?
+
+    public init(dataset: String? = nil, epochs: Int? = nil, seed: UInt64? = nil, bestValidation: [String: Double]? = nil,
+                source: String? = nil, created: String? = nil) {
+        self.dataset = dataset
+        self.epochs = epochs
+        self.seed = seed
+        self.bestValidation = bestValidation
+        self.source = source
+        self.created = created ?? ISO8601DateFormatter().string(from: Date())
+    }
+}
+
+/// Everything in a model file besides the weights; stored as JSON under the metadata key "captioner".
+public struct ModelMetadata: Codable, Equatable, Sendable {
+    public static let formatVersion = "captioner-model/1"
+    public var format = ModelMetadata.formatVersion
+    public var decoder: DecoderConfig
+    public var vocabulary: [String]
+    public var encoder: EncoderInfo
+    public var provenance: Provenance
+
+    public init(decoder: DecoderConfig, vocabulary: [String], encoder: EncoderInfo, provenance: Provenance) {
+        self.decoder = decoder
+        self.vocabulary = vocabulary
+        self.encoder = encoder
+        self.provenance = provenance
+    }
+}
+
+public struct ModelFileError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// A trained captioner: decoder weights under the twin's state-dict keys plus self-describing metadata,
+/// in one safetensors file.
+public final class CaptionModel {
+    public let decoder: CaptionDecoder
+    public var metadata: ModelMetadata
+
+    public init(decoder: CaptionDecoder, metadata: ModelMetadata) {
+        precondition(decoder.config == metadata.decoder, "the metadata describes another decoder")
+        self.decoder = decoder
+        self.metadata = metadata
+    }
+
+    /// Loads and verifies a model file: its metadata, then every weight key and shape against the
+    /// architecture it names.
+    public static func load(_ url: URL) throws -> CaptionModel {
+        let file = try SafeTensors.read(url)
+        guard let json = file.metadata["captioner"] else {
+            throw ModelFileError(description: "\(url.path) is not a Captioner model (it has no \"captioner\" metadata): create one with `caption train` or `caption import`.")
+        }
+        let metadata: ModelMetadata
+        do {
+            metadata = try JSONDecoder().decode(ModelMetadata.self, from: Data(json.utf8))
+        } catch {
+            throw ModelFileError(description: "\(url.path) has unreadable Captioner metadata (\(error)): re-export the model with this version of caption.")
+        }
+        guard metadata.format == ModelMetadata.formatVersion else {
+            throw ModelFileError(description: "\(url.path) is in model format \(metadata.format), which this caption does not read: use the version that wrote it.")
+        }
+        guard metadata.vocabulary.count == metadata.decoder.vocabularySize else {
+            throw ModelFileError(description: "\(url.path) lists \(metadata.vocabulary.count) vocabulary words for a decoder of \(metadata.decoder.vocabularySize): the file was edited or damaged; re-export it.")
+        }
+        let source = ParameterSource.load(file.tensors, origin: url.path)
+        let decoder = try makeDecoder(metadata.decoder, source: source)
+        try source.finish()
+        return CaptionModel(decoder: decoder, metadata: metadata)
+    }
+
+    public func safeTensors() -> SafeTensors {
+        let json = try! JSONEncoder().encode(metadata)
+        return SafeTensors(tensors: decoder.stateDict(), metadata: ["captioner": String(decoding: json, as: UTF8.self),
+                                                                   "format": "pt"])
+    }
+
+    /// Writes atomically (temporary file, then rename).
+    public func save(to url: URL) throws {
+        try safeTensors().write(to: url)
+    }
+}

@@ -1,0 +1,293 @@
+import Foundation
+import Layers
+import TensorCore
+
+/// One training caption: its image's feature row and its ids, <start> w… <end>.
+public struct TrainingSample: Equatable, Sendable {
+    public var image: Int
+    public var tokens: [Int32]
+    public init(image: Int, tokens: [Int32]) {
+        self.image = image
+        self.tokens = tokens
+    }
+}
+
+public struct TrainingOptions: Codable, Equatable, Sendable {
+    public var epochs = 20
+    public var batchSize = 64
+    public var learningRate: Float = 4e-4
+    public var gradientClip: Float = 5
+    public var seed: UInt64 = 1
+    /// λ of the attention penalty; nil takes the architecture's default (1 for soft attention).
+    public var attentionPenalty: Float?
+    /// Final probability of feeding the model its own previous word, reached linearly over the epochs.
+    public var scheduledSampling: Float = 0
+    /// The learning rate is multiplied by this after `plateauPatience` epochs without improvement.
+    public var plateauFactor: Float = 0.8
+    public var plateauPatience = 1
+    /// Stop after this many epochs without a better validation score.
+    public var earlyStoppingPatience = 4
+    /// The validation metric that decides the best model, early stopping and the plateau.
+    public var monitor = "BLEU-4"
+    /// Stop (after the current step) once this much training time has passed, in seconds.
+    public var timeBudget: Double?
+
+    public init() {}
+}
+
+public struct EpochRecord: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var tokensPerSecond: Double
+    public var seconds: Double
+    public var learningRate: Float
+    public var validation: [String: Double]
+}
+
+public struct TrainingProgress: Sendable {
+    public var epoch: Int, epochs: Int, step: Int, steps: Int
+    public var loss: Double
+    public var tokensPerSecond: Double
+    public var elapsed: Double
+}
+
+public enum StopReason: String, Codable, Sendable {
+    case completed, earlyStopping = "early-stopping", timeBudget = "time-budget", interrupted
+}
+
+public struct TrainingSummary: Sendable {
+    public var history: [EpochRecord]
+    public var stopReason: StopReason
+    public var bestScore: Double?
+    public var bestEpoch: Int?
+}
+
+/// Everything needed to continue a run exactly where it stopped.
+struct TrainerState: Codable, Equatable {
+    var options: TrainingOptions
+    var epoch = 0                 // current epoch, from 0
+    var step = 0                  // next step within the epoch
+    var epochLoss: Double = 0     // Σ loss·tokens so far this epoch
+    var epochTokens = 0
+    var epochSeconds: Double = 0
+    var elapsed: Double = 0
+    var history: [EpochRecord] = []
+    var plateau: PlateauSchedule
+    var bestScore: Double?
+    var bestEpoch: Int?
+    var badEpochs = 0
+    var finished: StopReason?
+    var optimizerStep = 0
+}
+
+public struct TrainingError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Teacher-forced training with Adam, gradient clipping, dropout, optional scheduled sampling, a
+/// plateau learning-rate decay and early stopping on a validation score computed by real decoding.
+/// Runs are repeatable: shuffles, dropout masks and sampling draws all derive from (seed, epoch,
+/// step), so a run resumed from a checkpoint ends with the same weights as one never interrupted.
+public final class Trainer {
+    public let model: CaptionModel
+    let samples: [TrainingSample]
+    let features: FeatureSource
+    let optimizer: Adam
+    var state: TrainerState
+    /// Scores the decoder on held-out data (e.g. BLEU-4 of greedy captions); nil skips validation.
+    let validate: ((CaptionDecoder) -> [String: Double])?
+
+    public init(model: CaptionModel, samples: [TrainingSample], features: FeatureSource, options: TrainingOptions,
+                validate: ((CaptionDecoder) -> [String: Double])?) throws {
+        guard !samples.isEmpty else { throw TrainingError(description: "the training split has no captions: check the dataset and its split lists.") }
+        if model.decoder.config.architecture.usesGrid && !features.hasGrid {
+            throw TrainingError(description: "\(model.decoder.config.architecture.rawValue) needs grid features, but the feature store has only pooled ones: re-run caption features.")
+        }
+        self.model = model
+        self.samples = samples
+        self.features = features
+        self.validate = validate
+        optimizer = Adam(model.decoder.namedParameters, learningRate: options.learningRate)
+        state = TrainerState(options: options, plateau: PlateauSchedule(rate: options.learningRate, mode: .max,
+                                                                        factor: options.plateauFactor, patience: options.plateauPatience))
+    }
+
+    public var options: TrainingOptions { state.options }
+    public var history: [EpochRecord] { state.history }
+    public var stepsPerEpoch: Int { (samples.count + options.batchSize - 1) / options.batchSize }
+
+    /// A 64-bit mix of the seed with counters (SplitMix64 finaliser), for per-step generators.
+    static func mix(_ values: UInt64...) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for v in values {
+            h ^= v &+ 0x9E37_79B9_7F4A_7C15 &+ (h << 6) &+ (h >> 2)
+            h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
+            h ^= h >> 31
+        }
+        return h
+    }
+
+    func order(epoch: Int) -> [Int] {
+        var rng = RandomGenerator(seed: Self.mix(options.seed, UInt64(epoch), 0x5EED))
+        var order = Array(0..<samples.count)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+        return order
+    }
+
+    /// One optimisation step on `batch`; returns (mean loss, target tokens).
+    func trainStep(_ batch: [TrainingSample], epoch: Int, step: Int) -> (loss: Double, tokens: Int) {
+        let decoder = model.decoder
+        decoder.setTraining(true)
+        decoder.dropoutGenerator = RandomGenerator(seed: Self.mix(options.seed, UInt64(epoch), UInt64(step), 0xD80))
+        let width = batch.map(\.tokens.count).max()!
+        var ids = [Int32](repeating: SpecialToken.pad, count: batch.count * width)
+        for (r, s) in batch.enumerated() { for (j, t) in s.tokens.enumerated() { ids[r * width + j] = t } }
+        let tokens = IntTensor(shape: [batch.count, width], values: ids)
+        let targets = batch.reduce(0) { $0 + $1.tokens.count - 1 }
+        let feats = features.features(rows: batch.map(\.image))
+        let sampling = options.scheduledSampling * Float(epoch + 1) / Float(max(options.epochs, 1))
+        let penalty = options.attentionPenalty ?? decoder.config.architecture.defaultAttentionPenalty
+        let tape = Tape()
+        let loss = tape.record { () -> Tensor in
+            let (logits, attention): (Tensor, Tensor?)
+            if sampling > 0 {
+                var rng = RandomGenerator(seed: Self.mix(options.seed, UInt64(epoch), UInt64(step), 0x55))
+                (logits, attention) = decoder.forwardScheduled(feats, tokens: tokens, probability: sampling, rng: &rng)
+            } else {
+                (logits, attention) = decoder.forward(feats, tokens: tokens)
+            }
+            return captionLoss(logits: logits, attention: attention, tokens: tokens, attentionPenalty: penalty)
+        }
+        tape.backward(from: loss)
+        clipGradientNorm(decoder.parameters, maxNorm: options.gradientClip)
+        optimizer.step()
+        optimizer.zeroGrad()
+        return (Double(loss.item), targets)
+    }
+
+    /// Trains until the epochs run out, early stopping, the time budget, or `shouldStop()` (checked
+    /// after every step, e.g. set by Ctrl-C). Writes `checkpoint` after every epoch and when stopped,
+    /// the best model to `bestModel`, and the epoch log (JSON lines) to `log`.
+    public func run(checkpoint: URL, bestModel: URL, log: URL?, progress: ((TrainingProgress) -> Void)? = nil,
+                    shouldStop: () -> Bool = { false }) throws -> TrainingSummary {
+        if let finished = state.finished {
+            return TrainingSummary(history: state.history, stopReason: finished, bestScore: state.bestScore, bestEpoch: state.bestEpoch)
+        }
+        var reason = StopReason.completed
+        let steps = stepsPerEpoch
+        var lastReport = Date.distantPast
+        training: while state.epoch < options.epochs {
+            let order = order(epoch: state.epoch)
+            while state.step < steps {
+                let started = DispatchTime.now().uptimeNanoseconds
+                let slice = order[(state.step * options.batchSize)..<min(samples.count, (state.step + 1) * options.batchSize)]
+                let (loss, tokens) = trainStep(slice.map { samples[$0] }, epoch: state.epoch, step: state.step)
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                state.epochLoss += loss * Double(tokens)
+                state.epochTokens += tokens
+                state.epochSeconds += seconds
+                state.elapsed += seconds
+                state.step += 1
+                if let progress, state.step == steps || Date().timeIntervalSince(lastReport) > 0.2 {
+                    lastReport = Date()
+                    progress(TrainingProgress(epoch: state.epoch + 1, epochs: options.epochs, step: state.step, steps: steps,
+                                              loss: state.epochLoss / Double(max(state.epochTokens, 1)),
+                                              tokensPerSecond: Double(state.epochTokens) / max(state.epochSeconds, 1e-9),
+                                              elapsed: state.elapsed))
+                }
+                if shouldStop() { reason = .interrupted; break training }
+                if let budget = options.timeBudget, state.elapsed >= budget { reason = .timeBudget; break }
+            }
+            try finishEpoch(bestModel: bestModel)
+            if let log { try writeLog(log) }
+            if state.badEpochs >= options.earlyStoppingPatience && validate != nil { reason = .earlyStopping }
+            if reason != .completed { break }
+            try saveCheckpoint(checkpoint)
+        }
+        if reason != .interrupted { state.finished = reason }
+        try saveCheckpoint(checkpoint)
+        return TrainingSummary(history: state.history, stopReason: reason, bestScore: state.bestScore, bestEpoch: state.bestEpoch)
+    }
+
+    /// Closes the current epoch: validation by real decoding, the plateau schedule, the best model.
+    func finishEpoch(bestModel: URL) throws {
+        var scores: [String: Double] = [:]
+        if let validate { scores = validate(model.decoder) }
+        let record = EpochRecord(epoch: state.epoch + 1, trainLoss: state.epochLoss / Double(max(state.epochTokens, 1)),
+                                 tokensPerSecond: Double(state.epochTokens) / max(state.epochSeconds, 1e-9),
+                                 seconds: state.epochSeconds, learningRate: optimizer.learningRate, validation: scores)
+        state.history.append(record)
+        if let score = scores[options.monitor] {
+            optimizer.learningRate = state.plateau.step(metric: Float(score))
+            if state.bestScore.map({ score > $0 }) ?? true {
+                state.bestScore = score
+                state.bestEpoch = state.epoch + 1
+                state.badEpochs = 0
+                try saveModel(bestModel)
+            } else {
+                state.badEpochs += 1
+            }
+        } else {
+            try saveModel(bestModel)   // without validation, the latest model is the one to keep
+        }
+        state.epoch += 1
+        state.step = 0
+        state.epochLoss = 0
+        state.epochTokens = 0
+        state.epochSeconds = 0
+    }
+
+    func saveModel(_ url: URL) throws {
+        model.metadata.provenance.epochs = state.epoch + 1
+        model.metadata.provenance.seed = options.seed
+        if let best = state.bestScore { model.metadata.provenance.bestValidation = [options.monitor: best] }
+        try model.save(to: url)
+    }
+
+    func writeLog(_ url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var text = Data()
+        for record in state.history {
+            text.append(try encoder.encode(record))
+            text.append(0x0A)
+        }
+        try AtomicFile.write(text, to: url)
+    }
+
+    // MARK: Checkpoints
+
+    /// The model file plus the optimizer's moments and the trainer's state.
+    public func saveCheckpoint(_ url: URL) throws {
+        var file = model.safeTensors()
+        let optimizerState = optimizer.stateDict()
+        for (k, v) in optimizerState.tensors { file.tensors["optimizer.\(k)"] = v }
+        state.optimizerStep = optimizer.stepCount
+        state.plateau = state.plateau
+        let json = try JSONEncoder().encode(state)
+        file.metadata["trainer"] = String(decoding: json, as: UTF8.self)
+        file.metadata["optimizer.lr"] = String(optimizer.learningRate)
+        try file.write(to: url)
+    }
+
+    /// Continues from a checkpoint written by `saveCheckpoint`: weights, optimizer moments and
+    /// learning rate, the position in the epoch, the history and the early-stopping state.
+    public func resume(from url: URL) throws {
+        let file = try SafeTensors.read(url)
+        guard let json = file.metadata["trainer"], let saved = try? JSONDecoder().decode(TrainerState.self, from: Data(json.utf8)) else {
+            throw TrainingError(description: "\(url.path) is not a training checkpoint (no trainer state): pass the .checkpoint file that caption train wrote.")
+        }
+        let weights = file.tensors.filter { !$0.key.hasPrefix("optimizer.") }
+        try model.decoder.loadStateDict(weights, origin: url.path)
+        var optimizerState = SafeTensors(metadata: ["step": String(saved.optimizerStep), "lr": file.metadata["optimizer.lr"] ?? String(options.learningRate)])
+        for (k, v) in file.tensors where k.hasPrefix("optimizer.") { optimizerState.tensors[String(k.dropFirst("optimizer.".count))] = v }
+        try optimizer.loadState(optimizerState)
+        var restored = saved
+        // The run may be continued with more epochs or a new budget; everything else is as saved.
+        restored.options.epochs = options.epochs
+        restored.options.timeBudget = options.timeBudget
+        if restored.finished == .timeBudget || restored.finished == .completed { restored.finished = nil }
+        state = restored
+    }
+}
