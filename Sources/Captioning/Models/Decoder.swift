@@ -163,3 +163,30 @@ public func captionLoss(logits: Tensor, attention: Tensor?, tokens: IntTensor, a
     let shortfall = 1 - covered
     return ce + (shortfall * shortfall).sum(axis: 1).mean() * attentionPenalty
 }
+
+extension DecoderConfig {
+    /// The sizes of a twin state dict, read off its weight shapes (for `caption import`).
+    public static func infer(_ architecture: Architecture, from weights: [String: Tensor], origin: String) throws -> DecoderConfig {
+        func shape(_ key: String) throws -> [Int] {
+            guard let t = weights[key] else { throw WeightError.missing(key: key, origin: origin) }
+            return t.shape
+        }
+        let embed = try shape("embed.weight")
+        guard embed.count == 2 else { throw WeightError.shape(key: "embed.weight", expected: [0, 0], found: embed, origin: origin) }
+        let (vocabulary, embedding) = (embed[0], embed[1])
+        switch architecture {
+        case .showTellGRU, .showTellLSTM:
+            let initH = try shape("init_h.weight")
+            return DecoderConfig(architecture: architecture, vocabularySize: vocabulary, featureSize: initH[1],
+                                 embeddingSize: embedding, hiddenSize: initH[0])
+        case .softAttentionGRU:
+            let initH = try shape("init_h.weight"), attV = try shape("att_v.weight")
+            return DecoderConfig(architecture: architecture, vocabularySize: vocabulary, featureSize: initH[1],
+                                 embeddingSize: embedding, hiddenSize: initH[0], attentionSize: attV[0])
+        case .adaptiveAttentionGRU:
+            let projV = try shape("proj_v.weight")
+            return DecoderConfig(architecture: architecture, vocabularySize: vocabulary, featureSize: projV[1],
+                                 embeddingSize: embedding, hiddenSize: projV[0])
+        }
+    }
+}
