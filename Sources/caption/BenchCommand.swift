@@ -1,5 +1,7 @@
 import ArgumentParser
+import Captioning
 import Foundation
+import Layers
 import TensorCore
 
 /// `caption bench`: timed workloads whose keys match the PyTorch scripts in ../shared/reference and
@@ -83,6 +85,85 @@ struct Bench: ParsableCommand {
             }
             return 1000 / perSecond
         })
+        list += decoderWorkloads(seconds: seconds)
         return list
+    }
+
+    /// SPEC §5's Flickr8k-shaped workload, as ../shared/reference/bench_torch.py runs it:
+    /// V 3000, C 1280, L 49, batch 64, T 22 with caption lengths 11.8 ± 3.8 words.
+    static func decoderWorkloads(seconds: Double) -> [Workload] {
+        let (v, c, l, b, t) = (3000, 1280, 49, 64, 22)
+        var rng = RandomGenerator(seed: 0)
+        var ids = [Int32](repeating: 0, count: b * t)
+        var targets = 0
+        for r in 0..<b {
+            let n = min(max(Int((rng.normal() * 3.8 + 11.8).rounded()), 4), t - 2)
+            ids[r * t] = 1
+            for j in 1...n { ids[r * t + j] = Int32(4 + rng.int(below: v - 4)) }
+            ids[r * t + n + 1] = 2
+            targets += n + 1
+        }
+        let tokens = IntTensor(shape: [b, t], values: ids)
+        let grid = Tensor.randn([b, l, c], rng: &rng)
+        let features = ImageFeatures(pooled: Tensor.randn([b, c], rng: &rng), grid: grid)
+        let total = targets
+
+        func train(_ arch: Architecture, key: String) -> Workload {
+            Workload(key: key, unit: "tokens/s") {
+                let decoder = try! makeDecoder(DecoderConfig(architecture: arch, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
+                let optimizer = Adam(decoder.namedParameters, learningRate: 4e-4)
+                decoder.setTraining(true)
+                let steps = rate(seconds: seconds) {
+                    let tape = Tape()
+                    let loss = tape.record { () -> Tensor in
+                        let (logits, attention) = decoder.forward(features, tokens: tokens)
+                        return captionLoss(logits: logits, attention: attention, tokens: tokens, attentionPenalty: arch.defaultAttentionPenalty)
+                    }
+                    tape.backward(from: loss)
+                    clipGradientNorm(decoder.parameters, maxNorm: 5)
+                    optimizer.step()
+                    optimizer.zeroGrad()
+                }
+                return steps * Double(total)
+            }
+        }
+
+        let greedy = Workload(key: "greedy_showtell_gru_b64_captions_per_s", unit: "captions/s") {
+            let decoder = try! makeDecoder(DecoderConfig(architecture: .showTellGRU, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
+            decoder.setTraining(false)
+            // As the PyTorch side: t − 1 steps of argmax for the whole batch, no early stop.
+            return rate(seconds: seconds) {
+                Tape.withoutRecording {
+                    var state = decoder.initialState(features)
+                    var words = IntTensor([Int32](repeating: 1, count: b))
+                    for _ in 0..<(t - 1) {
+                        let out = decoder.step(state, words: words)
+                        state = out.state
+                        for r in 0..<b {
+                            let row = out.logits.data + r * v
+                            var best = 0
+                            for j in 1..<v where row[j] > row[best] { best = j }
+                            words.values[r] = Int32(best)
+                        }
+                    }
+                }
+            } * Double(b)
+        }
+
+        let beam = Workload(key: "beam3_showtell_gru_ms", unit: "ms") {
+            let decoder = try! makeDecoder(DecoderConfig(architecture: .showTellGRU, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
+            let one = features.rows([0])
+            return 1000 / rate(seconds: seconds) {
+                _ = beamSearch(decoder, one, options: SearchOptions(beamSize: 3, maxWords: t - 2))
+            }
+        }
+
+        return [
+            train(.showTellGRU, key: "train_showtell_gru_tokens_per_s"),
+            train(.showTellLSTM, key: "train_showtell_lstm_tokens_per_s"),
+            train(.softAttentionGRU, key: "train_soft_attention_gru_tokens_per_s"),
+            train(.adaptiveAttentionGRU, key: "train_adaptive_attention_gru_tokens_per_s"),
+            greedy, beam,
+        ]
     }
 }
