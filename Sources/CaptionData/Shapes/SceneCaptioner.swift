@@ -149,7 +149,7 @@ public enum SceneCaptioner {
             let described = Self.join(parts)
             switch rng.below(4) {
             case 0: return described
-            case 1: return shapes.count == 1 ? "there is \(described)" : "there are \(described)"
+            case 1: return "there is \(described)"
             case 2: return "\(described) \(backgroundPhrase())"
             default: return "an image with \(described)"
             }
@@ -168,19 +168,20 @@ public enum SceneCaptioner {
         }
 
         mutating func tripleRelationCaption(_ a: PlacedShape, _ b: PlacedShape, _ c: PlacedShape) -> String {
+            // The third shape gets its own relation or region: "a next to b and c" would be ambiguous
+            // (is the relation to b alone or to both?).
             let anchors = [a, b].filter { ShapeScene.relation(of: c, to: $0) != nil }
-            if !anchors.isEmpty && rng.chance(0.6) {
-                let anchor = rng.pick(anchors)
+            if let anchor = anchors.isEmpty ? nil : rng.pick(anchors) {
                 if rng.chance(0.5) {
                     return "\(nounPhrase(a)) \(relationPhrase(a, b)) \(nounPhrase(b)), with \(nounPhrase(c)) \(relationPhrase(c, anchor)) \(nounPhrase(anchor, definite: true))"
                 }
                 return "\(nounPhrase(a)) is \(relationPhrase(a, b)) \(nounPhrase(b)) and \(nounPhrase(c)) is \(relationPhrase(c, anchor)) \(nounPhrase(anchor, definite: true))"
             }
-            switch rng.below(3) {
-            case 0: return "\(nounPhrase(a)) \(relationPhrase(a, b)) \(nounPhrase(b)) and \(nounPhrase(c))"
-            case 1: return "\(nounPhrase(c)) and \(nounPhrase(a)) \(relationPhrase(a, b)) \(nounPhrase(b))"
-            default: return "three shapes: \(nounPhrase(a)) \(relationPhrase(a, b)) \(nounPhrase(b)), and \(nounPhrase(c))"
+            if ShapeScene.regions(of: c) != nil {
+                return "\(nounPhrase(a)) \(relationPhrase(a, b)) \(nounPhrase(b)), and \(nounPhrase(c)) \(regionPhrase(c))"
             }
+            // Naming the unrelated shape first keeps the relation attached to the right pair.
+            return "\(nounPhrase(c)), and \(nounPhrase(a)) \(relationPhrase(a, b)) \(nounPhrase(b))"
         }
     }
 }
