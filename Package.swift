@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: optimised),
         .target(name: "Vision", dependencies: ["TensorCore", "CTurboJPEG", "CPNG"], swiftSettings: optimised),
         .target(name: "CaptionMetrics", swiftSettings: optimised),
-        .target(name: "CaptionData", swiftSettings: optimised),
+        .target(name: "CaptionData", dependencies: ["CPNG"], swiftSettings: optimised),
         .target(name: "Captioning", dependencies: ["TensorCore", "Layers", "CaptionData", "CaptionMetrics"],
                 swiftSettings: optimised),
         .executableTarget(

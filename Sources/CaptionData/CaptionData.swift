@@ -1,1 +1,0 @@
-// CaptionData module: see Package.swift for its place in the architecture.

@@ -1,0 +1,43 @@
+/// Reads Flickr30k's Kaggle `results.csv`: header `image_name| comment_number| comment`, fields
+/// separated by `|` with padding spaces, and no quoting (captions may contain bare quotes).
+enum PipeCaptionReader {
+    static func isHeader(_ line: String) -> Bool {
+        let names = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmed.lowercased() }
+        return names.first == "image_name" && names.contains("comment")
+    }
+
+    static func read(_ file: TextFile) throws -> ParsedCaptions {
+        var parsed = ParsedCaptions()
+        var sawHeader = false
+        for (number, text) in try file.lines() {
+            if text.trimmed.isEmpty { continue }
+            if !sawHeader {
+                guard isHeader(text) else {
+                    throw file.error(line: number, "expected the header image_name| comment_number| comment",
+                                     fix: "make the first line image_name| comment_number| comment")
+                }
+                sawHeader = true
+                continue
+            }
+            let fields = text.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmed }
+            guard fields.count == 3 else {
+                throw file.error(line: number,
+                                 "expected 3 '|'-separated fields (image_name, comment_number, comment) but found \(fields.count)",
+                                 fix: "put a '|' between the image name, the comment number and the comment")
+            }
+            guard !fields[0].isEmpty else {
+                throw file.error(line: number, "the image name is empty", fix: "fill in the image file name or delete the line")
+            }
+            guard !fields[1].isEmpty, fields[1].allSatisfy(\.isASCIIDigit) else {
+                throw file.error(line: number, "the comment number \"\(fields[1])\" is not a whole number",
+                                 fix: "write the comment number (0-4) between the first two '|'")
+            }
+            guard !fields[2].isEmpty else {
+                throw file.error(line: number, "the comment for \"\(fields[0])\" is empty",
+                                 fix: "write the caption after the last '|' or delete the line")
+            }
+            parsed.rows.append(CaptionRow(image: fields[0], caption: fields[2], split: nil, line: number))
+        }
+        return parsed
+    }
+}
