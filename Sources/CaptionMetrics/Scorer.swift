@@ -1,0 +1,265 @@
+import Foundation
+
+/// What to compute and how.
+public struct ScoringOptions: Sendable {
+    public var bleuFlavour: BleuFlavour
+    /// Only used by the `nltk` flavour; NLTK's default is no smoothing (method0).
+    public var nltkSmoothing: NLTKSmoothing
+    /// Run METEOR through Java when it is available.
+    public var meteor: Bool
+    /// nil: find Java and the jar with `MeteorScorer.locate()`.
+    public var meteorScorer: MeteorScorer?
+    /// Tokenise with the pycocoevalcap-compatible PTB tokenizer (false: text is already tokenised and
+    /// is split on spaces, as pycocoevalcap's scorers do).
+    public var tokenize: Bool
+    /// Worker threads for tokenising and scoring (default: all cores).
+    public var threads: Int
+
+    public init(bleuFlavour: BleuFlavour = .coco, nltkSmoothing: NLTKSmoothing = .method0, meteor: Bool = true,
+                meteorScorer: MeteorScorer? = nil, tokenize: Bool = true,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.bleuFlavour = bleuFlavour
+        self.nltkSmoothing = nltkSmoothing
+        self.meteor = meteor
+        self.meteorScorer = meteorScorer
+        self.tokenize = tokenize
+        self.threads = max(1, threads)
+    }
+}
+
+/// One image to score: its prediction and its reference captions.
+public struct ScoringItem: Sendable {
+    public var image: String
+    public var prediction: String
+    public var references: [String]
+
+    public init(image: String, prediction: String, references: [String]) {
+        self.image = image
+        self.prediction = prediction
+        self.references = references
+    }
+}
+
+/// Scores of one image.
+public struct ImageScore: Sendable, Encodable {
+    public var image: String
+    /// BLEU-1...4 of this image alone (coco flavour: pycocoevalcap's per-image list; nltk flavour: NLTK's
+    /// corpus_bleu over this one image, i.e. sentence_bleu). nil where NLTK itself raises.
+    public var bleu: [Double?]
+    public var meteor: Double?
+    public var rougeL: Double
+    public var ciderD: Double
+
+    enum CodingKeys: String, CodingKey {
+        case image, bleu1 = "BLEU-1", bleu2 = "BLEU-2", bleu3 = "BLEU-3", bleu4 = "BLEU-4"
+        case meteor = "METEOR", rougeL = "ROUGE-L", ciderD = "CIDEr-D"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(image, forKey: .image)
+        try c.encode(bleu[0], forKey: .bleu1)
+        try c.encode(bleu[1], forKey: .bleu2)
+        try c.encode(bleu[2], forKey: .bleu3)
+        try c.encode(bleu[3], forKey: .bleu4)
+        try c.encode(meteor, forKey: .meteor)
+        try c.encode(rougeL, forKey: .rougeL)
+        try c.encode(ciderD, forKey: .ciderD)
+    }
+}
+
+/// Corpus scores, per-image scores and what could not be scored.
+public struct MetricReport: Sendable, Encodable {
+    /// BLEU-1...4; an entry is nil only for NLTK smoothing method6 on inputs where NLTK raises.
+    public var bleu: [Double?]
+    /// nil when METEOR was not requested or could not run (see `meteorUnavailable`).
+    public var meteor: Double?
+    public var rougeL: Double
+    public var ciderD: Double
+    public var bleuFlavour: BleuFlavour
+    /// One sentence saying why METEOR is missing, with the fix; nil when it ran or was not requested.
+    public var meteorUnavailable: String?
+    /// Images that had both a prediction and at least one reference.
+    public var imagesScored: Int
+    /// Predictions whose image has no reference caption (not scored).
+    public var predictionsWithoutReferences: [String]
+    /// Images with references but no prediction (not scored).
+    public var imagesWithoutPredictions: [String]
+    public var perImage: [ImageScore]
+
+    enum CodingKeys: String, CodingKey {
+        case bleu1 = "BLEU-1", bleu2 = "BLEU-2", bleu3 = "BLEU-3", bleu4 = "BLEU-4"
+        case meteor = "METEOR", rougeL = "ROUGE-L", ciderD = "CIDEr-D"
+        case imagesScored = "images_scored"
+        case predictionsWithoutReferences = "predictions_without_references"
+        case imagesWithoutPredictions = "images_without_predictions"
+        case bleuFlavour = "bleu_flavour", meteorUnavailable = "meteor_unavailable"
+    }
+
+    /// The JSON object `{"BLEU-1":…,…,"CIDEr-D":…}` plus the counts (per-image scores are written separately).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(bleu[0], forKey: .bleu1)
+        try c.encode(bleu[1], forKey: .bleu2)
+        try c.encode(bleu[2], forKey: .bleu3)
+        try c.encode(bleu[3], forKey: .bleu4)
+        try c.encode(meteor, forKey: .meteor)
+        try c.encode(rougeL, forKey: .rougeL)
+        try c.encode(ciderD, forKey: .ciderD)
+        try c.encode(imagesScored, forKey: .imagesScored)
+        try c.encode(predictionsWithoutReferences.count, forKey: .predictionsWithoutReferences)
+        try c.encode(imagesWithoutPredictions.count, forKey: .imagesWithoutPredictions)
+        try c.encode(bleuFlavour, forKey: .bleuFlavour)
+        try c.encodeIfPresent(meteorUnavailable, forKey: .meteorUnavailable)
+    }
+
+    /// The JSON object as a compact string.
+    public func jsonString(prettyPrinted: Bool = false) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = prettyPrinted ? [.prettyPrinted] : []
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    /// Metric names and values in the order of the JSON object.
+    public var namedScores: [(name: String, value: Double?)] {
+        [("BLEU-1", bleu[0]), ("BLEU-2", bleu[1]), ("BLEU-3", bleu[2]), ("BLEU-4", bleu[3]),
+         ("METEOR", meteor), ("ROUGE-L", rougeL), ("CIDEr-D", ciderD)]
+    }
+}
+
+/// BLEU-1...4, METEOR, ROUGE-L and CIDEr-D, equal to pycocoevalcap (and NLTK for the nltk BLEU flavour).
+public struct CaptionScorer: Sendable {
+    public var options: ScoringOptions
+
+    public init(options: ScoringOptions = ScoringOptions()) {
+        self.options = options
+    }
+
+    /// Scores every image that has both references and a prediction, in image-id order; the others are
+    /// counted in the report, never silently dropped.
+    public func evaluate(references: [String: [String]], predictions: [String: String]) throws -> MetricReport {
+        var items: [ScoringItem] = []
+        var withoutReferences: [String] = []
+        for (image, prediction) in predictions {
+            if let refs = references[image], !refs.isEmpty {
+                items.append(ScoringItem(image: image, prediction: prediction, references: refs))
+            } else {
+                withoutReferences.append(image)
+            }
+        }
+        items.sort { $0.image < $1.image }
+        let withoutPredictions = references.keys.filter { predictions[$0] == nil }.sorted()
+        var report = try evaluate(items)
+        report.predictionsWithoutReferences = withoutReferences.sorted()
+        report.imagesWithoutPredictions = withoutPredictions
+        return report
+    }
+
+    /// Scores `items` in the given order (the order matters only to NLTK smoothing methods 5–7).
+    /// Items without references are reported in `predictionsWithoutReferences`.
+    public func evaluate(_ allItems: [ScoringItem]) throws -> MetricReport {
+        let items = allItems.filter { !$0.references.isEmpty }
+        let withoutReferences = allItems.filter { $0.references.isEmpty }.map(\.image)
+
+        // 1. Tokenise (in parallel): candidate first, then references, per item.
+        let tokenized: [[[String]]] = parallelMap(items) { item in
+            ([item.prediction] + item.references).map { sentence in
+                options.tokenize ? PTBTokenizer.tokens(sentence) : sentence.split(separator: " ").map(String.init)
+            }
+        }
+
+        // 2. Intern words and n-grams (serial: one shared table gives dense ids).
+        let interner = NGramInterner()
+        let encoded: [EncodedItem] = tokenized.map { sentences in
+            EncodedItem(candidate: interner.encode(sentences[0]), references: sentences.dropFirst().map { interner.encode($0) })
+        }
+
+        // 3. Per-image statistics and scores (in parallel).
+        let weights = CiderD.Weights(items: encoded, idCounts: interner.idCounts)
+        let perImage: [(BleuStatistics, Double, Double)] = parallelMap(encoded) { item in
+            var scratch: [Int32] = []
+            return (BleuStatistics(item, scratch: &scratch), RougeL.score(item, scratch: &scratch), CiderD.score(item, weights))
+        }
+        let statistics = perImage.map(\.0)
+
+        let corpusBleu: [Double?]
+        let imageBleu: [[Double?]]
+        switch options.bleuFlavour {
+        case .coco:
+            corpusBleu = CocoBleu.corpus(statistics)
+            imageBleu = statistics.map { CocoBleu.score($0) }
+        case .nltk:
+            corpusBleu = NLTKBleu.corpus(statistics, last: encoded.last, smoothing: options.nltkSmoothing)
+            imageBleu = zip(statistics, encoded).map { NLTKBleu.corpus([$0.0], last: $0.1, smoothing: options.nltkSmoothing) }
+        }
+
+        // 4. METEOR on the tokenised text, as pycocoevalcap does.
+        var meteor: Double?
+        var meteorScores: [Double]?
+        var meteorUnavailable: String?
+        if options.meteor && !items.isEmpty {
+            let scorer: MeteorScorer?
+            if let given = options.meteorScorer {
+                scorer = given
+            } else {
+                switch MeteorScorer.locate() {
+                case .success(let found): scorer = found
+                case .failure(let reason): scorer = nil; meteorUnavailable = reason.description
+                }
+            }
+            if let scorer {
+                let pairs = tokenized.map { (hypothesis: $0[0].joined(separator: " "), references: $0.dropFirst().map { $0.joined(separator: " ") }) }
+                let result = try scorer.score(pairs)
+                meteor = result.corpus
+                meteorScores = result.perItem
+            }
+        }
+
+        let images = items.indices.map { i in
+            ImageScore(image: items[i].image, bleu: imageBleu[i], meteor: meteorScores?[i],
+                       rougeL: perImage[i].1, ciderD: perImage[i].2)
+        }
+        return MetricReport(
+            bleu: corpusBleu, meteor: meteor,
+            rougeL: mean(perImage.map(\.1)), ciderD: mean(perImage.map(\.2)),
+            bleuFlavour: options.bleuFlavour, meteorUnavailable: meteorUnavailable,
+            imagesScored: items.count, predictionsWithoutReferences: withoutReferences,
+            imagesWithoutPredictions: [], perImage: images)
+    }
+
+    private func mean(_ values: [Double]) -> Double {
+        values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count)
+    }
+
+    /// `transform` over `input` on `options.threads` threads, in contiguous chunks, order preserved.
+    private func parallelMap<T, R>(_ input: [T], _ transform: (T) -> R) -> [R] {
+        let count = input.count
+        let chunks = min(options.threads * 4, max(1, count / 64))
+        if options.threads == 1 || chunks <= 1 { return input.map(transform) }
+        var results = [R?](repeating: nil, count: count)
+        results.withUnsafeMutableBufferPointer { buffer in
+            let output = buffer
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                let lower = chunk * count / chunks, upper = (chunk + 1) * count / chunks
+                for i in lower..<upper { output[i] = transform(input[i]) }
+            }
+        }
+        return results.map { $0! }
+    }
+}
+
+/// Times `CaptionScorer.evaluate` (BLEU, ROUGE-L, CIDEr-D and tokenisation; no METEOR) on the given
+/// data, returning the report and the best wall time in seconds over `repeats` runs.
+public func benchmarkEvaluate(references: [String: [String]], predictions: [String: String],
+                              repeats: Int = 3, options: ScoringOptions = ScoringOptions(meteor: false))
+    throws -> (report: MetricReport, seconds: Double)
+{
+    var best = Double.infinity
+    var report: MetricReport?
+    for _ in 0..<max(1, repeats) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        report = try CaptionScorer(options: options).evaluate(references: references, predictions: predictions)
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+    return (report!, best)
+}
