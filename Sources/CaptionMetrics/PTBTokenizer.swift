@@ -106,7 +106,7 @@ private struct PTBLexer {
         case "!", "?":
             let start = position
             while let next = scalar(at: position), next == "!" || next == "?" { position += 1 }
-            if position - start > 1 { output.append(String(String.UnicodeScalarView(text[start..<position]))) }
+            if position - start > 1 { output.append(makeString(text[start..<position])) }
         case "$", "\u{20AC}": emit("$")  // PTB3 escaping writes the euro as "$"
         case "\u{A3}": emit("#")  // and the pound sign as "#"
         case "\u{A2}": emit("cents")
@@ -115,7 +115,7 @@ private struct PTBLexer {
                 let start = position
                 position += 1
                 while let n = scalar(at: position), isLetter(n) || isDigit(n) || n == "_" { position += 1 }
-                output.append(String(String.UnicodeScalarView(text[start..<position])))
+                output.append(makeString(text[start..<position]))
             } else {
                 lexRun(of: "#")
             }
@@ -124,14 +124,14 @@ private struct PTBLexer {
                 let start = position
                 position += 1
                 while let n = scalar(at: position), isASCIILetter(n) || isDigit(n) || n == "_" { position += 1 }
-                output.append(String(String.UnicodeScalarView(text[start..<position])))
+                output.append(makeString(text[start..<position]))
             } else {
                 lexRun(of: "@")
             }
         case "*": lexRun(of: "*")
         case "<":
             if let close = sgmlTagEnd() {
-                output.append(String(String.UnicodeScalarView(text[position...close])))
+                output.append(makeString(text[position...close]))
                 position = close + 1
             } else {
                 emit("<")
@@ -149,7 +149,7 @@ private struct PTBLexer {
     mutating func lexRun(of symbol: Unicode.Scalar) {
         let start = position
         while scalar(at: position) == symbol { position += 1 }
-        output.append(String(String.UnicodeScalarView(text[start..<position])))
+        output.append(makeString(text[start..<position]))
     }
 
     /// `<tag>` made only of letters, digits and "/" is kept as one SGML token, as CoreNLP does.
@@ -167,7 +167,7 @@ private struct PTBLexer {
     mutating func lexApostrophe() {
         var end = position + 1
         while let c = scalar(at: end), isLetter(c) || isDigit(c) { end += 1 }
-        let body = String(String.UnicodeScalarView(text[(position + 1)..<end])).lowercased()
+        let body = makeString(lowercasedScalars(text[(position + 1)..<end]))
         let boundary = scalar(at: end).map { !isLetter($0) } ?? true
         if boundary && !body.isEmpty {
             if body == "tis" || body == "twas" {  // 'tis → 't is
@@ -193,7 +193,7 @@ private struct PTBLexer {
             }
             if body.count == 3, body.hasSuffix("s"),
                body.unicodeScalars.prefix(2).allSatisfy(isDigit) {  // '90s keeps its own apostrophe
-                output.append(String(String.UnicodeScalarView(text[position..<end])).lowercased())
+                output.append(makeString(lowercasedScalars(text[position..<end])))
                 position = end
                 return
             }
@@ -243,18 +243,22 @@ private struct PTBLexer {
             }
             position += 2
         }
-        var word = String(String.UnicodeScalarView(text[start..<position]))
-        if scalar(at: position) == ".", keepsPeriod(word.lowercased()) {
-            word += "."
+        var word = lowercasedScalars(text[start..<position])
+        if scalar(at: position) == ".", keepsPeriod(word) {
+            word.append(".")
             position += 1
         }
-        appendWordTokens(word)
+        appendWordTokens(word[...])
     }
 
-    /// Whether the period after `word` belongs to it (abbreviation or acronym) rather than ending the sentence.
-    func keepsPeriod(_ lowered: String) -> Bool {
-        if isAcronym(lowered) || abbreviationsKeepingPeriod.contains(lowered) { return true }
-        if abbreviationsBeforeNumbers.contains(lowered) {
+    /// Whether the period after `word` (lowercased) belongs to it (abbreviation or acronym) rather than
+    /// ending the sentence.
+    func keepsPeriod(_ word: [Unicode.Scalar]) -> Bool {
+        if isAcronym(word) { return true }
+        guard word.count <= 8 else { return false }  // longest listed abbreviation is "bancorp"
+        let key = makeString(word[...])
+        if abbreviationsKeepingPeriod.contains(key) { return true }
+        if abbreviationsBeforeNumbers.contains(key) {
             var index = position + 1
             while let c = scalar(at: index), isSpace(c) { index += 1 }
             if let c = scalar(at: index) { return isDigit(c) }
@@ -263,72 +267,98 @@ private struct PTBLexer {
     }
 
     /// Single letters joined by periods: "a", "u.s", "e.g", "a.m".
-    func isAcronym(_ word: String) -> Bool {
-        var expectLetter = true
-        for c in word.unicodeScalars {
-            if expectLetter {
-                guard isASCIILetter(c) else { return false }
-            } else {
-                guard c == "." else { return false }
-            }
-            expectLetter.toggle()
+    func isAcronym(_ word: [Unicode.Scalar]) -> Bool {
+        guard word.count % 2 == 1 else { return false }
+        for (index, c) in word.enumerated() {
+            if index % 2 == 0 { guard isASCIILetter(c) else { return false } } else { guard c == "." else { return false } }
         }
-        return !expectLetter
+        return true
     }
 
-    /// Splits clitics and assimilations off a lexed word, lowercases, and appends the pieces.
-    mutating func appendWordTokens(_ word: String) {
-        let lowered = word.lowercased()
-        if let pair = assimilations[lowered] {
+    /// Splits clitics and assimilations off a lexed, lowercased word and appends the pieces.
+    mutating func appendWordTokens(_ word: ArraySlice<Unicode.Scalar>) {
+        if word.isEmpty { return }
+        if word.count == 5 || word.count == 6, let pair = assimilations[makeString(word)] {
             output.append(pair.0)
             output.append(pair.1)
             return
         }
-        var normalized = lowered.replacingApostrophes()
-        // "rock'n'roll" → rock 'n' roll
-        if let range = normalized.range(of: "'n'"), range.lowerBound != normalized.startIndex,
-           range.upperBound != normalized.endIndex {
-            appendWordTokens(String(normalized[..<range.lowerBound]))
-            output.append("'n'")
-            appendWordTokens(String(normalized[range.upperBound...]))
-            return
+        // Clitic detection sees curly apostrophes as straight ones; other words keep them ("o’clock").
+        var normalized = Array(word)
+        var hasApostrophe = false
+        for i in normalized.indices where normalized[i] == "'" || normalized[i] == "\u{2019}" {
+            normalized[i] = "'"
+            hasApostrophe = true
         }
-        // y'all, y'know → y' all (CoreNLP's APOWORD2)
-        if normalized.hasPrefix("y'") && normalized.count > 2 {
-            output.append("y'")
-            appendWordTokens(String(normalized.dropFirst(2)))
-            return
+        if hasApostrophe {
+            // "rock'n'roll" → rock 'n' roll
+            if normalized.count > 4 {
+                for i in 1..<(normalized.count - 3) where normalized[i] == "'" && normalized[i + 1] == "n" && normalized[i + 2] == "'" {
+                    appendWordTokens(normalized[..<i])
+                    output.append("'n'")
+                    appendWordTokens(normalized[(i + 3)...])
+                    return
+                }
+            }
+            // y'all, y'know → y' all (CoreNLP's APOWORD2)
+            if normalized.count > 2 && normalized[0] == "y" && normalized[1] == "'" {
+                output.append("y'")
+                appendWordTokens(normalized[2...])
+                return
+            }
         }
+        var end = normalized.count
         var suffixes: [String] = []
-        var peeled = true
+        var peeled = hasApostrophe  // every clitic, n't included, has an apostrophe
         while peeled {
             peeled = false
-            for suffix in cliticSuffixes where normalized.hasSuffix(suffix) && normalized.count > suffix.count {
-                suffixes.append(suffix)
-                normalized.removeLast(suffix.count)
+            for suffix in cliticSuffixScalars where end > suffix.count && normalized[(end - suffix.count)..<end].elementsEqual(suffix) {
+                suffixes.append(makeString(suffix[...]))
+                end -= suffix.count
                 peeled = true
                 break
             }
-            if !peeled, normalized.hasSuffix("n't"), normalized.count > 3 {
+            if !peeled, end > 3, normalized[(end - 3)..<end].elementsEqual(notSuffix) {
                 suffixes.append("n't")
-                normalized.removeLast(3)
+                end -= 3
                 peeled = true
             }
         }
         if suffixes.isEmpty {
-            output.append(lowered)  // words keep curly apostrophes ("o’clock"); only clitics are normalised
+            output.append(makeString(word))
         } else {
-            output.append(normalized)
+            output.append(makeString(normalized[..<end]))
             output.append(contentsOf: suffixes.reversed())
         }
     }
 }
 
-extension String {
-    fileprivate func replacingApostrophes() -> String {
-        guard unicodeScalars.contains(where: { $0 == "\u{2019}" }) else { return self }
-        return String(String.UnicodeScalarView(unicodeScalars.map { $0 == "\u{2019}" ? "'" : $0 }))
+private let cliticSuffixScalars: [[Unicode.Scalar]] = cliticSuffixes.map { Array($0.unicodeScalars) }
+private let notSuffix: [Unicode.Scalar] = Array("n't".unicodeScalars)
+
+/// Lowercases like Java's String.toLowerCase (ASCII fast path; other scalars through Swift's Unicode
+/// lowercase mapping, which may expand one scalar into several, as Java does).
+private func lowercasedScalars(_ scalars: ArraySlice<Unicode.Scalar>) -> [Unicode.Scalar] {
+    var result: [Unicode.Scalar] = []
+    result.reserveCapacity(scalars.count)
+    for c in scalars {
+        if c.value < 0x80 {
+            result.append(c.value >= 0x41 && c.value <= 0x5A ? Unicode.Scalar(c.value + 32)! : c)
+        } else if c.properties.changesWhenLowercased {
+            result.append(contentsOf: c.properties.lowercaseMapping.unicodeScalars)
+        } else {
+            result.append(c)
+        }
     }
+    return result
+}
+
+/// A String from scalars, through UTF-8 (much cheaper than appending to a UnicodeScalarView).
+private func makeString<C: Collection>(_ scalars: C) -> String where C.Element == Unicode.Scalar {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(scalars.count + 4)
+    for c in scalars { UTF8.encode(c) { bytes.append($0) } }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 // MARK: character classes

@@ -209,9 +209,14 @@ public struct CaptionScorer: Sendable {
             }
             if let scorer {
                 let pairs = tokenized.map { (hypothesis: $0[0].joined(separator: " "), references: $0.dropFirst().map { $0.joined(separator: " ") }) }
-                let result = try scorer.score(pairs)
-                meteor = result.corpus
-                meteorScores = result.perItem
+                do {
+                    let result = try scorer.score(pairs)
+                    meteor = result.corpus
+                    meteorScores = result.perItem
+                } catch {
+                    // The other metrics stay valid; the report says why METEOR is missing.
+                    meteorUnavailable = "METEOR failed: \(error)"
+                }
             }
         }
 
