@@ -25,8 +25,12 @@ struct BleuStatistics {
     /// (k+1)-grams in the candidate.
     var guess: (Int, Int, Int, Int)
 
-    func correct(_ k: Int) -> Int { [correct.0, correct.1, correct.2, correct.3][k] }
-    func guess(_ k: Int) -> Int { [guess.0, guess.1, guess.2, guess.3][k] }
+    func correct(_ k: Int) -> Int {
+        switch k { case 0: return correct.0; case 1: return correct.1; case 2: return correct.2; default: return correct.3 }
+    }
+    func guess(_ k: Int) -> Int {
+        switch k { case 0: return guess.0; case 1: return guess.1; case 2: return guess.2; default: return guess.3 }
+    }
 
     init(_ item: EncodedItem, scratch: inout [Int32]) {
         let testLength = item.candidate.length

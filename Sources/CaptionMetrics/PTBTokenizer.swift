@@ -20,9 +20,53 @@ public enum PTBTokenizer {
 
     /// The caption's tokens after punctuation removal (empty for an all-punctuation caption).
     public static func tokens(_ caption: String) -> [String] {
+        if let simple = plainASCIITokens(caption) { return simple }
         var lexer = PTBLexer(Array(caption.unicodeScalars))
         return lexer.run().filter { !removedPunctuation.contains($0) }
     }
+
+    /// Fast path for the common caption made only of ASCII letters, digits and blanks, optionally ending
+    /// in one sentence period: no PTB rule applies except lowercasing (assimilations like "gonna" and a
+    /// final period after an abbreviation or single letter go to the full lexer). nil: use the lexer.
+    static func plainASCIITokens(_ caption: String) -> [String]? {
+        var caption = caption
+        return caption.withUTF8 { bytes -> [String]? in
+            var end = bytes.count
+            while end > 0 && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09) { end -= 1 }
+            var periodAfterLastWord = false
+            if end > 0 && bytes[end - 1] == 0x2E {
+                end -= 1
+                periodAfterLastWord = end > 0 && bytes[end - 1] != 0x20 && bytes[end - 1] != 0x09
+            }
+            var tokens: [String] = []
+            var i = 0
+            while i < end {
+                let b = bytes[i]
+                if b == 0x20 || b == 0x09 { i += 1; continue }
+                let start = i
+                while i < end, isASCIIAlphanumeric(bytes[i]) { i += 1 }
+                if i == start || (i < end && bytes[i] != 0x20 && bytes[i] != 0x09) { return nil }
+                let word = String(unsafeUninitializedCapacity: i - start) { buffer in
+                    for j in start..<i {
+                        let c = bytes[j]
+                        buffer[j - start] = c >= 0x41 && c <= 0x5A ? c + 32 : c
+                    }
+                    return i - start
+                }
+                if (i - start == 5 || i - start == 6) && assimilations[word] != nil { return nil }
+                tokens.append(word)
+            }
+            if periodAfterLastWord, let last = tokens.last,
+               last.utf8.count == 1 || abbreviationsKeepingPeriod.contains(last) {
+                return nil
+            }
+            return tokens
+        }
+    }
+}
+
+@inline(__always) private func isASCIIAlphanumeric(_ b: UInt8) -> Bool {
+    (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
 }
 
 /// Abbreviations whose final period CoreNLP 3.4.1 keeps in every context (probed against the jar).
@@ -355,10 +399,13 @@ private func lowercasedScalars(_ scalars: ArraySlice<Unicode.Scalar>) -> [Unicod
 
 /// A String from scalars, through UTF-8 (much cheaper than appending to a UnicodeScalarView).
 private func makeString<C: Collection>(_ scalars: C) -> String where C.Element == Unicode.Scalar {
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(scalars.count + 4)
-    for c in scalars { UTF8.encode(c) { bytes.append($0) } }
-    return String(decoding: bytes, as: UTF8.self)
+    var length = 0
+    for c in scalars { length += UTF8.width(c) }
+    return String(unsafeUninitializedCapacity: length) { buffer in
+        var index = 0
+        for c in scalars { UTF8.encode(c) { buffer[index] = $0; index += 1 } }
+        return index
+    }
 }
 
 // MARK: character classes

@@ -161,22 +161,44 @@ public struct CaptionScorer: Sendable {
         let items = allItems.filter { !$0.references.isEmpty }
         let withoutReferences = allItems.filter { $0.references.isEmpty }.map(\.image)
 
-        // 1. Tokenise (in parallel): candidate first, then references, per item.
-        let tokenized: [[[String]]] = parallelMap(items) { item in
-            ([item.prediction] + item.references).map { sentence in
-                options.tokenize ? PTBTokenizer.tokens(sentence) : sentence.split(separator: " ").map(String.init)
+        // 1. Tokenise and intern words, chunk by chunk in parallel (candidate first, then references).
+        let ranges = chunkRanges(items.count)
+        let chunks: [WordInterning.Chunk] = parallelMap(ranges, minimumPerThread: 1) { range in
+            var chunk = WordInterning.Chunk()
+            for item in items[range] {
+                for sentence in [item.prediction] + item.references {
+                    chunk.add(options.tokenize ? PTBTokenizer.tokens(sentence)
+                                               : sentence.split(separator: " ").map(String.init))
+                }
+            }
+            return chunk
+        }
+
+        // 2. Global word ids (serial merge of the small chunk vocabularies), then n-gram ids (serial:
+        //    one table gives dense ids), then counting and per-image scores (parallel).
+        let (remaps, wordCount) = WordInterning.merge(chunks)
+        let interner = NGramInterner(wordCount: wordCount)
+        var ngramIds: [[[[Int32]]]] = []  // item → sentence → order → ids
+        ngramIds.reserveCapacity(items.count)
+        for (chunkIndex, range) in ranges.enumerated() {
+            let chunk = chunks[chunkIndex], remap = remaps[chunkIndex]
+            var sentence = 0
+            for item in items[range] {
+                var perSentence: [[[Int32]]] = []
+                for _ in 0..<(1 + item.references.count) {
+                    perSentence.append(interner.ngramIds(chunk.sentences[sentence].map { remap[Int($0)] }))
+                    sentence += 1
+                }
+                ngramIds.append(perSentence)
             }
         }
-
-        // 2. Intern words and n-grams (serial: one shared table gives dense ids).
-        let interner = NGramInterner()
-        let encoded: [EncodedItem] = tokenized.map { sentences in
-            EncodedItem(candidate: interner.encode(sentences[0]), references: sentences.dropFirst().map { interner.encode($0) })
+        let encoded: [EncodedItem] = parallelMap(ngramIds, minimumPerThread: 64) { sentences in
+            var scratch: [Int32] = []
+            let all = sentences.map { EncodedSentence(ngramIds: $0, scratch: &scratch) }
+            return EncodedItem(candidate: all[0], references: Array(all.dropFirst()))
         }
-
-        // 3. Per-image statistics and scores (in parallel).
         let weights = CiderD.Weights(items: encoded, idCounts: interner.idCounts)
-        let perImage: [(BleuStatistics, Double, Double)] = parallelMap(encoded) { item in
+        let perImage: [(BleuStatistics, Double, Double)] = parallelMap(encoded, minimumPerThread: 64) { item in
             var scratch: [Int32] = []
             return (BleuStatistics(item, scratch: &scratch), RougeL.score(item, scratch: &scratch), CiderD.score(item, weights))
         }
@@ -208,7 +230,19 @@ public struct CaptionScorer: Sendable {
                 }
             }
             if let scorer {
-                let pairs = tokenized.map { (hypothesis: $0[0].joined(separator: " "), references: $0.dropFirst().map { $0.joined(separator: " ") }) }
+                // METEOR reads the tokenised text, as in pycocoevalcap.
+                var pairs: [(hypothesis: String, references: [String])] = []
+                for (chunkIndex, range) in ranges.enumerated() {
+                    let chunk = chunks[chunkIndex]
+                    var sentence = 0
+                    for item in items[range] {
+                        let texts = (0...item.references.count).map { offset in
+                            chunk.sentences[sentence + offset].map { chunk.vocabulary[Int($0)] }.joined(separator: " ")
+                        }
+                        sentence += texts.count
+                        pairs.append((hypothesis: texts[0], references: Array(texts.dropFirst())))
+                    }
+                }
                 do {
                     let result = try scorer.score(pairs)
                     meteor = result.corpus
@@ -236,10 +270,16 @@ public struct CaptionScorer: Sendable {
         values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count)
     }
 
+    /// Contiguous ranges splitting `count` items into a few chunks per thread.
+    private func chunkRanges(_ count: Int) -> [Range<Int>] {
+        let chunks = max(1, min(options.threads * 4, count / 64))
+        return (0..<chunks).map { ($0 * count / chunks)..<(($0 + 1) * count / chunks) }
+    }
+
     /// `transform` over `input` on `options.threads` threads, in contiguous chunks, order preserved.
-    private func parallelMap<T, R>(_ input: [T], _ transform: (T) -> R) -> [R] {
+    private func parallelMap<T, R>(_ input: [T], minimumPerThread: Int, _ transform: (T) -> R) -> [R] {
         let count = input.count
-        let chunks = min(options.threads * 4, max(1, count / 64))
+        let chunks = min(options.threads * 4, max(1, count / minimumPerThread))
         if options.threads == 1 || chunks <= 1 { return input.map(transform) }
         var results = [R?](repeating: nil, count: count)
         results.withUnsafeMutableBufferPointer { buffer in
