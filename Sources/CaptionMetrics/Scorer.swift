@@ -50,6 +50,16 @@ public struct ImageScore: Sendable, Encodable {
     public var rougeL: Double
     public var ciderD: Double
 
+    /// One JSON object, keys in a fixed order: image, BLEU-1..4, METEOR, ROUGE-L, CIDEr-D.
+    public func jsonLine() -> String {
+        let fields: [(String, String)] = [
+            ("image", jsonStringLiteral(image)), ("BLEU-1", jsonNumber(bleu[0])), ("BLEU-2", jsonNumber(bleu[1])),
+            ("BLEU-3", jsonNumber(bleu[2])), ("BLEU-4", jsonNumber(bleu[3])), ("METEOR", jsonNumber(meteor)),
+            ("ROUGE-L", jsonNumber(rougeL)), ("CIDEr-D", jsonNumber(ciderD)),
+        ]
+        return "{" + fields.map { "\(jsonStringLiteral($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+    }
+
     enum CodingKeys: String, CodingKey {
         case image, bleu1 = "BLEU-1", bleu2 = "BLEU-2", bleu3 = "BLEU-3", bleu4 = "BLEU-4"
         case meteor = "METEOR", rougeL = "ROUGE-L", ciderD = "CIDEr-D"
@@ -113,11 +123,15 @@ public struct MetricReport: Sendable, Encodable {
         try c.encodeIfPresent(meteorUnavailable, forKey: .meteorUnavailable)
     }
 
-    /// The JSON object as a compact string.
-    public func jsonString(prettyPrinted: Bool = false) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = prettyPrinted ? [.prettyPrinted] : []
-        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    /// The JSON object as one line, keys in the order above (JSONEncoder on Linux does not keep order).
+    public func jsonString() -> String {
+        var fields = namedScores.map { (name: $0.name, value: jsonNumber($0.value)) }
+        fields.append(("images_scored", String(imagesScored)))
+        fields.append(("predictions_without_references", String(predictionsWithoutReferences.count)))
+        fields.append(("images_without_predictions", String(imagesWithoutPredictions.count)))
+        fields.append(("bleu_flavour", jsonStringLiteral(bleuFlavour.rawValue)))
+        if let meteorUnavailable { fields.append(("meteor_unavailable", jsonStringLiteral(meteorUnavailable))) }
+        return "{" + fields.map { "\(jsonStringLiteral($0.name)):\($0.value)" }.joined(separator: ",") + "}"
     }
 
     /// Metric names and values in the order of the JSON object.
@@ -125,6 +139,31 @@ public struct MetricReport: Sendable, Encodable {
         [("BLEU-1", bleu[0]), ("BLEU-2", bleu[1]), ("BLEU-3", bleu[2]), ("BLEU-4", bleu[3]),
          ("METEOR", meteor), ("ROUGE-L", rougeL), ("CIDEr-D", ciderD)]
     }
+}
+
+/// Shortest round-tripping decimal, or null (JSON has no NaN or infinity).
+func jsonNumber(_ value: Double?) -> String {
+    guard let value, value.isFinite else { return "null" }
+    return "\(value)"
+}
+
+/// A JSON string literal.
+func jsonStringLiteral(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20:
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
 }
 
 /// BLEU-1...4, METEOR, ROUGE-L and CIDEr-D, equal to pycocoevalcap (and NLTK for the nltk BLEU flavour).

@@ -101,13 +101,17 @@ struct Evaluate: ParsableCommand {
     /// JSON lines, one per scored image, written to a temporary file beside `path` and renamed over it,
     /// so an existing file is never left half-written.
     func writePerImage(_ report: MetricReport, to path: String) throws {
-        let encoder = JSONEncoder()
         var data = Data()
         for image in report.perImage {
-            data.append(try encoder.encode(image))
+            data.append(contentsOf: image.jsonLine().utf8)
             data.append(0x0A)
         }
         let destination = URL(fileURLWithPath: path)
+        var isDirectory: ObjCBool = false
+        let folder = destination.deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw InputFileError(path, "cannot be written because the folder \(folder) does not exist")
+        }
         let temporary = destination.deletingLastPathComponent()
             .appendingPathComponent(".\(destination.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
         do {
