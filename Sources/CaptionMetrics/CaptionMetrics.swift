@@ -1,1 +1,0 @@
-// CaptionMetrics module: see Package.swift for its place in the architecture.

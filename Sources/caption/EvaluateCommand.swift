@@ -1,0 +1,137 @@
+import ArgumentParser
+import CaptionMetrics
+import Foundation
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score predicted captions with BLEU-1..4, METEOR, ROUGE-L and CIDEr-D (pycocoevalcap-compatible).",
+        discussion: """
+            Captions are PTB-tokenised like pycocoevalcap before scoring. METEOR runs the official \
+            meteor-1.5.jar (scripts/bootstrap fetches it) and needs Java. SPICE is not offered: it needs \
+            Java 8 and downloads the Stanford CoreNLP models at run time.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("Reference captions: JSON lines {\"image\": ..., \"captions\": [...]}.", valueName: "file"))
+    var references: String
+
+    @Option(name: .long, help: ArgumentHelp("Only references whose \"split\" field equals this.", valueName: "name"))
+    var split: String?
+
+    @Option(name: .long, help: ArgumentHelp("Predictions: JSON lines {\"image\": ..., \"caption\": ...}.", valueName: "file.jsonl"))
+    var predictions: String
+
+    @Flag(name: .long, help: "Print the scores as one JSON object instead of a table.")
+    var json = false
+
+    @Option(name: .customLong("per-image"), help: ArgumentHelp("Write per-image scores here as JSON lines.", valueName: "file"))
+    var perImage: String?
+
+    @Option(name: .customLong("bleu-flavour"), help: "coco (pycocoevalcap) or nltk (nltk corpus_bleu).")
+    var bleuFlavour: BleuFlavour = .coco
+
+    @Option(name: .customLong("nltk-smoothing"), help: ArgumentHelp("NLTK SmoothingFunction method 0-7 (0: none, NLTK's default); nltk flavour only.", valueName: "n"))
+    var nltkSmoothing: Int = 0
+
+    @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (it starts a Java process).")
+    var noMeteor = false
+
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(name: .long, help: "Print the time spent loading and scoring to stderr.")
+    var timing = false
+
+    func validate() throws {
+        guard NLTKSmoothing(rawValue: nltkSmoothing) != nil else {
+            throw ValidationError("--nltk-smoothing must be between 0 and 7, not \(nltkSmoothing).")
+        }
+        if nltkSmoothing != 0 && bleuFlavour != .nltk {
+            throw ValidationError("--nltk-smoothing only applies with --bleu-flavour nltk.")
+        }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1.") }
+    }
+
+    func run() throws {
+        let start = Date()
+        let referenceCaptions = try loadReferences(path: references, split: split)
+        let predictedCaptions = try loadPredictions(path: predictions)
+        let loaded = Date()
+        let options = ScoringOptions(bleuFlavour: bleuFlavour, nltkSmoothing: NLTKSmoothing(rawValue: nltkSmoothing)!,
+                                     meteor: !noMeteor, threads: threads)
+        let report = try CaptionScorer(options: options).evaluate(references: referenceCaptions, predictions: predictedCaptions)
+        let scored = Date()
+        if report.imagesScored == 0 {
+            throw InputFileError(predictions, "names no image that has references in \(references)")
+        }
+        if let perImage { try writePerImage(report, to: perImage) }
+
+        if json {
+            print(report.jsonString())
+        } else {
+            print(table(report))
+        }
+        if let reason = report.meteorUnavailable { warn("note: \(reason)") }
+        if !report.predictionsWithoutReferences.isEmpty {
+            warn("note: \(report.predictionsWithoutReferences.count) predictions have no references and were not scored (e.g. \(report.predictionsWithoutReferences[0])).")
+        }
+        if !report.imagesWithoutPredictions.isEmpty {
+            warn("note: \(report.imagesWithoutPredictions.count) images with references have no prediction and were not scored (e.g. \(report.imagesWithoutPredictions[0])).")
+        }
+        if timing {
+            warn(String(format: "timing: load %.3f s, score %.3f s (%d images)", loaded.timeIntervalSince(start),
+                        scored.timeIntervalSince(loaded), report.imagesScored))
+        }
+    }
+
+    func table(_ report: MetricReport) -> String {
+        var lines = ["Metric     Score"]
+        for (name, value) in report.namedScores {
+            let shown = value.map { String(format: "%.4f", $0) } ?? "n/a"
+            lines.append(name.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + shown)
+        }
+        lines.append("")
+        lines.append("images scored                   \(report.imagesScored)")
+        lines.append("predictions without references  \(report.predictionsWithoutReferences.count)")
+        lines.append("images without predictions      \(report.imagesWithoutPredictions.count)")
+        lines.append("BLEU flavour                    \(report.bleuFlavour.rawValue)"
+                     + (report.bleuFlavour == .nltk ? " (smoothing method\(nltkSmoothing))" : ""))
+        return lines.joined(separator: "\n")
+    }
+
+    /// JSON lines, one per scored image, written to a temporary file beside `path` and renamed over it,
+    /// so an existing file is never left half-written.
+    func writePerImage(_ report: MetricReport, to path: String) throws {
+        var data = Data()
+        for image in report.perImage {
+            data.append(contentsOf: image.jsonLine().utf8)
+            data.append(0x0A)
+        }
+        let destination = URL(fileURLWithPath: path)
+        var isDirectory: ObjCBool = false
+        let folder = destination.deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw InputFileError(path, "cannot be written because the folder \(folder) does not exist")
+        }
+        let temporary = destination.deletingLastPathComponent()
+            .appendingPathComponent(".\(destination.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
+        do {
+            try data.write(to: temporary)
+            if rename(temporary.path, destination.path) != 0 {
+                let reason = String(cString: strerror(errno))
+                try? FileManager.default.removeItem(at: temporary)
+                throw InputFileError(path, "cannot be written (\(reason))")
+            }
+        } catch let error as InputFileError {
+            throw error
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw InputFileError(path, "cannot be written (\((error as NSError).localizedDescription))")
+        }
+    }
+
+    func warn(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+}
+
+extension BleuFlavour: ExpressibleByArgument {}

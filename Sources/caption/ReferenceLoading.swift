@@ -1,0 +1,110 @@
+import Foundation
+
+/// A caption or prediction file that cannot be read; the message names the file and, where there is
+/// one, the line, in one plain sentence.
+struct InputFileError: Error, CustomStringConvertible, LocalizedError {
+    let description: String
+    var errorDescription: String? { description }
+
+    init(_ path: String, line: Int? = nil, _ problem: String) {
+        if let line {
+            description = "\(path) line \(line): \(problem)."
+        } else {
+            description = "\(path): \(problem)."
+        }
+    }
+}
+
+/// The one entry point for reference captions, keyed by image. Every dataset layout goes through here.
+///
+/// Supported today: JSON lines `{"image": "...", "captions": ["...", ...]}` (optionally with a
+/// `"split": "..."` field, which `split` filters on). Blank lines are skipped; an image listed twice has
+/// its captions merged.
+func loadReferences(path: String, split: String?) throws -> [String: [String]] {
+    var references: [String: [String]] = [:]
+    var sawSplitField = false
+    try forEachJSONLine(path) { object, line in
+        guard let image = object["image"] as? String, !image.isEmpty else {
+            throw InputFileError(path, line: line, "expected a non-empty string field \"image\"")
+        }
+        guard let captions = object["captions"] as? [Any] else {
+            throw InputFileError(path, line: line, "expected a field \"captions\" holding a list of strings")
+        }
+        var strings: [String] = []
+        for caption in captions {
+            guard let text = caption as? String else {
+                throw InputFileError(path, line: line, "every entry of \"captions\" must be a string")
+            }
+            strings.append(text)
+        }
+        if let lineSplit = object["split"] {
+            guard let lineSplit = lineSplit as? String else {
+                throw InputFileError(path, line: line, "\"split\" must be a string")
+            }
+            sawSplitField = true
+            if let split, lineSplit != split { return }
+        }
+        references[image, default: []].append(contentsOf: strings)
+    }
+    if let split, !sawSplitField {
+        throw InputFileError(path, "has no \"split\" fields, so --split \(split) cannot select anything; drop --split")
+    }
+    if references.isEmpty {
+        throw InputFileError(path, split.map { "has no reference captions for split \($0)" } ?? "has no reference captions")
+    }
+    return references
+}
+
+/// Predictions from JSON lines `{"image": "...", "caption": "..."}`; an image may appear only once.
+func loadPredictions(path: String) throws -> [String: String] {
+    var predictions: [String: String] = [:]
+    var firstLine: [String: Int] = [:]
+    try forEachJSONLine(path) { object, line in
+        guard let image = object["image"] as? String, !image.isEmpty else {
+            throw InputFileError(path, line: line, "expected a non-empty string field \"image\"")
+        }
+        guard let caption = object["caption"] as? String else {
+            throw InputFileError(path, line: line, "expected a string field \"caption\"")
+        }
+        if let previous = firstLine[image] {
+            throw InputFileError(path, line: line, "image \(image) already has a prediction on line \(previous)")
+        }
+        firstLine[image] = line
+        predictions[image] = caption
+    }
+    if predictions.isEmpty { throw InputFileError(path, "has no predictions") }
+    return predictions
+}
+
+/// Calls `body` with each non-blank line parsed as a JSON object and its 1-based line number.
+private func forEachJSONLine(_ path: String, _ body: ([String: Any], Int) throws -> Void) throws {
+    let data: Data
+    do {
+        data = try Data(contentsOf: URL(fileURLWithPath: path))
+    } catch {
+        throw InputFileError(path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist")
+    }
+    guard String(validating: data, as: UTF8.self) != nil else {
+        throw InputFileError(path, "is not UTF-8 text")
+    }
+    // Split on newline bytes; JSON parsing works on each line's bytes directly.
+    var lineNumber = 0
+    var lineStart = data.startIndex
+    while lineStart <= data.endIndex {
+        let lineEnd = data[lineStart...].firstIndex(of: 0x0A) ?? data.endIndex
+        lineNumber += 1
+        let line = data[lineStart..<lineEnd]
+        lineStart = lineEnd + 1
+        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: line)
+        } catch {
+            throw InputFileError(path, line: lineNumber, "is not valid JSON")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw InputFileError(path, line: lineNumber, "is not a JSON object")
+        }
+        try body(object, lineNumber)
+    }
+}
