@@ -1,3 +1,4 @@
+import CaptionData
 import Foundation
 
 /// A caption or prediction file that cannot be read; the message names the file and, where there is
@@ -21,6 +22,7 @@ struct InputFileError: Error, CustomStringConvertible, LocalizedError {
 /// `"split": "..."` field, which `split` filters on). Blank lines are skipped; an image listed twice has
 /// its captions merged.
 func loadReferences(path: String, split: String?) throws -> [String: [String]] {
+    if !isJSONLines(path) { return try loadDatasetReferences(path: path, split: split) }
     var references: [String: [String]] = [:]
     var sawSplitField = false
     try forEachJSONLine(path) { object, line in
@@ -107,4 +109,33 @@ private func forEachJSONLine(_ path: String, _ body: ([String: Any], Int) throws
         }
         try body(object, lineNumber)
     }
+}
+
+/// A file of JSON lines (as opposed to a dataset file or folder the dataset loaders read).
+func isJSONLines(_ path: String) -> Bool {
+    if path.hasSuffix(".jsonl") { return true }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+          let handle = FileHandle(forReadingAtPath: path) else { return false }
+    defer { try? handle.close() }
+    let head = String(decoding: handle.readData(ofLength: 4096), as: UTF8.self)
+    // Karpathy's split JSON is one object holding "images"; JSON lines have an object per line.
+    guard let first = head.split(separator: "\n").first?.trimmingCharacters(in: .whitespaces), first.hasPrefix("{") else { return false }
+    return !first.contains("\"images\"") && first.hasSuffix("}")
+}
+
+/// References from any dataset layout the loaders read (Flickr8k/30k, Karpathy JSON, CSV).
+func loadDatasetReferences(path: String, split: String?) throws -> [String: [String]] {
+    let dataset = try CaptionDataset.load(path, checkImages: false)
+    var items = dataset.items
+    if let split {
+        guard let wanted = Split(rawValue: split == "dev" ? "val" : split) else {
+            throw InputFileError(path, "has no split \"\(split)\"; use train, val or test")
+        }
+        items = dataset.split(wanted)
+        if items.isEmpty { throw InputFileError(path, "has no images in split \(split)") }
+    }
+    var references: [String: [String]] = [:]
+    for item in items { references[item.image, default: []].append(contentsOf: item.captions) }
+    return references
 }

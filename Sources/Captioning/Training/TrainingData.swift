@@ -1,0 +1,65 @@
+import CaptionData
+import CaptionMetrics
+import Foundation
+import TensorCore
+
+/// A dataset joined to its feature store: encoded training captions and held-out references, by
+/// feature row. Images without features are counted, not silently dropped.
+public struct TrainingData {
+    public var vocabulary: Vocabulary
+    public var samples: [TrainingSample]
+    /// Validation images: feature row, file name and reference captions.
+    public var validation: [(row: Int, image: String, references: [String])]
+    /// Images of the dataset that the feature store does not hold.
+    public var imagesWithoutFeatures: [String]
+
+    public init(dataset: CaptionDataset, features: FeatureStore, minCount: Int = 5, maxWords: Int = 30,
+                validationSplit: Split = .val, vocabulary: Vocabulary? = nil) throws {
+        let train = dataset.split(.train)
+        guard !train.isEmpty else {
+            throw TrainingError(description: "\(dataset.name) has no training images: give it split lists (train/val/test) or use a layout that has splits.")
+        }
+        let vocabulary = try vocabulary ?? Vocabulary(trainingSplitOf: dataset, minCount: minCount)
+        var missing: [String] = []
+        var samples: [TrainingSample] = []
+        for item in train {
+            guard let row = features.row(of: item.image) else { missing.append(item.image); continue }
+            for caption in item.captions {
+                samples.append(TrainingSample(image: row, tokens: vocabulary.encode(tokenize(caption), maxWords: maxWords)))
+            }
+        }
+        var validation: [(Int, String, [String])] = []
+        for item in dataset.split(validationSplit) {
+            guard let row = features.row(of: item.image) else { missing.append(item.image); continue }
+            validation.append((row, item.image, item.captions))
+        }
+        guard !samples.isEmpty else {
+            throw TrainingError(description: "\(features.url.path) holds features for none of the \(train.count) training images of \(dataset.name): extract features for this dataset with caption features.")
+        }
+        self.vocabulary = vocabulary
+        self.samples = samples
+        self.validation = validation
+        imagesWithoutFeatures = missing
+    }
+
+    /// Scores a decoder on the validation images by real greedy decoding (never teacher-forced):
+    /// BLEU-1..4, ROUGE-L and CIDEr-D, coco-caption style.
+    public func validate(_ decoder: CaptionDecoder, features: FeatureSource, maxWords: Int = 30, batchSize: Int = 64) -> [String: Double] {
+        guard !validation.isEmpty else { return [:] }
+        var predictions: [String: String] = [:], references: [String: [String]] = [:]
+        for start in stride(from: 0, to: validation.count, by: batchSize) {
+            let batch = Array(validation[start..<min(validation.count, start + batchSize)])
+            let decoded = greedyDecode(decoder, features.features(rows: batch.map(\.row)), maxWords: maxWords)
+            for (item, caption) in zip(batch, decoded) {
+                predictions[item.image] = vocabulary.decode(caption.tokens).joined(separator: " ")
+                references[item.image] = item.references
+            }
+        }
+        guard let report = try? CaptionScorer(options: ScoringOptions(meteor: false)).evaluate(references: references, predictions: predictions) else {
+            return [:]
+        }
+        var scores: [String: Double] = [:]
+        for (name, value) in report.namedScores { if let value { scores[name] = value } }
+        return scores
+    }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import CaptionData
+import Captioning
+import Foundation
+import Layers
+import TensorCore
+
+/// Set by SIGINT: training stops after the current step and writes its checkpoint.
+nonisolated(unsafe) var interruptRequested = false
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a caption decoder on precomputed image features.",
+        discussion: """
+        Teacher forcing with Adam, gradient clipping and dropout; validation BLEU-4 by real greedy decoding after
+        every epoch drives the learning-rate plateau (×0.8) and early stopping. The best model goes to --out, a
+        checkpoint to --checkpoint after every epoch and on Ctrl-C, and one JSON line per epoch to --log.
+        `--resume` continues a checkpoint exactly: the same seed gives the same weights as an uninterrupted run.
+        """)
+
+    @OptionGroup var runtime: RuntimeOptions
+    @Option(help: "The dataset (a folder or caption file in any supported layout).") var data: String
+    @Option(help: "Features of the dataset's images, from caption features.") var features: String
+    @Option(help: "Decoder: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var arch: String = Architecture.softAttentionGRU.rawValue
+    @Option(name: [.short, .customLong("out")], help: "Where the best model is written.") var out: String
+    @Option(help: "Training checkpoint (default: <out>.checkpoint).") var checkpoint: String?
+    @Option(help: "Epoch log, JSON lines (default: <out>.log.jsonl).") var log: String?
+    @Flag(help: "Continue from --checkpoint.") var resume = false
+
+    @Option var epochs = 20
+    @Option(name: .customLong("batch-size")) var batchSize = 64
+    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 4e-4
+    @Option(help: "Seed for initialisation, shuffling, dropout and sampling.") var seed: UInt64 = 1
+    @Option(name: .customLong("min-count"), help: "Keep words seen at least this often in training captions.") var minCount = 5
+    @Option(name: .customLong("max-words"), help: "Longer captions are cut.") var maxWords = 30
+    @Option var embed = 256
+    @Option var hidden = 512
+    @Option(help: "Attention size (soft attention).") var attention = 256
+    @Option var dropout: Float = 0.5
+    @Option(name: .customLong("clip"), help: "Gradient-norm limit.") var gradientClip: Float = 5
+    @Option(name: .customLong("attention-penalty"), help: "λ of the doubly stochastic attention penalty (default 1 for soft attention).")
+    var attentionPenalty: Float?
+    @Option(name: .customLong("scheduled-sampling"), help: "Final probability of feeding back the model's own word.") var scheduledSampling: Float = 0
+    @Option(help: "Early-stopping patience, in epochs.") var patience = 4
+    @Option(name: .customLong("time-budget"), help: "Stop after this many seconds of training.") var timeBudget: Double?
+    @Flag(help: "Captions naming missing images are an error.") var strict = false
+
+    func run() throws {
+        try runtime.apply()
+        guard let architecture = Architecture(rawValue: arch) else {
+            throw ValidationError("unknown --arch \(arch); choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        let outURL = URL(fileURLWithPath: out)
+        let checkpointURL = URL(fileURLWithPath: checkpoint ?? out + ".checkpoint")
+        let logURL = URL(fileURLWithPath: log ?? out + ".log.jsonl")
+        let dataset = try CaptionDataset.load(data, strict: strict, checkImages: false)
+        let store = try FeatureStore(URL(fileURLWithPath: features))
+        // A resumed run keeps the vocabulary it started with.
+        var vocabulary: Vocabulary?
+        if resume {
+            guard FileManager.default.fileExists(atPath: checkpointURL.path) else {
+                throw ValidationError("--resume: \(checkpointURL.path) does not exist; start without --resume or pass --checkpoint.")
+            }
+            let saved = try CaptionModel.load(checkpointURL)
+            vocabulary = try Vocabulary(tokens: saved.metadata.vocabulary)
+        }
+        let data = try TrainingData(dataset: dataset, features: store, minCount: minCount, maxWords: maxWords, vocabulary: vocabulary)
+        if !data.imagesWithoutFeatures.isEmpty {
+            warn("\(data.imagesWithoutFeatures.count) images of \(dataset.name) have no features in \(features) (e.g. \(data.imagesWithoutFeatures[0])); they are skipped.")
+        }
+        let config = DecoderConfig(architecture: architecture, vocabularySize: data.vocabulary.count, featureSize: store.featureSize,
+                                   embeddingSize: embed, hiddenSize: hidden, attentionSize: attention, dropout: dropout)
+        let decoder = try makeDecoder(config, source: .initialise(seed: seed))
+        let metadata = ModelMetadata(decoder: config, vocabulary: data.vocabulary.tokens,
+                                     encoder: EncoderInfo(name: store.encoder, imageSize: store.imageSize > 0 ? store.imageSize : 224),
+                                     provenance: Provenance(dataset: dataset.name, seed: seed, source: "caption train"))
+        let model = CaptionModel(decoder: decoder, metadata: metadata)
+
+        var options = TrainingOptions()
+        options.epochs = epochs
+        options.batchSize = batchSize
+        options.learningRate = learningRate
+        options.gradientClip = gradientClip
+        options.seed = seed
+        options.attentionPenalty = attentionPenalty
+        options.scheduledSampling = scheduledSampling
+        options.earlyStoppingPatience = patience
+        options.timeBudget = timeBudget
+        let trainer = try Trainer(model: model, samples: data.samples, features: store, options: options,
+                                  validate: data.validation.isEmpty ? nil : { data.validate($0, features: store, maxWords: maxWords) })
+        if resume { try trainer.resume(from: checkpointURL) }
+        if data.validation.isEmpty { warn("\(dataset.name) has no validation split: no early stopping; the last epoch's model is kept.") }
+
+        print("training \(architecture.rawValue) on \(data.samples.count) captions of \(dataset.name): vocabulary \(data.vocabulary.count), "
+              + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch")
+        signal(SIGINT) { _ in interruptRequested = true }
+        var bar: ProgressBar?
+        var barEpoch = 0
+        let summary = try trainer.run(checkpoint: checkpointURL, bestModel: outURL, log: logURL, progress: { p in
+            if p.epoch != barEpoch {
+                bar?.finish()
+                bar = ProgressBar("epoch \(p.epoch)/\(p.epochs)", total: p.steps, unit: "steps")
+                barEpoch = p.epoch
+            }
+            bar?.update(p.step, note: String(format: "loss %.3f  %.0f tokens/s", p.loss, p.tokensPerSecond))
+        }, shouldStop: { interruptRequested })
+        bar?.finish()
+        for record in summary.history.suffix(3) {
+            let scores = ["BLEU-4", "CIDEr-D"].compactMap { k in record.validation[k].map { "\(k) \(String(format: "%.4f", $0))" } }
+            print("epoch \(record.epoch): loss \(String(format: "%.4f", record.trainLoss)), \(String(format: "%.0f", record.tokensPerSecond)) tokens/s"
+                  + (scores.isEmpty ? "" : ", " + scores.joined(separator: ", ")))
+        }
+        switch summary.stopReason {
+        case .interrupted:
+            print("interrupted: checkpoint written to \(checkpointURL.path); continue with --resume")
+            throw ExitCode(130)
+        case .earlyStopping: print("stopped early: no better validation \(options.monitor) for \(patience) epochs")
+        case .timeBudget: print("stopped: time budget of \(Int(timeBudget ?? 0)) s used")
+        case .completed: break
+        }
+        print("best model: \(outURL.path)" + (summary.bestScore.map { " (\(options.monitor) \(String(format: "%.4f", $0)) at epoch \(summary.bestEpoch!))" } ?? ""))
+    }
+}
+
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+}
