@@ -28,6 +28,8 @@ import CaptionData
         #expect(dataset.missingImages.isEmpty)
         #expect(dataset.imagesDirectory.lastPathComponent == "Flicker8k_Dataset")
         #expect(dataset.split(.val).map(\.image) == ["b.jpg"])
+        #expect(dataset.captionCount == 4)
+        #expect(dataset.imageURL(for: dataset.items[1]).path == dir.path("Flicker8k_Dataset/b.jpg"))
         // The .jpg.N key is skipped with a warning naming its line, not an error.
         #expect(dataset.warnings.contains { $0.hasSuffix("Flickr8k.token.txt:3: skipped caption for \"2258277193_586949ec62.jpg.1\" (a .jpg.N key with no image file)") })
         #expect(dataset.warnings.contains { $0.contains("skipped 1 caption(s)") })

@@ -29,5 +29,8 @@ import CaptionData
         #expect(tokenize("3 dogs on route66") == ["3", "dogs", "on", "route66"])
         #expect(tokenize("Ein Mädchen läuft, CAFÉ") == ["ein", "mädchen", "läuft", "café"])
         #expect(tokenize("Собака бежит") == ["собака", "бежит"])
+        // A decomposed accent (e + U+0301) stays inside its word.
+        #expect(tokenize("CAFE\u{301} ouvert") == ["cafe\u{301}", "ouvert"])
+        #expect(tokenize("½ Ⅻ") == ["½", "ⅻ"])
     }
 }

@@ -46,6 +46,8 @@ enum CSVCaptionReader {
         var parsed = ParsedCaptions()
         let expectedFields = header.fields.count
         for record in records.dropFirst() {
+            // A line of nothing but spaces is as blank as an empty one.
+            if record.fields.count == 1 && record.fields[0].trimmed.isEmpty { continue }
             guard record.fields.count == expectedFields else {
                 throw file.error(line: record.line,
                                  "expected \(expectedFields) fields as in the header but found \(record.fields.count)",

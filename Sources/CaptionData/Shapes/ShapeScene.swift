@@ -1,8 +1,6 @@
 /// The description of one Shapes image: everything a caption may say is derived from it.
 public enum ShapeKind: String, Sendable, CaseIterable {
     case circle, square, triangle, star, cross, hexagon
-
-    public var plural: String { self == .cross ? "crosses" : rawValue + "s" }
 }
 
 public enum ShapeColor: String, Sendable, CaseIterable {
@@ -89,15 +87,6 @@ public struct Background: Sendable, Equatable {
 /// Where one shape is relative to another, judged between centres.
 public enum SpatialRelation: String, Sendable, CaseIterable {
     case leftOf, rightOf, above, below
-
-    public var inverse: SpatialRelation {
-        switch self {
-        case .leftOf: return .rightOf
-        case .rightOf: return .leftOf
-        case .above: return .below
-        case .below: return .above
-        }
-    }
 }
 
 /// The image's thirds, for phrases such as "in the top left corner".
