@@ -1,0 +1,50 @@
+import ArgumentParser
+import CaptionData
+import Captioning
+import Foundation
+import TensorCore
+import Vision
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Turn a decoder trained in PyTorch with the twin (../shared/reference/torch_twin.py) into a model file.",
+        discussion: """
+        --weights is the twin's state dict: a .pth (zip or legacy format, read without running any pickled code;
+        {"state_dict": …} and {"model": …} wrappers are unwrapped) or a .safetensors file. Sizes are read off
+        the weight shapes; every key and shape is checked against --arch. --vocab is vocab.txt, one token per
+        line, the line number being its id, starting <pad>, <start>, <end>, <unk>.
+        """)
+
+    @Option(help: "Decoder: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).") var arch: String
+    @Option(help: "The twin's state dict (.pth or .safetensors).") var weights: String
+    @Option(help: "vocab.txt") var vocab: String
+    @Option(help: "The encoder whose features the decoder was trained on.") var encoder = "efficientnet-lite0"
+    @Option(help: "Dropout the decoder was trained with (kept for further training).") var dropout: Float = 0.5
+    @Option(name: [.short, .customLong("output")], help: "The model file to write.") var output: String
+
+    func run() throws {
+        guard let architecture = Architecture(rawValue: arch) else {
+            throw ValidationError("unknown --arch \(arch); choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        let url = URL(fileURLWithPath: weights)
+        var tensors: [String: Tensor] = [:]
+        for (key, raw) in try CheckpointReader.read(url) {
+            tensors[key] = Tensor(shape: raw.shape, values: try raw.floats())
+        }
+        let vocabulary = try Vocabulary.read(from: URL(fileURLWithPath: vocab))
+        var config = try DecoderConfig.infer(architecture, from: tensors, origin: weights)
+        config.dropout = dropout
+        guard vocabulary.count == config.vocabularySize else {
+            throw ValidationError("\(vocab) has \(vocabulary.count) tokens but \(weights) was trained with \(config.vocabularySize): pass the vocabulary it was trained with.")
+        }
+        let source = ParameterSource.load(tensors, origin: weights)
+        let decoder = try makeDecoder(config, source: source)
+        try source.finish()
+        let model = CaptionModel(decoder: decoder, metadata: ModelMetadata(
+            decoder: config, vocabulary: vocabulary.tokens, encoder: EncoderInfo(name: encoder),
+            provenance: Provenance(source: "caption import \(url.lastPathComponent)")))
+        try model.save(to: URL(fileURLWithPath: output))
+        print("wrote \(output): \(architecture.rawValue), vocabulary \(config.vocabularySize), features \(config.featureSize), hidden \(config.hiddenSize)")
+    }
+}
