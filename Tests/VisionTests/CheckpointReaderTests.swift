@@ -62,6 +62,33 @@ struct CheckpointExpectations: Decodable {
         }
     }
 
+    /// Legacy layout around a hand-written object pickle: magic, version 1001, empty system info,
+    /// the object, an empty storage key list.
+    static func legacyCheckpoint(object: [UInt8]) -> Data {
+        let magic: [UInt8] = [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, 0x2E]
+        let version: [UInt8] = [0x80, 0x02, 0x4D, 0xE9, 0x03, 0x2E]
+        let systemInfo: [UInt8] = [0x80, 0x02, 0x7D, 0x2E]
+        let keys: [UInt8] = [0x80, 0x02, 0x5D, 0x2E]
+        return Data(magic + version + systemInfo + object + keys)
+    }
+
+    @Test func dictThatContainsItselfIsRefusedNotLoopedOver() {
+        // {"state_dict": <itself>}: EMPTY_DICT BINPUT 0 SHORT_BINUNICODE "state_dict" BINGET 0 SETITEM STOP
+        let object: [UInt8] = [0x80, 0x02, 0x7D, 0x71, 0x00, 0x8C, 0x0A] + Array("state_dict".utf8)
+            + [0x68, 0x00, 0x73, 0x2E]
+        #expect(throws: CheckpointError("loop.pth is not a checkpoint this reader understands: it contains no tensors.")) {
+            try CheckpointReader.read(data: Self.legacyCheckpoint(object: object), name: "loop.pth")
+        }
+    }
+
+    @Test func pickleCutShortIsReportedAsTruncated() {
+        let object: [UInt8] = [0x80, 0x02, 0x7D, 0x71, 0x00, 0x8C, 0x0A, 0x73]
+        #expect(throws: CheckpointError("cut.pth is truncated or corrupt: data ends in the middle of a pickle.")) {
+            try CheckpointReader.read(data: Self.legacyCheckpoint(object: object).prefix(15 + 6 + 4 + object.count),
+                                      name: "cut.pth")
+        }
+    }
+
     @Test func halfPrecisionConversionCoversSpecialValues() throws {
         let halves: [UInt16] = [0x0000, 0x8000, 0x3C00, 0xC000, 0x7BFF, 0x0001, 0x7C00, 0xFC00]
         let data = halves.withUnsafeBytes { Data($0) }

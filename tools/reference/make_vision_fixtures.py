@@ -104,6 +104,16 @@ save_bytes("chelsea_gray16.png", encode_png(gray16[:, :, None], 0, 16))
 expect_rgb("chelsea_gray16.png", Image.fromarray((gray16 >> 8).astype(np.uint8), "L"), tolerance=1,
            note="16-bit gray: high byte (Pillow's convert clips to 255 instead)")
 
+# A linear-gamma gAMA chunk: Pillow ignores it, so must we (libpng alone would re-encode to sRGB).
+# Tried on 8-bit RGB, 8-bit RGBA and 16-bit RGB, the cases where libpng would otherwise convert.
+for source in ["chelsea.png", "chelsea_rgba.png", "chelsea_rgb16.png"]:
+    plain_png = open(os.path.join(out, source), "rb").read()
+    ihdr_end = 8 + 25
+    name = source.replace(".png", "_gamma1.png")
+    save_bytes(name, plain_png[:ihdr_end] + png_chunk(b"gAMA", struct.pack(">I", 100000)) + plain_png[ihdr_end:])
+    expect_rgb(name, Image.open(os.path.join(out, name)), tolerance=1 if "16" in source else 0,
+               note="gAMA ignored, as Pillow does")
+
 save_bytes("chelsea_interlaced.png", encode_png(crop_np, 2, 8, interlace=True))
 expect_rgb("chelsea_interlaced.png", Image.open(os.path.join(out, "chelsea_interlaced.png")))
 

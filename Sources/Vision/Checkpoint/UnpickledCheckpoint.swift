@@ -13,14 +13,16 @@ struct UnpickledCheckpoint {
         guard case .dict(var dict) = root else {
             throw CheckpointError.malformed(fileName, "it holds a single object, not a dictionary of tensors")
         }
+        var seen: Set<ObjectIdentifier> = [ObjectIdentifier(dict)]
         while let inner = Self.wrapperKeys.lazy.compactMap({ key -> PickleDict? in
             if case .dict(let nested) = dict[key] { return nested }
             return nil
-        }).first {
+        }).first, seen.insert(ObjectIdentifier(inner)).inserted {
             dict = inner
         }
         var result: [String: RawTensor] = [:]
-        try collect(dict, prefix: "", into: &result, fileName: fileName)
+        var visited: Set<ObjectIdentifier> = []
+        try collect(dict, prefix: "", into: &result, visited: &visited, fileName: fileName)
         guard !result.isEmpty else {
             throw CheckpointError.malformed(fileName, "it contains no tensors")
         }
@@ -28,7 +30,9 @@ struct UnpickledCheckpoint {
     }
 
     private func collect(_ dict: PickleDict, prefix: String, into result: inout [String: RawTensor],
-                         fileName: String) throws {
+                         visited: inout Set<ObjectIdentifier>, fileName: String) throws {
+        // A pickle can make a dict contain itself through the memo; walk each dict once.
+        guard visited.insert(ObjectIdentifier(dict)).inserted else { return }
         for (key, value) in dict.entries {
             guard let name = key.asString ?? key.asInt.map(String.init) else { continue }
             switch value {
@@ -37,7 +41,7 @@ struct UnpickledCheckpoint {
                 result[prefix + name] = try reference.materialize(storageBytes: bytes, fileName: fileName,
                                                                   tensorName: prefix + name)
             case .dict(let nested):
-                try collect(nested, prefix: prefix + name + ".", into: &result, fileName: fileName)
+                try collect(nested, prefix: prefix + name + ".", into: &result, visited: &visited, fileName: fileName)
             default:
                 continue  // epoch numbers, metrics, optimizer hyper-parameters...
             }

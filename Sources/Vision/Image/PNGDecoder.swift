@@ -12,7 +12,7 @@ enum PNGDecoder {
     private static let flag16BitSRGB: UInt32 = 0x04
 
     static func decode(_ data: Data, name: String, maxPixels: Int) throws -> RGBImage {
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> RGBImage in
+        try withoutGammaChunk(data).withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> RGBImage in
             var image = png_image()
             image.version = UInt32(PNG_IMAGE_VERSION)
             guard png_image_begin_read_from_memory(&image, raw.baseAddress, raw.count) != 0 else {
@@ -43,6 +43,26 @@ enum PNGDecoder {
             png_image_free(&image)
             return RGBImage(width: width, height: height, pixels: hasAlpha ? droppingAlpha(buffer) : buffer)
         }
+    }
+
+    /// libpng's simplified API converts from the file's gAMA to sRGB when it touches samples (16-bit,
+    /// alpha); Pillow (and torchvision after it) ignores gAMA. Removing the chunk makes libpng do the same.
+    static func withoutGammaChunk(_ data: Data) -> Data {
+        let bytes = [UInt8](data)
+        var position = 8  // after the signature
+        while position + 12 <= bytes.count {
+            let length = Int(bytes[position]) << 24 | Int(bytes[position + 1]) << 16
+                | Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
+            let type = bytes[(position + 4)..<(position + 8)]
+            let end = position + 12 + length
+            if type.elementsEqual("gAMA".utf8) {
+                guard end <= bytes.count else { return data }
+                return Data(bytes[..<position] + bytes[end...])
+            }
+            if type.elementsEqual("IDAT".utf8) || end > bytes.count { return data }  // gAMA must precede IDAT
+            position = end
+        }
+        return data
     }
 
     private static func droppingAlpha(_ rgba: [UInt8]) -> [UInt8] {
