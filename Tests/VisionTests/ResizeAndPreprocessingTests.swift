@@ -55,3 +55,26 @@ import Vision
         #expect(worst <= 1e-2)
     }
 }
+
+@Suite struct WindowedResizeTests {
+    /// Computing only a window must give exactly the pixels of a full resize cropped afterwards,
+    /// for every combination of shrinking, growing and keeping each axis.
+    @Test(arguments: [(37, 29), (100, 75), (64, 20), (13, 48), (64, 48), (90, 48)], Interpolation.allCases)
+    func windowEqualsFullResizeThenCrop(size: (Int, Int), interpolation: Interpolation) throws {
+        let source = try ImageDecoder.decode(contentsOf: FixtureFiles.url("images/chelsea.png"))
+        let (width, height) = size
+        let full = source.resized(width: width, height: height, interpolation: interpolation)
+        for window in [PixelWindow(left: 0, top: 0, width: width, height: height),
+                       PixelWindow(left: width / 3, top: height / 4, width: width / 2, height: height / 2),
+                       PixelWindow(left: width - 1, top: height - 1, width: 1, height: 1)] {
+            let part = source.resized(width: width, height: height, interpolation: interpolation, keeping: window)
+            var expected = [UInt8]()
+            for y in window.top..<(window.top + window.height) {
+                let start = (y * width + window.left) * 3
+                expected += full.pixels[start..<(start + window.width * 3)]
+            }
+            #expect(part.width == window.width && part.height == window.height)
+            #expect(part.pixels == expected, "\(size) \(interpolation) \(window)")
+        }
+    }
+}

@@ -30,9 +30,15 @@ public struct Preprocessing: Sendable, Equatable {
     /// Resized and center-cropped pixels, before normalisation.
     public func cropped(_ image: RGBImage) -> RGBImage {
         let size = resizedSize(width: image.width, height: image.height)
-        let resized = (size.width == image.width && size.height == image.height)
-            ? image : image.resized(width: size.width, height: size.height, interpolation: interpolation)
-        return resized.centerCropped(width: crop, height: crop)
+        guard crop <= size.width && crop <= size.height else {  // torchvision pads; rare, so no shortcut
+            return image.resized(width: size.width, height: size.height, interpolation: interpolation)
+                .centerCropped(width: crop, height: crop)
+        }
+        // Only the kept square is computed; identical to resizing fully, then cropping.
+        let window = PixelWindow(left: RGBImage.centerCropOffset(size: size.width, crop: crop),
+                                 top: RGBImage.centerCropOffset(size: size.height, crop: crop),
+                                 width: crop, height: crop)
+        return image.resized(width: size.width, height: size.height, interpolation: interpolation, keeping: window)
     }
 
     /// The normalised CHW float tensor (3 × crop × crop) for one image.
@@ -59,11 +65,8 @@ extension RGBImage {
     /// torchvision's `CenterCrop`: offset `int(round((size - crop) / 2))` with Python's round-half-even;
     /// a crop larger than the image pads with black, as torchvision does.
     public func centerCropped(width cropWidth: Int, height cropHeight: Int) -> RGBImage {
-        func offset(_ size: Int, _ crop: Int) -> Int {
-            if crop > size { return -((crop - size) / 2) }  // torchvision pads floor(excess / 2) before
-            return Int((Double(size - crop) / 2.0).rounded(.toNearestOrEven))
-        }
-        let left = offset(width, cropWidth), top = offset(height, cropHeight)
+        let left = Self.centerCropOffset(size: width, crop: cropWidth)
+        let top = Self.centerCropOffset(size: height, crop: cropHeight)
         var out = [UInt8](repeating: 0, count: cropWidth * cropHeight * 3)
         for y in 0..<cropHeight {
             let sy = y + top
@@ -76,5 +79,11 @@ extension RGBImage {
             }
         }
         return RGBImage(width: cropWidth, height: cropHeight, pixels: out)
+    }
+
+    /// Where torchvision's crop starts; negative when the crop is larger and the image gets padded.
+    static func centerCropOffset(size: Int, crop: Int) -> Int {
+        if crop > size { return -((crop - size) / 2) }  // torchvision pads floor(excess / 2) before
+        return Int((Double(size - crop) / 2.0).rounded(.toNearestOrEven))
     }
 }
