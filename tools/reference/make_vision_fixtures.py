@@ -129,6 +129,36 @@ crop.convert("CMYK").save(os.path.join(out, "chelsea_cmyk.jpg"), quality=90)
 expect_rgb("chelsea_cmyk.jpg", Image.open(os.path.join(out, "chelsea_cmyk.jpg")), tolerance=0,
            note="Adobe inverted CMYK, converted as Pillow's cmyk2rgb")
 
+
+
+def compress_ycck(cmyk):
+    """Pillow cannot write YCCK; the system TurboJPEG (libturbojpeg0) does when given CMYK pixels."""
+    import ctypes, ctypes.util
+    tj = ctypes.CDLL(ctypes.util.find_library("turbojpeg") or "libturbojpeg.so.0")
+    tj.tjInitCompress.restype = ctypes.c_void_p
+    handle = ctypes.c_void_p(tj.tjInitCompress())
+    h, w = cmyk.shape[:2]
+    buffer, size = ctypes.POINTER(ctypes.c_ubyte)(), ctypes.c_ulong(0)
+    TJPF_CMYK, TJSAMP_420 = 11, 2
+    pixels = np.ascontiguousarray(cmyk, dtype=np.uint8)
+    status = tj.tjCompress2(handle, pixels.ctypes.data_as(ctypes.c_void_p), w, 0, h, TJPF_CMYK,
+                            ctypes.byref(buffer), ctypes.byref(size), TJSAMP_420, 90, 0)
+    assert status == 0, "tjCompress2 failed"
+    data = ctypes.string_at(buffer, size.value)
+    tj.tjFree(buffer)
+    tj.tjDestroy(handle)
+    return data
+
+
+try:
+    ycck = compress_ycck(np.asarray(crop.convert("CMYK")))
+    save_bytes("chelsea_ycck.jpg", ycck)
+    im = Image.open(os.path.join(out, "chelsea_ycck.jpg"))
+    assert im.mode == "CMYK" and im.info.get("adobe_transform") == 2, "expected an Adobe YCCK JPEG"
+    expect_rgb("chelsea_ycck.jpg", im, note="YCCK (Adobe transform 2) written by the system TurboJPEG")
+except OSError as error:  # no libturbojpeg here: the manifest then simply has no YCCK case
+    print("skipping chelsea_ycck.jpg:", error)
+
 plain_jpeg = open(os.path.join(out, "chelsea.jpg"), "rb").read()
 for orientation in range(2, 9):
     name = f"chelsea_exif{orientation}.jpg"
