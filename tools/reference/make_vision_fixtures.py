@@ -169,6 +169,13 @@ for orientation in range(2, 9):
     assert im.getexif().get(0x0112) == orientation
     expect_rgb(name, ImageOps.exif_transpose(im), tolerance=0, note="EXIF orientation applied")
 
+# Stray bytes between two markers: libjpeg warns ("extraneous bytes before marker") but the picture is
+# intact, and Pillow decodes it; so must we.
+dqt = plain_jpeg.index(b"\xff\xdb")
+save_bytes("chelsea_extraneous.jpg", plain_jpeg[:dqt] + b"\x00\x11\x22" + plain_jpeg[dqt:])
+expect_rgb("chelsea_extraneous.jpg", Image.open(os.path.join(out, "chelsea_extraneous.jpg")),
+           note="harmless libjpeg warning tolerated")
+
 # ---- bad inputs ----
 save_bytes("empty.jpg", b"")
 save_bytes("random.bin", rng.integers(0, 256, 600, dtype=np.uint8).tobytes())

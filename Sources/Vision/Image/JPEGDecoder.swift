@@ -13,7 +13,7 @@ enum JPEGDecoder {
             let bytes = raw.bindMemory(to: UInt8.self)
             var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
             if tjDecompressHeader3(handle, bytes.baseAddress, UInt(bytes.count), &width, &height,
-                                   &subsampling, &colorspace) != 0 {
+                                   &subsampling, &colorspace) != 0, !isHarmlessWarning(handle) {
                 throw ImageError.corruptJPEG(name, message(handle))
             }
             // The header alone tells the size: refuse bombs before allocating anything.
@@ -27,14 +27,8 @@ enum JPEGDecoder {
                 tjDecompress2(handle, bytes.baseAddress, UInt(bytes.count), out.baseAddress, width, 0, height,
                               Int32(format.rawValue), 0)
             }
-            if status != 0 {
-                // libjpeg reports truncated data only as a warning and fills the rest with grey;
-                // that must not pass for a photo. Stray bytes between markers are harmless.
-                let text = message(handle)
-                let isWarning = tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue)
-                if !(isWarning && text.contains("extraneous bytes")) {
-                    throw ImageError.corruptJPEG(name, text)
-                }
+            if status != 0, !isHarmlessWarning(handle) {
+                throw ImageError.corruptJPEG(name, message(handle))
             }
             var image = RGBImage(width: Int(width), height: Int(height),
                                  pixels: isCMYK ? invertedCMYKToRGB(decoded) : decoded)
@@ -63,6 +57,12 @@ enum JPEGDecoder {
             }
         }
         return rgb
+    }
+
+    /// libjpeg reports truncated data only as a warning and fills the rest with grey; that must not
+    /// pass for a photo. Stray bytes between markers, though, leave the picture intact (Pillow accepts them).
+    private static func isHarmlessWarning(_ handle: tjhandle) -> Bool {
+        tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue) && message(handle).contains("extraneous bytes")
     }
 
     private static func message(_ handle: tjhandle) -> String {
