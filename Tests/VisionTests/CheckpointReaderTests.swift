@@ -119,3 +119,34 @@ struct CheckpointExpectations: Decodable {
         #expect(abs(biasSum - -0.04981697298353538) < 1e-6)
     }
 }
+
+/// Every prefix and many single-byte corruptions of real checkpoints must end in a CheckpointError
+/// (or, for harmless bytes, a successful read), never a crash or an out-of-bounds read.
+@Suite struct CheckpointRobustnessTests {
+    @Test(arguments: ["state_dict_zip.pth", "state_dict_legacy.pth", "tensors.safetensors"])
+    func everyTruncationIsAnError(file: String) throws {
+        let data = try FixtureFiles.data("checkpoints/" + file)
+        for length in 0..<data.count {
+            #expect(throws: CheckpointError.self, "\(file) cut to \(length) bytes") {
+                try CheckpointReader.read(data: data.prefix(length), name: file)
+            }
+        }
+    }
+
+    @Test(arguments: ["state_dict_zip.pth", "state_dict_legacy.pth", "tensors.safetensors"])
+    func corruptedBytesNeverCrash(file: String) throws {
+        let original = [UInt8](try FixtureFiles.data("checkpoints/" + file))
+        for position in original.indices {
+            // Deterministic, so a failure names a reproducible byte and value.
+            for replacement: UInt8 in [0x00, 0xFF, original[position] ^ 0x55] {
+                var corrupted = original
+                corrupted[position] = replacement
+                do {
+                    _ = try CheckpointReader.read(data: Data(corrupted), name: file)
+                } catch is CheckpointError {
+                    continue
+                }
+            }
+        }
+    }
+}

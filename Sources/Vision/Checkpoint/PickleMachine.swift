@@ -17,118 +17,96 @@ struct PickleMachine {
 
     /// Runs the pickle starting at `start` up to its STOP opcode.
     /// - Returns: the unpickled value and the offset just past STOP.
+    // Swift 6.3.1 at -Ounchecked (this target's release setting) miscompiles this loop: after a
+    // POP_MARK, an error thrown later makes the cleanup release a garbage pointer (a crash -O and
+    // -Onone do not show; found by CheckpointRobustnessTests). Pickles are small, so interpreting
+    // them unoptimised costs little; the helpers it calls are still optimised.
+    @_optimize(none)
     func load(_ bytes: UnsafeRawBufferPointer, from start: Int = 0) throws -> (PickleValue, end: Int) {
         var reader = ByteCursor(bytes: bytes, position: start, name: name)
-        var stack: [PickleValue] = []
-        var marks: [Int] = []
-        var memo: [Int: PickleValue] = [:]
-
-        func pop() throws -> PickleValue {
-            guard let value = stack.popLast() else { throw corrupt("it pops from an empty stack") }
-            return value
-        }
-        func popToMark() throws -> [PickleValue] {
-            guard let mark = marks.popLast(), mark <= stack.count else { throw corrupt("a MARK is missing") }
-            let items = Array(stack[mark...])
-            stack.removeSubrange(mark...)
-            return items
-        }
-        func top() throws -> PickleValue {
-            guard let value = stack.last else { throw corrupt("it reads from an empty stack") }
-            return value
-        }
-        func memoize(_ index: Int) throws { memo[index] = try top() }
-        func recall(_ index: Int) throws {
-            guard let value = memo[index] else { throw corrupt("it refers to memo entry \(index) that was never stored") }
-            stack.append(value)
-        }
-        func setItems(_ pairs: [PickleValue]) throws {
-            guard case .dict(let dict) = try top(), pairs.count % 2 == 0 else {
-                throw corrupt("SETITEMS targets something that is not a dict")
-            }
-            for i in Swift.stride(from: 0, to: pairs.count, by: 2) { dict.set(pairs[i], pairs[i + 1]) }
-        }
-        func append(_ items: [PickleValue]) throws {
-            guard case .list(let list) = try top() else { throw corrupt("APPENDS targets something that is not a list") }
-            list.items.append(contentsOf: items)
-        }
-        func global(_ module: String, _ symbol: String) throws -> PickleValue {
-            guard let allowed = AllowedGlobal(module: module, name: symbol) else {
-                throw CheckpointError.disallowedGlobal(name, "\(module).\(symbol)")
-            }
-            return .global(allowed)
-        }
+        var state = PickleStack(name: name)
 
         while true {
             let opcode = try reader.byte()
+            // Each opcode's result is computed completely before the stack is touched again, so a
+            // throwing operand (or one that pops) never interleaves with the push.
+            var push: PickleValue? = nil
             switch opcode {
-            case 0x80: _ = try reader.byte()                              // PROTO
-            case 0x95: _ = try reader.bytes(8)                            // FRAME: a length hint only
-            case 0x2E: return (try pop(), reader.position)                // STOP
-            case 0x28: marks.append(stack.count)                          // MARK
-            case 0x30: _ = try pop()                                      // POP
-            case 0x31: _ = try popToMark()                                // POP_MARK
-            case 0x32: stack.append(try top())                            // DUP
-            case 0x4E: stack.append(.none)                                // NONE
-            case 0x88: stack.append(.bool(true))                          // NEWTRUE
-            case 0x89: stack.append(.bool(false))                         // NEWFALSE
-            case 0x4A: stack.append(.int(Int(Int32(bitPattern: try reader.uint32())))) // BININT
-            case 0x4B: stack.append(.int(Int(try reader.byte())))         // BININT1
-            case 0x4D: stack.append(.int(Int(try reader.uint16())))       // BININT2
-            case 0x8A: stack.append(Self.long(try reader.bytes(Int(try reader.byte())))) // LONG1
-            case 0x8B: stack.append(Self.long(try reader.bytes(try reader.length32()))) // LONG4
-            case 0x47: stack.append(.float(Double(bitPattern: try reader.uint64BigEndian()))) // BINFLOAT
-            case 0x8C: stack.append(.string(try reader.utf8(Int(try reader.byte()))))  // SHORT_BINUNICODE
-            case 0x58: stack.append(.string(try reader.utf8(try reader.length32())))   // BINUNICODE
-            case 0x8D: stack.append(.string(try reader.utf8(try reader.length64())))   // BINUNICODE8
+            case 0x80: _ = try reader.byte()                                   // PROTO
+            case 0x95: _ = try reader.bytes(8)                                 // FRAME: a length hint only
+            case 0x2E: return (try state.pop(), reader.position)               // STOP
+            case 0x28: let depth = state.stack.count; state.marks.append(depth) // MARK
+            case 0x30: _ = try state.pop()                                     // POP
+            case 0x31: _ = try state.popToMark()                               // POP_MARK
+            case 0x32: push = try state.top()                                  // DUP
+            case 0x4E: push = .pythonNone                                       // NONE
+            case 0x88: push = .bool(true)                                      // NEWTRUE
+            case 0x89: push = .bool(false)                                     // NEWFALSE
+            case 0x4A: push = .int(Int(Int32(bitPattern: try reader.uint32()))) // BININT
+            case 0x4B: push = .int(Int(try reader.byte()))                     // BININT1
+            case 0x4D: push = .int(Int(try reader.uint16()))                   // BININT2
+            case 0x8A: push = Self.long(try reader.bytes(Int(try reader.byte()))) // LONG1
+            case 0x8B: push = Self.long(try reader.bytes(try reader.length32())) // LONG4
+            case 0x47: push = .float(Double(bitPattern: try reader.uint64BigEndian())) // BINFLOAT
+            case 0x8C: push = .string(try reader.utf8(Int(try reader.byte()))) // SHORT_BINUNICODE
+            case 0x58: push = .string(try reader.utf8(try reader.length32()))  // BINUNICODE
+            case 0x8D: push = .string(try reader.utf8(try reader.length64()))  // BINUNICODE8
             // Python 2 str: torch's legacy pickles use these for ASCII names; read as text.
-            case 0x55: stack.append(.string(try reader.latin1(Int(try reader.byte())))) // SHORT_BINSTRING
-            case 0x54: stack.append(.string(try reader.latin1(try reader.length32())))  // BINSTRING
-            case 0x43: stack.append(.bytes(try reader.bytes(Int(try reader.byte()))))  // SHORT_BINBYTES
-            case 0x42: stack.append(.bytes(try reader.bytes(try reader.length32())))   // BINBYTES
-            case 0x8E: stack.append(.bytes(try reader.bytes(try reader.length64())))   // BINBYTES8
-            case 0x7D: stack.append(.dict(PickleDict()))                  // EMPTY_DICT
-            case 0x5D: stack.append(.list(PickleList()))                  // EMPTY_LIST
-            case 0x29: stack.append(.tuple([]))                           // EMPTY_TUPLE
-            case 0x74: stack.append(.tuple(try popToMark()))              // TUPLE
-            case 0x85: stack.append(.tuple([try pop()]))                  // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))  // TUPLE2
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c])) // TUPLE3
-            case 0x6C: stack.append(.list(PickleList(try popToMark())))   // LIST
-            case 0x64: let items = try popToMark(); stack.append(.dict(PickleDict())); try setItems(items) // DICT
-            case 0x73: let value = try pop(), key = try pop(); try setItems([key, value]) // SETITEM
-            case 0x75: try setItems(try popToMark())                      // SETITEMS
-            case 0x61: try append([try pop()])                            // APPEND
-            case 0x65: try append(try popToMark())                        // APPENDS
-            case 0x71: try memoize(Int(try reader.byte()))                // BINPUT
-            case 0x72: try memoize(try reader.length32())                 // LONG_BINPUT
-            case 0x94: try memoize(memo.count)                            // MEMOIZE
-            case 0x68: try recall(Int(try reader.byte()))                 // BINGET
-            case 0x6A: try recall(try reader.length32())                  // LONG_BINGET
-            case 0x63:                                                    // GLOBAL "module\nname\n"
+            case 0x55: push = .string(try reader.latin1(Int(try reader.byte()))) // SHORT_BINSTRING
+            case 0x54: push = .string(try reader.latin1(try reader.length32())) // BINSTRING
+            case 0x43: push = .bytes(try reader.bytes(Int(try reader.byte()))) // SHORT_BINBYTES
+            case 0x42: push = .bytes(try reader.bytes(try reader.length32()))  // BINBYTES
+            case 0x8E: push = .bytes(try reader.bytes(try reader.length64()))  // BINBYTES8
+            case 0x7D: push = .dict(PickleDict())                              // EMPTY_DICT
+            case 0x5D: push = .list(PickleList())                              // EMPTY_LIST
+            case 0x29: push = .tuple([])                                       // EMPTY_TUPLE
+            case 0x74: push = .tuple(try state.popToMark())                    // TUPLE
+            case 0x85: push = .tuple([try state.pop()])                        // TUPLE1
+            case 0x86: let b = try state.pop(), a = try state.pop(); push = .tuple([a, b]) // TUPLE2
+            case 0x87: let c = try state.pop(), b = try state.pop(), a = try state.pop(); push = .tuple([a, b, c]) // TUPLE3
+            case 0x6C: push = .list(PickleList(try state.popToMark()))         // LIST
+            case 0x64: let items = try state.popToMark(); state.stack.append(.dict(PickleDict())); try state.setItems(items) // DICT
+            case 0x73: let value = try state.pop(), key = try state.pop(); try state.setItems([key, value]) // SETITEM
+            case 0x75: let items = try state.popToMark(); try state.setItems(items) // SETITEMS
+            case 0x61: let item = try state.pop(); try state.append([item])    // APPEND
+            case 0x65: let items = try state.popToMark(); try state.append(items) // APPENDS
+            case 0x71: try state.memoize(Int(try reader.byte()))               // BINPUT
+            case 0x72: try state.memoize(try reader.length32())                // LONG_BINPUT
+            case 0x94: let next = state.memo.count; try state.memoize(next)    // MEMOIZE
+            case 0x68: try state.recall(Int(try reader.byte()))                // BINGET
+            case 0x6A: try state.recall(try reader.length32())                 // LONG_BINGET
+            case 0x63:                                                         // GLOBAL "module\nname\n"
                 let module = try reader.line(), symbol = try reader.line()
-                stack.append(try global(module, symbol))
-            case 0x93:                                                    // STACK_GLOBAL
-                let symbol = try pop(), module = try pop()
+                push = try allowedGlobal(module, symbol)
+            case 0x93:                                                         // STACK_GLOBAL
+                let symbol = try state.pop(), module = try state.pop()
                 guard let m = module.asString, let s = symbol.asString else { throw corrupt("STACK_GLOBAL needs two strings") }
-                stack.append(try global(m, s))
-            case 0x52:                                                    // REDUCE
-                let arguments = try pop(), callable = try pop()
-                stack.append(try call(callable, arguments))
-            case 0x81:                                                    // NEWOBJ
-                let arguments = try pop(), cls = try pop()
-                stack.append(try call(cls, arguments))
-            case 0x62:                                                    // BUILD
+                push = try allowedGlobal(m, s)
+            case 0x52:                                                         // REDUCE
+                let arguments = try state.pop(), callable = try state.pop()
+                push = try call(callable, arguments)
+            case 0x81:                                                         // NEWOBJ
+                let arguments = try state.pop(), cls = try state.pop()
+                push = try call(cls, arguments)
+            case 0x62:                                                         // BUILD
                 // The state of an OrderedDict (its _metadata) or a Parameter carries no tensor data.
-                _ = try pop()
-            case 0x51:                                                    // BINPERSID
-                let id = try pop()
+                _ = try state.pop()
+            case 0x51:                                                         // BINPERSID
+                let id = try state.pop()
                 guard let persistentLoad else { throw corrupt("it refers to external storage but has none") }
-                stack.append(try persistentLoad(id))
+                push = try persistentLoad(id)
             default:
                 throw corrupt(String(format: "opcode 0x%02x is not one torch.save writes", opcode))
             }
+            if let push { state.stack.append(push) }
         }
+    }
+
+    private func allowedGlobal(_ module: String, _ symbol: String) throws -> PickleValue {
+        guard let allowed = AllowedGlobal(module: module, name: symbol) else {
+            throw CheckpointError.disallowedGlobal(name, "\(module).\(symbol)")
+        }
+        return .global(allowed)
     }
 
     /// Recognises the allow-listed callables and builds what they would return.
@@ -181,6 +159,60 @@ struct PickleMachine {
         for (i, byte) in bytes.enumerated() { value |= UInt64(byte) << (8 * UInt64(i)) }
         let unusedBits = UInt64(64 - 8 * bytes.count)
         return .int(Int(Int64(bitPattern: value << unusedBits) >> Int64(unusedBits)))  // sign-extend
+    }
+}
+
+/// The unpickler's stack, MARK positions and memo.
+struct PickleStack {
+    let name: String
+    var stack: [PickleValue] = []
+    var marks: [Int] = []
+    var memo: [Int: PickleValue] = [:]
+
+    init(name: String) {
+        self.name = name
+    }
+
+    mutating func pop() throws -> PickleValue {
+        guard let value = stack.popLast() else { throw corrupt("it pops from an empty stack") }
+        return value
+    }
+
+    mutating func popToMark() throws -> [PickleValue] {
+        guard let mark = marks.popLast(), mark <= stack.count else { throw corrupt("a MARK is missing") }
+        let items = Array(stack[mark...])
+        stack.removeLast(stack.count - mark)
+        return items
+    }
+
+    func top() throws -> PickleValue {
+        guard let value = stack.last else { throw corrupt("it reads from an empty stack") }
+        return value
+    }
+
+    mutating func memoize(_ index: Int) throws {
+        memo[index] = try top()
+    }
+
+    mutating func recall(_ index: Int) throws {
+        guard let value = memo[index] else { throw corrupt("it refers to memo entry \(index) that was never stored") }
+        stack.append(value)
+    }
+
+    func setItems(_ pairs: [PickleValue]) throws {
+        guard case .dict(let dict) = try top(), pairs.count % 2 == 0 else {
+            throw corrupt("SETITEMS targets something that is not a dict")
+        }
+        for i in stride(from: 0, to: pairs.count, by: 2) { dict.set(pairs[i], pairs[i + 1]) }
+    }
+
+    func append(_ items: [PickleValue]) throws {
+        guard case .list(let list) = try top() else { throw corrupt("APPENDS targets something that is not a list") }
+        list.items.append(contentsOf: items)
+    }
+
+    private func corrupt(_ detail: String) -> CheckpointError {
+        CheckpointError.malformed(name, "its pickle is corrupt (\(detail))")
     }
 }
 

@@ -1,7 +1,7 @@
 /// The values a checkpoint pickle can build. Lists and dicts are classes because pickles fill them
 /// in after memoizing them (EMPTY_DICT, BINPUT, ..., SETITEMS).
-indirect enum PickleValue {
-    case none
+enum PickleValue {
+    case pythonNone
     case bool(Bool)
     case int(Int)
     /// A LONG too wide for Int: its little-endian two's-complement bytes.

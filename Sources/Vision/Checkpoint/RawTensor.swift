@@ -53,6 +53,19 @@ public struct RawTensor: Sendable, Equatable {
     }
 }
 
+/// The number of elements of `shape`, or nil when a dimension is negative or the product overflows
+/// (a hostile file must not be able to wrap the arithmetic that bounds-checks its data).
+func checkedElementCount(_ shape: [Int]) -> Int? {
+    var count = 1
+    for dimension in shape {
+        guard dimension >= 0 else { return nil }
+        let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+        if overflow { return nil }
+        count = product
+    }
+    return count
+}
+
 /// IEEE half → single precision, by bits (Float16 is not available on every platform Swift targets).
 func halfToFloat(_ half: UInt16) -> Float {
     let sign = UInt32(half & 0x8000) << 16

@@ -30,8 +30,8 @@ enum SafetensorsReader {
                 throw CheckpointError.malformed(name, "tensor \(tensorName) has unsupported dtype \(dtypeName)")
             }
             let (begin, end) = (offsets[0], offsets[1])
-            guard shape.allSatisfy({ $0 >= 0 }), begin >= 0, end >= begin,
-                  end - begin == shape.reduce(1, *) * dtype.byteSize else {
+            guard let count = checkedElementCount(shape), begin >= 0, end >= begin,
+                  count.multipliedReportingOverflow(by: dtype.byteSize) == (end - begin, false) else {
                 throw CheckpointError.malformed(name, "tensor \(tensorName)'s size does not match its shape")
             }
             guard end <= data.count - dataStart else {

@@ -5,13 +5,20 @@ extension TensorReference {
     /// following its strides and storage offset (transposed and sliced tensors included).
     func materialize(storageBytes: Data, fileName: String, tensorName: String) throws -> RawTensor {
         let size = storage.dtype.byteSize
-        let count = shape.reduce(1, *)
-        let first = storage.elementOffset + storageOffset
-        // The furthest element this view touches must lie inside the storage.
-        let last = count == 0 ? first : first + zip(shape, strides).reduce(0) { $0 + ($1.0 - 1) * $1.1 }
-        guard first >= 0, (last + 1) * size <= storageBytes.count || count == 0 else {
-            throw CheckpointError.truncated(fileName, "tensor \(tensorName) reaches beyond its stored data")
+        let outOfBounds = CheckpointError.truncated(fileName, "tensor \(tensorName) reaches beyond its stored data")
+        guard let count = checkedElementCount(shape), count.multipliedReportingOverflow(by: size).overflow == false
+        else { throw outOfBounds }
+        let (first, firstOverflows) = storage.elementOffset.addingReportingOverflow(storageOffset)
+        guard !firstOverflows else { throw outOfBounds }
+        // The furthest element this view touches must lie inside the storage (all sizes come from the
+        // file, so the arithmetic is checked for overflow too).
+        var last = first
+        for (dimension, stride) in zip(shape, strides) where dimension > 0 {
+            let (step, overflow) = (dimension - 1).multipliedReportingOverflow(by: stride)
+            guard !overflow, last <= Int.max - step else { throw outOfBounds }
+            last += step
         }
+        guard first >= 0, count == 0 || last < storageBytes.count / size else { throw outOfBounds }
         var contiguousStrides = [Int](repeating: 1, count: shape.count)
         for axis in shape.indices.dropLast().reversed() {
             contiguousStrides[axis] = contiguousStrides[axis + 1] * shape[axis + 1]

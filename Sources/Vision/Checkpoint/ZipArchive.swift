@@ -63,12 +63,12 @@ struct ZipArchive {
             guard locator >= 0, try u32(locator) == 0x0706_4B50 else {
                 throw CheckpointError.truncated(name, "its ZIP64 directory locator is missing")
             }
-            let record = Int(try u64(locator + 8))
+            let record = Int(clamping: try u64(locator + 8))
             guard try u32(record) == 0x0606_4B50 else {
                 throw CheckpointError.truncated(name, "its ZIP64 directory record is missing")
             }
-            count = Int(try u64(record + 32))
-            directoryOffset = Int(try u64(record + 48))
+            count = Int(clamping: try u64(record + 32))
+            directoryOffset = Int(clamping: try u64(record + 48))
         }
 
         var cursor = directoryOffset
@@ -92,9 +92,9 @@ struct ZipArchive {
                 let id = try u16(extra), length = Int(try u16(extra + 2))
                 if id == 1 {
                     var field = extra + 4
-                    if size == 0xFFFF_FFFF { size = Int(try u64(field)); field += 8 }
+                    if size == 0xFFFF_FFFF { size = Int(clamping: try u64(field)); field += 8 }
                     if compressedSaturated { field += 8 }
-                    if offset == 0xFFFF_FFFF { offset = Int(try u64(field)) }
+                    if offset == 0xFFFF_FFFF { offset = Int(clamping: try u64(field)) }
                 }
                 extra += 4 + length
             }
