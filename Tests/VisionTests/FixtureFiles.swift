@@ -1,0 +1,70 @@
+import Foundation
+
+/// Locates the committed fixtures (copied into the test bundle) and the package root.
+enum FixtureFiles {
+    static var root: URL {
+        Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
+    }
+
+    static func url(_ relativePath: String) -> URL {
+        root.appendingPathComponent(relativePath)
+    }
+
+    static func data(_ relativePath: String) throws -> Data {
+        try Data(contentsOf: url(relativePath))
+    }
+
+    /// Tests/VisionTests/FixtureFiles.swift → the package root, for files the bootstrap downloads.
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+    }
+}
+
+/// Tests/VisionTests/Fixtures/images/manifest.json, written by tools/reference/make_vision_fixtures.py.
+struct ImageManifest: Decodable {
+    struct Decode: Decodable {
+        let file: String
+        let width: Int
+        let height: Int
+        let expected: String
+        let tolerance: Int
+        let note: String
+    }
+    struct Resize: Decodable {
+        let source: String
+        let width: Int
+        let height: Int
+        let method: String
+        let expected: String
+    }
+    struct BadInput: Decodable {
+        let file: String
+        let contains: String
+    }
+    struct Preprocess: Decodable {
+        let file: String
+        let expected: String
+        let shape: [Int]
+        let producer: String
+        let resizeShorter: Int
+        let crop: Int
+        let interpolation: String
+    }
+    let decode: [Decode]
+    let resize: [Resize]
+    let errors: [BadInput]
+    let preprocess: [Preprocess]
+
+    static func load() throws -> ImageManifest {
+        try JSONDecoder().decode(ImageManifest.self, from: FixtureFiles.data("images/manifest.json"))
+    }
+}
+
+/// The largest absolute difference between two byte arrays of equal length.
+func maxAbsoluteDifference(_ a: [UInt8], _ b: [UInt8]) -> Int {
+    precondition(a.count == b.count)
+    var worst = 0
+    for i in a.indices { worst = max(worst, abs(Int(a[i]) - Int(b[i]))) }
+    return worst
+}
