@@ -52,7 +52,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CaptionMetricsTests", dependencies: ["CaptionMetrics"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "CaptioningTests", dependencies: ["Captioning", "CaptionData", "Layers", "TensorCore"],
+        .testTarget(name: "CaptioningTests", dependencies: ["Captioning", "CaptionData", "Layers", "TensorCore", "Vision"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CaptionDataTests", dependencies: ["CaptionData"],
                     resources: [.copy("Fixtures")]),

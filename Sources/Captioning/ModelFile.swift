@@ -98,6 +98,23 @@ public final class CaptionModel {
         return CaptionModel(decoder: decoder, metadata: metadata)
     }
 
+    /// A model from the twin's state dict (a decoder trained in PyTorch): sizes read off the weight
+    /// shapes, then every key and shape checked against `architecture`.
+    public static func fromTwin(_ architecture: Architecture, stateDict: [String: Tensor], origin: String,
+                                vocabulary: [String], encoder: EncoderInfo, dropout: Float = 0.5) throws -> CaptionModel {
+        var config = try DecoderConfig.infer(architecture, from: stateDict, origin: origin)
+        config.dropout = dropout
+        guard vocabulary.count == config.vocabularySize else {
+            throw ModelFileError(description: "the vocabulary has \(vocabulary.count) tokens but \(origin) was trained with \(config.vocabularySize): pass the vocabulary it was trained with.")
+        }
+        let source = ParameterSource.load(stateDict, origin: origin)
+        let decoder = try makeDecoder(config, source: source)
+        try source.finish()
+        return CaptionModel(decoder: decoder, metadata: ModelMetadata(
+            decoder: config, vocabulary: vocabulary, encoder: encoder,
+            provenance: Provenance(source: "caption import \(URL(fileURLWithPath: origin).lastPathComponent)")))
+    }
+
     public func safeTensors() -> SafeTensors {
         let json = try! JSONEncoder().encode(metadata)
         return SafeTensors(tensors: decoder.stateDict(), metadata: ["captioner": String(decoding: json, as: UTF8.self),

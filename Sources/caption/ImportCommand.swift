@@ -33,17 +33,9 @@ struct Import: ParsableCommand {
             tensors[key] = Tensor(shape: raw.shape, values: try raw.floats())
         }
         let vocabulary = try Vocabulary.read(from: URL(fileURLWithPath: vocab))
-        var config = try DecoderConfig.infer(architecture, from: tensors, origin: weights)
-        config.dropout = dropout
-        guard vocabulary.count == config.vocabularySize else {
-            throw ValidationError("\(vocab) has \(vocabulary.count) tokens but \(weights) was trained with \(config.vocabularySize): pass the vocabulary it was trained with.")
-        }
-        let source = ParameterSource.load(tensors, origin: weights)
-        let decoder = try makeDecoder(config, source: source)
-        try source.finish()
-        let model = CaptionModel(decoder: decoder, metadata: ModelMetadata(
-            decoder: config, vocabulary: vocabulary.tokens, encoder: EncoderInfo(name: encoder),
-            provenance: Provenance(source: "caption import \(url.lastPathComponent)")))
+        let model = try CaptionModel.fromTwin(architecture, stateDict: tensors, origin: weights, vocabulary: vocabulary.tokens,
+                                              encoder: EncoderInfo(name: encoder), dropout: dropout)
+        let config = model.metadata.decoder
         try model.save(to: URL(fileURLWithPath: output))
         print("wrote \(output): \(architecture.rawValue), vocabulary \(config.vocabularySize), features \(config.featureSize), hidden \(config.hiddenSize)")
     }

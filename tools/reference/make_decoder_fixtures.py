@@ -165,6 +165,14 @@ def main():
         feats = pooled if arch.startswith("show-tell") else grid
         for k, v in model.state_dict().items():
             store[f"{arch}/param.{k}"] = v.clone()
+        # The same weights as PyTorch checkpoints, for `caption import`: zip format, and the legacy
+        # format wrapped in {"state_dict": …}.
+        fixtures = os.path.join(ROOT, "Tests", "CaptioningTests", "Fixtures")
+        if arch == "soft-attention-gru":
+            torch.save(model.state_dict(), os.path.join(fixtures, "twin_soft_attention.pth"))
+        if arch == "show-tell-lstm":
+            torch.save({"state_dict": model.state_dict(), "epoch": 3}, os.path.join(fixtures, "twin_show_tell_lstm_legacy.pth"),
+                       _use_new_zipfile_serialization=False)
         logits, alphas = model(feats, tokens)
         loss = caption_loss(logits, alphas, tokens, alpha_reg=1.0 if arch == "soft-attention-gru" else 0.0)
         loss.backward()
