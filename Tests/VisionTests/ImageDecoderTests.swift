@@ -65,3 +65,34 @@ import Vision
         #expect(image.applyingEXIFOrientation(1) == image)
     }
 }
+
+/// Cut-short and damaged images must give an ImageError or a picture, never a crash.
+@Suite struct ImageRobustnessTests {
+    @Test(arguments: ["chelsea.jpg", "chelsea_progressive.jpg", "chelsea.png", "chelsea_interlaced.png"])
+    func truncationsAreErrors(file: String) throws {
+        let data = try FixtureFiles.data("images/" + file)
+        // Only cuts into the picture itself: a PNG missing just its IEND chunk (12 bytes) or a JPEG
+        // missing just its EOI marker still holds every pixel, and Pillow accepts those too.
+        let end = data.count - (file.hasSuffix(".png") ? 12 : 2)
+        for length in Swift.stride(from: 0, to: end, by: 7) {
+            #expect(throws: ImageError.self, "\(file) cut to \(length) bytes") {
+                try ImageDecoder.decode(data: data.prefix(length), name: file)
+            }
+        }
+    }
+
+    @Test(arguments: ["chelsea.jpg", "chelsea_cmyk.jpg", "chelsea_exif6.jpg", "chelsea_palette.png"])
+    func corruptedBytesNeverCrash(file: String) throws {
+        let original = [UInt8](try FixtureFiles.data("images/" + file))
+        for position in Swift.stride(from: 0, to: original.count, by: 3) {
+            var corrupted = original
+            corrupted[position] ^= 0x5A
+            do {
+                let image = try ImageDecoder.decode(data: Data(corrupted), name: file)
+                #expect(image.pixels.count == image.width * image.height * 3)
+            } catch is ImageError {
+                continue
+            }
+        }
+    }
+}

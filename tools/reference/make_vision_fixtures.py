@@ -176,6 +176,16 @@ save_bytes("chelsea_extraneous.jpg", plain_jpeg[:dqt] + b"\x00\x11\x22" + plain_
 expect_rgb("chelsea_extraneous.jpg", Image.open(os.path.join(out, "chelsea_extraneous.jpg")),
            note="harmless libjpeg warning tolerated")
 
+# PNG's eXIf chunk carries the same TIFF orientation; Pillow's exif_transpose honours it.
+for orientation, big_endian in [(6, True), (3, False)]:
+    tiff = exif_app1(orientation, big_endian)[4 + 6:]  # drop marker, length and "Exif\0\0"
+    plain_png = open(os.path.join(out, "chelsea.png"), "rb").read()
+    name = f"chelsea_exif{orientation}.png"
+    save_bytes(name, plain_png[:33] + png_chunk(b"eXIf", tiff) + plain_png[33:])
+    im = Image.open(os.path.join(out, name))
+    assert im.getexif().get(0x0112) == orientation
+    expect_rgb(name, ImageOps.exif_transpose(im), note="PNG eXIf orientation applied")
+
 # ---- bad inputs ----
 save_bytes("empty.jpg", b"")
 save_bytes("random.bin", rng.integers(0, 256, 600, dtype=np.uint8).tobytes())

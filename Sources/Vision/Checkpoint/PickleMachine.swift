@@ -17,10 +17,11 @@ struct PickleMachine {
 
     /// Runs the pickle starting at `start` up to its STOP opcode.
     /// - Returns: the unpickled value and the offset just past STOP.
-    // Swift 6.3.1 at -Ounchecked (this target's release setting) miscompiles this loop: after a
-    // POP_MARK, an error thrown later makes the cleanup release a garbage pointer (a crash -O and
-    // -Onone do not show; found by CheckpointRobustnessTests). Pickles are small, so interpreting
-    // them unoptimised costs little; the helpers it calls are still optimised.
+    // Swift 6.3.1 with optimisation (-O and this target's -Ounchecked, not -Onone) miscompiles this
+    // loop: after a POP_MARK, an error thrown later makes the cleanup release a garbage pointer, in
+    // about two runs out of three (tools/repro/ounchecked_miscompile.swift; found by
+    // CheckpointRobustnessTests). Belt and braces: popToMark avoids the triggering shape, and the
+    // loop itself is not optimised. Pickles are small, so this costs little; helpers stay optimised.
     @_optimize(none)
     func load(_ bytes: UnsafeRawBufferPointer, from start: Int = 0) throws -> (PickleValue, end: Int) {
         var reader = ByteCursor(bytes: bytes, position: start, name: name)
@@ -180,7 +181,11 @@ struct PickleStack {
 
     mutating func popToMark() throws -> [PickleValue] {
         guard let mark = marks.popLast(), mark <= stack.count else { throw corrupt("a MARK is missing") }
-        let items = Array(stack[mark...])
+        // Copied element by element: `Array(stack[mark...])` followed by a removal is the shape of
+        // the Swift 6.3.1 miscompile described at `load` (tools/repro/ounchecked_miscompile.swift).
+        var items: [PickleValue] = []
+        items.reserveCapacity(stack.count - mark)
+        for index in mark..<stack.count { items.append(stack[index]) }
         stack.removeLast(stack.count - mark)
         return items
     }

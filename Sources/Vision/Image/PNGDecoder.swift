@@ -41,7 +41,8 @@ enum PNGDecoder {
                 throw ImageError.corruptPNG(name, detail)
             }
             png_image_free(&image)
-            return RGBImage(width: width, height: height, pixels: hasAlpha ? droppingAlpha(buffer) : buffer)
+            let decoded = RGBImage(width: width, height: height, pixels: hasAlpha ? droppingAlpha(buffer) : buffer)
+            return decoded.applyingEXIFOrientation(exifOrientation(in: raw))
         }
     }
 
@@ -63,6 +64,25 @@ enum PNGDecoder {
             position = end
         }
         return data
+    }
+
+    /// The orientation from an eXIf chunk (a bare TIFF header, as in JPEG's APP1), or 1.
+    static func exifOrientation(in png: UnsafeRawBufferPointer) -> Int {
+        var position = 8
+        while position + 12 <= png.count {
+            let length = Int(png[position]) << 24 | Int(png[position + 1]) << 16
+                | Int(png[position + 2]) << 8 | Int(png[position + 3])
+            let type = png[(position + 4)..<(position + 8)]
+            let dataStart = position + 8
+            guard length >= 0, length <= png.count - dataStart - 4 else { return 1 }
+            if type.elementsEqual("eXIf".utf8) {
+                let tiff = UnsafeRawBufferPointer(rebasing: png[dataStart..<(dataStart + length)])
+                return JPEGMetadata.orientation(inTIFF: tiff) ?? 1
+            }
+            if type.elementsEqual("IEND".utf8) { return 1 }
+            position = dataStart + length + 4
+        }
+        return 1
     }
 
     private static func droppingAlpha(_ rgba: [UInt8]) -> [UInt8] {
