@@ -112,8 +112,8 @@ public func - (s: Float, a: Tensor) -> Tensor { (-a) + s }
 // MARK: - Unary
 
 extension Tensor {
-    public func tanh() -> Tensor { unary(.tanh(self)) { tanhf($0) } }
-    public func sigmoid() -> Tensor { unary(.sigmoid(self)) { 1 / (1 + expf(-$0)) } }
+    public func tanh() -> Tensor { unary(.tanh(self)) { fastTanh($0) } }
+    public func sigmoid() -> Tensor { unary(.sigmoid(self)) { fastSigmoid($0) } }
     public func relu() -> Tensor { unary(.relu(self)) { max($0, 0) } }
     public func exp() -> Tensor { unary(.exp(self)) { expf($0) } }
     public func log() -> Tensor { unary(.log(self)) { logf($0) } }

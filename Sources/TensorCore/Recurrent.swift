@@ -8,7 +8,7 @@ import Darwin
 /// The GEMMs around them (x·W_ihᵀ + b_ih, h·W_hhᵀ + b_hh) run on oneDNN; these loops do the rest in
 /// one pass over memory. Gate order and equations are PyTorch's (`nn.GRU`: r, z, n; `nn.LSTM`: i, f, g, o).
 enum Recurrent {
-    @inline(__always) static func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
+    @inline(__always) static func sigmoid(_ x: Float) -> Float { fastSigmoid(x) }
 
     // MARK: GRU
     //
@@ -34,7 +34,7 @@ enum Recurrent {
                 let r = sigmoid(xi[j] + hh[j])
                 let z = sigmoid(xi[H + j] + hh[H + j])
                 let ghn = hh[2 * H + j]
-                let n = tanhf(xi[2 * H + j] + r * ghn)
+                let n = fastTanh(xi[2 * H + j] + r * ghn)
                 o[j] = (1 - z) * n + z * hp[j]
                 if let s { s[j] = r; s[H + j] = z; s[2 * H + j] = n; s[3 * H + j] = ghn }
             }
@@ -94,10 +94,10 @@ enum Recurrent {
             for j in 0..<H {
                 let i = sigmoid(xi[j] + hh[j])
                 let f = sigmoid(xi[H + j] + hh[H + j])
-                let g = tanhf(xi[2 * H + j] + hh[2 * H + j])
+                let g = fastTanh(xi[2 * H + j] + hh[2 * H + j])
                 let o = sigmoid(xi[3 * H + j] + hh[3 * H + j])
                 let cNew = f * cp[j] + i * g
-                let tc = tanhf(cNew)
+                let tc = fastTanh(cNew)
                 co[j] = cNew
                 ho[j] = o * tc
                 if let s { s[j] = i; s[H + j] = f; s[2 * H + j] = g; s[3 * H + j] = o; s[4 * H + j] = tc }
