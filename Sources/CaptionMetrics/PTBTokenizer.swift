@@ -47,15 +47,20 @@ public enum PTBTokenizer {
             if end > 0 && bytes[end - 1] == 0x2E {
                 end -= 1
                 periodAfterLastWord = end > 0 && bytes[end - 1] != 0x20 && bytes[end - 1] != 0x09
+                if end > 0 && !isASCIIAlphanumeric(bytes[end - 1]) && bytes[end - 1] != 0x20 && bytes[end - 1] != 0x09 {
+                    return nil  // "hi!." and friends: leave punctuation clusters to the lexer
+                }
             }
             var tokens: [String] = []
             var i = 0
             while i < end {
                 let b = bytes[i]
                 if b == 0x20 || b == 0x09 { i += 1; continue }
+                if isDroppedSeparator(bytes, i, end) { i += 1; continue }
                 let start = i
                 while i < end, isASCIIAlphanumeric(bytes[i]) { i += 1 }
-                if i == start || (i < end && bytes[i] != 0x20 && bytes[i] != 0x09) { return nil }
+                if i == start { return nil }
+                if i < end && bytes[i] != 0x20 && bytes[i] != 0x09 && !isDroppedSeparator(bytes, i, end) { return nil }
                 let word = String(unsafeUninitializedCapacity: i - start) { buffer in
                     for j in start..<i {
                         let c = bytes[j]
@@ -73,6 +78,17 @@ public enum PTBTokenizer {
             return tokens
         }
     }
+}
+
+/// A lone "," ";" ":" "!" or "?" that CoreNLP makes its own token and pycocoevalcap then drops: not
+/// between digits ("1,000", "3:30"), not in a run ("?!" is kept as a token), not glued to a following word.
+@inline(__always) private func isDroppedSeparator(_ bytes: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int) -> Bool {
+    let b = bytes[i]
+    guard b == 0x2C || b == 0x3B || b == 0x3A || b == 0x21 || b == 0x3F else { return false }
+    let next: UInt8 = i + 1 < end ? bytes[i + 1] : 0x20
+    guard next == 0x20 || next == 0x09 else { return false }
+    if i > 0 && (bytes[i - 1] == 0x21 || bytes[i - 1] == 0x3F) { return false }
+    return true
 }
 
 @inline(__always) private func isASCIIAlphanumeric(_ b: UInt8) -> Bool {
