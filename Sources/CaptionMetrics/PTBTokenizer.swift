@@ -27,7 +27,11 @@ public enum PTBTokenizer {
     public static func tokens(_ caption: String, followedBy next: String? = nil) -> [String] {
         if let simple = plainASCIITokens(caption) { return simple }
         var lexer = PTBLexer(Array(caption.unicodeScalars), following: next.map { Array(("\n" + $0).unicodeScalars.prefix(24)) } ?? [])
-        return lexer.run().filter { !removedPunctuation.contains($0) }
+        return lexer.run().filter { token in
+            // Only tokens starting with ASCII punctuation can be on the removal list.
+            guard let first = token.utf8.first, first < 0x80, !isASCIIAlphanumeric(first) else { return true }
+            return !removedPunctuation.contains(token)
+        }
     }
 
     /// Tokenises captions as pycocoevalcap does when they are written to one file in this order.
@@ -345,6 +349,13 @@ private struct PTBLexer {
             }
             position += 2
         }
+        let length = position - start
+        if scalar(at: position) != ".", length != 5, length != 6,
+           !text[start..<position].contains(where: { $0 == "'" || $0 == "\u{2019}" }) {
+            // Common case: no clitic, no assimilation, no period to decide; lowercase straight into a String.
+            output.append(makeLowercasedString(text[start..<position]))
+            return
+        }
         var word = lowercasedScalars(text[start..<position])
         if scalar(at: position) == ".", keepsPeriod(word) {
             word.append(".")
@@ -439,12 +450,13 @@ private struct PTBLexer {
             return
         }
         // Clitic detection sees curly apostrophes as straight ones; other words keep them ("o’clock").
-        var normalized = Array(word)
-        var hasApostrophe = false
-        for i in normalized.indices where normalized[i] == "'" || normalized[i] == "\u{2019}" {
-            normalized[i] = "'"
-            hasApostrophe = true
+        let hasApostrophe = word.contains { $0 == "'" || $0 == "\u{2019}" }
+        guard hasApostrophe else {
+            output.append(makeString(word))
+            return
         }
+        var normalized = Array(word)
+        for i in normalized.indices where normalized[i] == "\u{2019}" { normalized[i] = "'" }
         if hasApostrophe {
             // "rock'n'roll" → rock 'n' roll
             if normalized.count > 4 {
@@ -506,6 +518,20 @@ private func lowercasedScalars(_ scalars: ArraySlice<Unicode.Scalar>) -> [Unicod
         }
     }
     return result
+}
+
+/// `makeString(lowercasedScalars(scalars))` without the intermediate array when the text is ASCII.
+private func makeLowercasedString(_ scalars: ArraySlice<Unicode.Scalar>) -> String {
+    guard scalars.allSatisfy({ $0.value < 0x80 }) else { return makeString(lowercasedScalars(scalars)) }
+    return String(unsafeUninitializedCapacity: scalars.count) { buffer in
+        var index = 0
+        for c in scalars {
+            let v = UInt8(c.value)
+            buffer[index] = v >= 0x41 && v <= 0x5A ? v + 32 : v
+            index += 1
+        }
+        return index
+    }
 }
 
 /// A String from scalars, through UTF-8 (much cheaper than appending to a UnicodeScalarView).
