@@ -26,7 +26,7 @@ public enum PTBTokenizer {
     /// the caption that follows in that file as `followedBy` (nil at the end of the file) to reproduce this.
     public static func tokens(_ caption: String, followedBy next: String? = nil) -> [String] {
         if let simple = plainASCIITokens(caption) { return simple }
-        var lexer = PTBLexer(Array(caption.unicodeScalars), following: next.map { Array(("\n" + $0).unicodeScalars.prefix(24)) } ?? [])
+        var lexer = PTBLexer(Array(caption.unicodeScalars), following: next)
         return lexer.run().filter { token in
             // Only tokens starting with ASCII punctuation can be on the removal list.
             guard let first = token.utf8.first, first < 0x80, !isASCIIAlphanumeric(first) else { return true }
@@ -145,12 +145,12 @@ private let apostropheWords: Set<String> = ["'em", "'cause", "'n'", "'til", "'ti
 
 private struct PTBLexer {
     let text: [Unicode.Scalar]
-    /// "\n" + the start of the next caption in pycocoevalcap's file, for the rules that look past the line.
-    let following: [Unicode.Scalar]
+    /// The next caption in pycocoevalcap's file (after a "\n"), for the rules that look past the line.
+    let following: String?
     var position = 0
     var output: [String] = []
 
-    init(_ text: [Unicode.Scalar], following: [Unicode.Scalar]) {
+    init(_ text: [Unicode.Scalar], following: String?) {
         self.text = text
         self.following = following
     }
@@ -160,8 +160,13 @@ private struct PTBLexer {
     /// Like `scalar(at:)`, but continuing into the following line.
     func lookahead(at index: Int) -> Unicode.Scalar? {
         if index < text.count { return text[index] }
+        guard let following else { return nil }
         let offset = index - text.count
-        return offset < following.count ? following[offset] : nil
+        if offset == 0 { return "\n" }
+        let scalars = following.unicodeScalars  // rare: only at the very end of a caption
+        guard let at = scalars.index(scalars.startIndex, offsetBy: offset - 1, limitedBy: scalars.endIndex),
+              at < scalars.endIndex else { return nil }
+        return scalars[at]
     }
 
     mutating func run() -> [String] {
