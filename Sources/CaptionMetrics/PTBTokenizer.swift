@@ -19,10 +19,24 @@ public enum PTBTokenizer {
     }
 
     /// The caption's tokens after punctuation removal (empty for an all-punctuation caption).
-    public static func tokens(_ caption: String) -> [String] {
+    ///
+    /// pycocoevalcap tokenises all captions in one file, one per line, and two CoreNLP rules look past
+    /// the end of a line: a single-letter abbreviation ("b.") loses its period when the next line starts
+    /// with a word such as "A" or "The", and "no."/"fig." keep theirs when it starts with a digit. Pass
+    /// the caption that follows in that file as `followedBy` (nil at the end of the file) to reproduce this.
+    public static func tokens(_ caption: String, followedBy next: String? = nil) -> [String] {
         if let simple = plainASCIITokens(caption) { return simple }
-        var lexer = PTBLexer(Array(caption.unicodeScalars))
-        return lexer.run().filter { !removedPunctuation.contains($0) }
+        var lexer = PTBLexer(Array(caption.unicodeScalars), following: next)
+        return lexer.run().filter { token in
+            // Only tokens starting with ASCII punctuation can be on the removal list.
+            guard let first = token.utf8.first, first < 0x80, !isASCIIAlphanumeric(first) else { return true }
+            return !removedPunctuation.contains(token)
+        }
+    }
+
+    /// Tokenises captions as pycocoevalcap does when they are written to one file in this order.
+    public static func tokens(ofCaptionsInFileOrder captions: [String]) -> [[String]] {
+        captions.indices.map { tokens(captions[$0], followedBy: $0 + 1 < captions.count ? captions[$0 + 1] : nil) }
     }
 
     /// Fast path for the common caption made only of ASCII letters, digits and blanks, optionally ending
@@ -37,15 +51,20 @@ public enum PTBTokenizer {
             if end > 0 && bytes[end - 1] == 0x2E {
                 end -= 1
                 periodAfterLastWord = end > 0 && bytes[end - 1] != 0x20 && bytes[end - 1] != 0x09
+                if end > 0 && !isASCIIAlphanumeric(bytes[end - 1]) && bytes[end - 1] != 0x20 && bytes[end - 1] != 0x09 {
+                    return nil  // "hi!." and friends: leave punctuation clusters to the lexer
+                }
             }
             var tokens: [String] = []
             var i = 0
             while i < end {
                 let b = bytes[i]
                 if b == 0x20 || b == 0x09 { i += 1; continue }
+                if isDroppedSeparator(bytes, i, end) { i += 1; continue }
                 let start = i
                 while i < end, isASCIIAlphanumeric(bytes[i]) { i += 1 }
-                if i == start || (i < end && bytes[i] != 0x20 && bytes[i] != 0x09) { return nil }
+                if i == start { return nil }
+                if i < end && bytes[i] != 0x20 && bytes[i] != 0x09 && !isDroppedSeparator(bytes, i, end) { return nil }
                 let word = String(unsafeUninitializedCapacity: i - start) { buffer in
                     for j in start..<i {
                         let c = bytes[j]
@@ -57,12 +76,23 @@ public enum PTBTokenizer {
                 tokens.append(word)
             }
             if periodAfterLastWord, let last = tokens.last,
-               last.utf8.count == 1 || abbreviationsKeepingPeriod.contains(last) {
+               last.utf8.count == 1 || abbreviationsKeepingPeriod.contains(last) || abbreviationsBeforeNumbers.contains(last) {
                 return nil
             }
             return tokens
         }
     }
+}
+
+/// A lone "," ";" ":" "!" or "?" that CoreNLP makes its own token and pycocoevalcap then drops: not
+/// between digits ("1,000", "3:30"), not in a run ("?!" is kept as a token), not glued to a following word.
+@inline(__always) private func isDroppedSeparator(_ bytes: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int) -> Bool {
+    let b = bytes[i]
+    guard b == 0x2C || b == 0x3B || b == 0x3A || b == 0x21 || b == 0x3F else { return false }
+    let next: UInt8 = i + 1 < end ? bytes[i + 1] : 0x20
+    guard next == 0x20 || next == 0x09 else { return false }
+    if i > 0 && (bytes[i - 1] == 0x21 || bytes[i - 1] == 0x3F) { return false }
+    return true
 }
 
 @inline(__always) private func isASCIIAlphanumeric(_ b: UInt8) -> Bool {
@@ -91,6 +121,16 @@ private let abbreviationsBeforeNumbers: Set<String> = [
     "ca", "fig", "figs", "prop", "no", "nos", "art", "pp", "op",
 ]
 
+/// Capitalised words after which CoreNLP reads a single-letter abbreviation as the end of a sentence.
+private let sentenceStartWords: Set<String> = [
+    "A", "About", "According", "Additionally", "After", "All", "Also", "Although", "An", "Another", "As", "At",
+    "Before", "Both", "But", "By", "Did", "During", "Each", "Earlier", "Following", "For", "From", "He", "Her",
+    "Here", "His", "How", "However", "If", "In", "It", "Its", "Last", "Later", "Many", "More", "Most", "Now",
+    "On", "Once", "One", "Other", "Our", "She", "Since", "So", "Some", "Such", "That", "The", "Their", "Then",
+    "There", "These", "They", "This", "Two", "Under", "Upon", "We", "When", "While", "What", "Who", "Why",
+    "Yet", "You",
+]
+
 /// Words CoreNLP splits in two although they contain no apostrophe.
 private let assimilations: [String: (String, String)] = [
     "cannot": ("can", "not"), "gonna": ("gon", "na"), "gotta": ("got", "ta"),
@@ -105,12 +145,29 @@ private let apostropheWords: Set<String> = ["'em", "'cause", "'n'", "'til", "'ti
 
 private struct PTBLexer {
     let text: [Unicode.Scalar]
+    /// The next caption in pycocoevalcap's file (after a "\n"), for the rules that look past the line.
+    let following: String?
     var position = 0
     var output: [String] = []
 
-    init(_ text: [Unicode.Scalar]) { self.text = text }
+    init(_ text: [Unicode.Scalar], following: String?) {
+        self.text = text
+        self.following = following
+    }
 
     func scalar(at index: Int) -> Unicode.Scalar? { index < text.count ? text[index] : nil }
+
+    /// Like `scalar(at:)`, but continuing into the following line.
+    func lookahead(at index: Int) -> Unicode.Scalar? {
+        if index < text.count { return text[index] }
+        guard let following else { return nil }
+        let offset = index - text.count
+        if offset == 0 { return "\n" }
+        let scalars = following.unicodeScalars  // rare: only at the very end of a caption
+        guard let at = scalars.index(scalars.startIndex, offsetBy: offset - 1, limitedBy: scalars.endIndex),
+              at < scalars.endIndex else { return nil }
+        return scalars[at]
+    }
 
     mutating func run() -> [String] {
         while position < text.count {
@@ -150,16 +207,21 @@ private struct PTBLexer {
         case "!", "?":
             let start = position
             while let next = scalar(at: position), next == "!" || next == "?" { position += 1 }
-            if position - start > 1 { output.append(makeString(text[start..<position])) }
+            if position - start > 1 { output.append(makeString(lowercasedScalars(text[start..<position]))) }
         case "$", "\u{20AC}": emit("$")  // PTB3 escaping writes the euro as "$"
         case "\u{A3}": emit("#")  // and the pound sign as "#"
         case "\u{A2}": emit("cents")
+        case "\u{BC}": emit("1/4")  // CoreNLP normalises the common vulgar fractions
+        case "\u{BD}": emit("1/2")
+        case "\u{BE}": emit("3/4")
+        case "\u{2153}": emit("1/3")
+        case "\u{2154}": emit("2/3")
         case "#":
             if let next = scalar(at: position + 1), isLetter(next) {
                 let start = position
                 position += 1
                 while let n = scalar(at: position), isLetter(n) || isDigit(n) || n == "_" { position += 1 }
-                output.append(makeString(text[start..<position]))
+                output.append(makeString(lowercasedScalars(text[start..<position])))
             } else {
                 lexRun(of: "#")
             }
@@ -168,14 +230,14 @@ private struct PTBLexer {
                 let start = position
                 position += 1
                 while let n = scalar(at: position), isASCIILetter(n) || isDigit(n) || n == "_" { position += 1 }
-                output.append(makeString(text[start..<position]))
+                output.append(makeString(lowercasedScalars(text[start..<position])))
             } else {
                 lexRun(of: "@")
             }
         case "*": lexRun(of: "*")
         case "<":
             if let close = sgmlTagEnd() {
-                output.append(makeString(text[position...close]))
+                output.append(makeString(lowercasedScalars(text[position...close])))
                 position = close + 1
             } else {
                 emit("<")
@@ -193,7 +255,7 @@ private struct PTBLexer {
     mutating func lexRun(of symbol: Unicode.Scalar) {
         let start = position
         while scalar(at: position) == symbol { position += 1 }
-        output.append(makeString(text[start..<position]))
+        output.append(makeString(lowercasedScalars(text[start..<position])))
     }
 
     /// `<tag>` made only of letters, digits and "/" is kept as one SGML token, as CoreNLP does.
@@ -271,12 +333,17 @@ private struct PTBLexer {
             case ",", ":":
                 joins = isDigit(previous) && isDigit(next)
             case "'", "\u{2019}":
-                joins = isLetter(next)
+                joins = apostropheJoins(wordStart: start, at: position)
             case "&":  // CoreNLP's THINGA is case-sensitive: "AT&T" stays whole, "At&T" splits
                 joins = isASCIIUppercase(previous) && isASCIIUppercase(next)
             case "@":
                 joins = true
             default:
+                joins = false
+            }
+            // "no.3", "fig.2": an abbreviation used before numbers keeps the period, the number splits off.
+            if c == ".", isDigit(next), position - start <= 5,
+               abbreviationsBeforeNumbers.contains(makeString(lowercasedScalars(text[start..<position]))) {
                 joins = false
             }
             guard joins else { break }
@@ -287,6 +354,13 @@ private struct PTBLexer {
             }
             position += 2
         }
+        let length = position - start
+        if scalar(at: position) != ".", length != 5, length != 6,
+           !text[start..<position].contains(where: { $0 == "'" || $0 == "\u{2019}" }) {
+            // Common case: no clitic, no assimilation, no period to decide; lowercase straight into a String.
+            output.append(makeLowercasedString(text[start..<position]))
+            return
+        }
         var word = lowercasedScalars(text[start..<position])
         if scalar(at: position) == ".", keepsPeriod(word) {
             word.append(".")
@@ -295,19 +369,72 @@ private struct PTBLexer {
         appendWordTokens(word[...])
     }
 
+    /// Whether the apostrophe at `index`, inside a word that began at `wordStart`, stays in the word.
+    /// CoreNLP 3.4.1 keeps it for clitics at the word's end ("dog's", "don't", "we'd've"), after a single
+    /// letter ("o'clock", "d'arc", "c'mon"), between vowels in an all-letter word ("hawai'i", "ma'am"),
+    /// and in "'n'"; anywhere else the apostrophe is a quote and ends the word ("cat'sman" → cat sman).
+    func apostropheJoins(wordStart: Int, at index: Int) -> Bool {
+        guard let next = scalar(at: index + 1), isLetter(next) else { return false }
+        // Clitic running to the end of the word: 's 'm 'd 're 've 'll, or the t of n't.
+        var end = index + 1
+        while let c = scalar(at: end), isLetter(c) { end += 1 }
+        let boundary = scalar(at: end).map { !isWordCharacter($0) } ?? true
+        let clitic = lowercasedScalars(text[(index + 1)..<end])
+        if boundary || isApostrophe(scalar(at: end)) {
+            switch String(String.UnicodeScalarView(clitic)) {
+            case "s", "m", "d", "re", "ve", "ll": return true
+            case "t": if index > wordStart, lowercasedScalars(text[(index - 1)...(index - 1)]) == ["n"] { return true }
+            default: break
+            }
+        }
+        if index - wordStart == 1 && isLetter(text[wordStart]) { return true }
+        if clitic.first == "n" && isApostrophe(scalar(at: index + 2)) { return true }  // first quote of 'n'
+        if index >= 2 && (text[index - 1] == "n" || text[index - 1] == "N") && isApostrophe(text[index - 2]) {
+            return true  // second quote of 'n'
+        }
+        if index > wordStart && text[wordStart..<index].allSatisfy(isLetter) {
+            let before = lowercasedScalars(text[(index - 1)...(index - 1)]).first!
+            let vowelBefore = "aeiouy".unicodeScalars.contains(before)
+            let after = text[index + 1]
+            let vowelAfter = "aeiou".unicodeScalars.contains(after) || isASCIIUppercase(after)
+            if vowelBefore && vowelAfter { return true }
+        }
+        return false
+    }
+
     /// Whether the period after `word` (lowercased) belongs to it (abbreviation or acronym) rather than
     /// ending the sentence.
     func keepsPeriod(_ word: [Unicode.Scalar]) -> Bool {
+        if word.count == 1 && isASCIILetter(word[0]) { return !sentenceStartFollows(position + 1) }
         if isAcronym(word) { return true }
         guard word.count <= 8 else { return false }  // longest listed abbreviation is "bancorp"
         let key = makeString(word[...])
         if abbreviationsKeepingPeriod.contains(key) { return true }
-        if abbreviationsBeforeNumbers.contains(key) {
+        if abbreviationsBeforeNumbers.contains(key) {  // CoreNLP: {ABBREV3}/{SPACENL}?{DIGIT}
             var index = position + 1
-            while let c = scalar(at: index), isSpace(c) { index += 1 }
-            if let c = scalar(at: index) { return isDigit(c) }
+            if let c = lookahead(at: index), isSpace(c) { index += 1 }
+            if let c = lookahead(at: index) { return isDigit(c) }
         }
         return false
+    }
+
+    /// CoreNLP treats "b." as the letter b plus a sentence-final period when spaces (or line ends) and
+    /// then one of these capitalised words, or an SGML tag, follow.
+    func sentenceStartFollows(_ start: Int) -> Bool {
+        var index = start
+        guard let first = lookahead(at: index), isSpace(first) else { return false }
+        while let c = lookahead(at: index), isSpace(c) { index += 1 }
+        if lookahead(at: index) == "<" { return true }
+        var word: [Unicode.Scalar] = []
+        while let c = lookahead(at: index), isLetter(c), word.count < 16 { word.append(c); index += 1 }
+        if lookahead(at: index) == ".", let last = word.last, last == "r" || last == "s",
+           ["Mr", "Mrs", "Ms"].contains(makeString(word)) {
+            index += 1
+        } else if !sentenceStartWords.contains(makeString(word)) {
+            return false
+        }
+        guard let after = lookahead(at: index) else { return false }
+        return isSpace(after) || after == "?" || after == "!"
     }
 
     /// Single letters joined by periods: "a", "u.s", "e.g", "a.m".
@@ -328,12 +455,13 @@ private struct PTBLexer {
             return
         }
         // Clitic detection sees curly apostrophes as straight ones; other words keep them ("o’clock").
-        var normalized = Array(word)
-        var hasApostrophe = false
-        for i in normalized.indices where normalized[i] == "'" || normalized[i] == "\u{2019}" {
-            normalized[i] = "'"
-            hasApostrophe = true
+        let hasApostrophe = word.contains { $0 == "'" || $0 == "\u{2019}" }
+        guard hasApostrophe else {
+            output.append(makeString(word))
+            return
         }
+        var normalized = Array(word)
+        for i in normalized.indices where normalized[i] == "\u{2019}" { normalized[i] = "'" }
         if hasApostrophe {
             // "rock'n'roll" → rock 'n' roll
             if normalized.count > 4 {
@@ -344,9 +472,9 @@ private struct PTBLexer {
                     return
                 }
             }
-            // y'all, y'know → y' all (CoreNLP's APOWORD2)
-            if normalized.count > 2 && normalized[0] == "y" && normalized[1] == "'" {
-                output.append("y'")
+            // y'all, y'know, j'adore → y' all, j' adore
+            if normalized.count > 2 && (normalized[0] == "y" || normalized[0] == "j") && normalized[1] == "'" {
+                output.append(normalized[0] == "y" ? "y'" : "j'")
                 appendWordTokens(normalized[2...])
                 return
             }
@@ -395,6 +523,20 @@ private func lowercasedScalars(_ scalars: ArraySlice<Unicode.Scalar>) -> [Unicod
         }
     }
     return result
+}
+
+/// `makeString(lowercasedScalars(scalars))` without the intermediate array when the text is ASCII.
+private func makeLowercasedString(_ scalars: ArraySlice<Unicode.Scalar>) -> String {
+    guard scalars.allSatisfy({ $0.value < 0x80 }) else { return makeString(lowercasedScalars(scalars)) }
+    return String(unsafeUninitializedCapacity: scalars.count) { buffer in
+        var index = 0
+        for c in scalars {
+            let v = UInt8(c.value)
+            buffer[index] = v >= 0x41 && v <= 0x5A ? v + 32 : v
+            index += 1
+        }
+        return index
+    }
 }
 
 /// A String from scalars, through UTF-8 (much cheaper than appending to a UnicodeScalarView).

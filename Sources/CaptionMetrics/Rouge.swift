@@ -25,7 +25,7 @@ enum RougeL {
         row.append(contentsOf: repeatElement(0, count: short.count + 1))
         for x in long {
             var diagonal: Int32 = 0  // row[j-1] of the previous line
-            for j in 1...max(1, short.count) where j <= short.count {
+            for j in 1..<(short.count + 1) {  // short is never empty: empty sentences are [emptyToken]
                 let above = row[j]
                 if x == short[j - 1] {
                     row[j] = diagonal + 1

@@ -202,12 +202,21 @@ public struct CaptionScorer: Sendable {
 
         // 1. Tokenise and intern words, chunk by chunk in parallel (candidate first, then references).
         let ranges = chunkRanges(items.count)
+        //    The tokenizer sees the caption that follows each one in pycocoevalcap's tokenizer input
+        //    (all references in item order, then separately all predictions), as two CoreNLP rules do.
         let chunks: [WordInterning.Chunk] = parallelMap(ranges, minimumPerThread: 1) { range in
             var chunk = WordInterning.Chunk()
-            for item in items[range] {
-                for sentence in [item.prediction] + item.references {
-                    chunk.add(options.tokenize ? PTBTokenizer.tokens(sentence)
-                                               : sentence.split(separator: " ").map(String.init))
+            for i in range {
+                let item = items[i]
+                guard options.tokenize else {
+                    for sentence in [item.prediction] + item.references { chunk.add(sentence.split(separator: " ").map(String.init)) }
+                    continue
+                }
+                let next = i + 1 < items.count ? items[i + 1] : nil
+                chunk.add(PTBTokenizer.tokens(item.prediction, followedBy: next?.prediction))
+                for (j, reference) in item.references.enumerated() {
+                    let following = j + 1 < item.references.count ? item.references[j + 1] : next?.references.first
+                    chunk.add(PTBTokenizer.tokens(reference, followedBy: following))
                 }
             }
             return chunk

@@ -35,7 +35,7 @@ struct Evaluate: ParsableCommand {
     @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (it starts a Java process).")
     var noMeteor = false
 
-    @Option(name: .long, help: "Worker threads (default: all cores).")
+    @Option(name: .long, help: "Worker threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Flag(name: .long, help: "Print the time spent loading and scoring to stderr.")

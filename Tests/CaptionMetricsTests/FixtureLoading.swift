@@ -35,6 +35,10 @@ enum Fixtures {
         try! JSONDecoder().decode(ParityFixture.self, from: Data(contentsOf: url("metric_parity.json")))
     }()
 
+    static let tokenizerStress: [TokenizerCase] = {
+        try! JSONDecoder().decode([TokenizerCase].self, from: Data(contentsOf: url("tokenizer_stress.json")))
+    }()
+
     static let tokenizerCases: [TokenizerCase] = {
         try! JSONDecoder().decode([TokenizerCase].self, from: Data(contentsOf: url("tokenizer_cases.json")))
     }()

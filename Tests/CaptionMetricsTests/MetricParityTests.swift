@@ -32,6 +32,9 @@ struct MetricParityTests {
         }
         #expect(abs(report.rougeL - expected["ROUGE-L"]!) < Self.tolerance)
         #expect(abs(report.ciderD - expected["CIDEr-D"]!) < Self.tolerance)
+        let corpusDiffs = (0..<4).map { abs(report.bleu[$0]! - expected["BLEU-\($0 + 1)"]!) }
+            + [abs(report.rougeL - expected["ROUGE-L"]!), abs(report.ciderD - expected["CIDEr-D"]!)]
+        print("parity (pretokenized=\(pretokenized)) corpus abs diffs BLEU-1..4, ROUGE-L, CIDEr-D: \(corpusDiffs)")
 
         var worst = [String: Double]()
         for (image, fixture) in zip(report.perImage, Fixtures.parity.images) {
@@ -51,6 +54,8 @@ struct MetricParityTests {
     func nltkBleuMatches(smoothing: NLTKSmoothing) throws {
         let report = try Self.report(tokenized: true, flavour: .nltk, smoothing: smoothing)
         let expected = Fixtures.parity.nltk_corpus_bleu["method\(smoothing.rawValue)"]!
+        let diffs = (0..<4).compactMap { n in report.bleu[n].flatMap { a in expected[n].map { abs(a - $0) } } }
+        print("nltk method\(smoothing.rawValue) max abs diff \(diffs.max() ?? 0) over \(diffs.count) BLEU-n values")
         for n in 0..<4 {
             switch (report.bleu[n], expected[n]) {
             case (nil, nil):

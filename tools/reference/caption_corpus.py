@@ -108,3 +108,34 @@ def make_sets(seed, count, min_refs=1, max_refs=5):
         refs = [caption(rng) for _ in range(n)]
         sets.append((f"img{i:05d}", refs, prediction(rng, refs)))
     return sets
+
+
+# Adversarial word soup for the tokenizer: every PTB rule a caption might hit, space separated
+# (sometimes by two spaces), with random casing. Not realistic captions, but realistic *tokens*.
+STRESS_WORDS = ["a","dog","man's","isn't","can't","Mr.","U.S.","e.g.","café","naïve","well-known","T-shirt","o'clock","rock'n'roll",
+ "3.5","1,000","$5","50%","AT&T","and/or","x-ray","'90s","dogs'","y'all","gonna","cannot","I'm","they're","we'll","you'd've",
+ "St.","Dr.","etc.","No.","5","p.m.","a.m.","A.","B","colour","grey","Zürich","São","Æsop","piñata","1990s","twenty-one",
+ "10:30","3pm","#1","@home","b&w","R&B","PB&J","sub-zero","non-stop","co-op","e-mail","well...","hi!","what?","wow!!","ok?!",
+ "it’s","don’t","“quoted”","‘single’","(left)","[box]","{x}","<b>","--","-","—","–","…","...",";",":",",",".","!","?","'","\"","`",
+ "ice-cream","mother-in-law","3-year-old","100m","5kg","2.5kg","9:45am","jack-o'-lantern","ma'am","o'neill","d'Arc","c'mon",
+ "Hawai'i","Ph.D.","U.K.","N.Y.C.","approx.","fig.","vs.","Jan.","Inc.","Co.","Ave.","Mt.","vol.","no.","Fig. 3","No. 5",
+ "**","*","+","=","/","\\","|","~","^","&","#","@","%","$","€","£","¥","°","©","×","½","²","naïve-looking","über-cool",
+ "dog.","cat,","bird;","fish:","cow!","pig?","hen...","(cat)","\"dog\"","'cat'","cat's","cats'","Chris'","James's",
+ "DON'T","CAN'T","WON'T","ISN'T","Don't","GONNA","Cannot","IT'S","u.s.a.","A.B.C","a.b","x.y.z","www.google.com","foo@bar.com",
+]
+
+
+def stress_sentences(seed, count):
+    rng = random.Random(seed)
+    sentences = []
+    for _ in range(count):
+        tokens = [rng.choice(STRESS_WORDS) for _ in range(rng.randint(1, 14))]
+        s = ""
+        for t in tokens:
+            s += ((" " if rng.random() < 0.9 else "  ") if s else "") + t
+        if rng.random() < 0.3:
+            s = s.capitalize()
+        if rng.random() < 0.1:
+            s = s.upper()
+        sentences.append(s)
+    return sentences

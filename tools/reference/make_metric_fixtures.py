@@ -11,6 +11,7 @@ Outputs:
   metric_parity.json     caption sets (raw), pycocoevalcap's PTB tokenisation, corpus and per-image
                          BLEU-1..4 (coco), ROUGE-L, CIDEr-D, METEOR, NLTK corpus_bleu (method0..7)
   tokenizer_cases.json   hand-written hard sentences and what Stanford PTBTokenizer 3.4.1 makes of them
+  tokenizer_stress.json  2,500 seeded word-soup sentences of tricky tokens, tokenised by the same Java run
 """
 import json
 import os
@@ -75,6 +76,17 @@ HARD_SENTENCES = [
     "U.S.A. and U.K. and N.Y.",
     "the end.\"",
     "a\u00a0non-breaking space",
+    # Rules that look into the next line of the tokenizer's input file:
+    "a sign with the letter b.",
+    "The dog runs past it",
+    "a box marked no.",
+    "3 dogs sit on it",
+    "a poster of vitamin c.",
+    "a man eats",
+    "a plan B. and a plan c. ",
+    "A. Mr. T-shirt and x. <b> tag",
+    "½ a cake and ¼ of a pie, j'adore, hawai'i, ma'am, cat'sman, qu'il, @HOME #Tag <B>",
+    "fig.  3 and fig. 3 and no.3",
 ]
 
 
@@ -134,13 +146,10 @@ def main():
 
     ids = [s[0] for s in sets]
     sentences = [c for _, refs, hyp in sets for c in refs + [hyp]]
-    tokenized = tokenize_many(sentences)
-    position = 0
-    gts, res = {}, {}
-    for image, refs, _ in sets:
-        gts[image] = tokenized[position:position + len(refs)]
-        res[image] = [tokenized[position + len(refs)]]
-        position += len(refs) + 1
+    # As COCOEvalCap does: references in one tokenizer run (one file), predictions in another.
+    tokenizer = PTBTokenizer()
+    gts = tokenizer.tokenize({image: [{"caption": c} for c in refs] for image, refs, _ in sets})
+    res = tokenizer.tokenize({image: [{"caption": hyp}] for image, _, hyp in sets})
 
     bleu, bleu_per_image = Bleu(4).compute_score(gts, res, verbose=0)
     rouge, rouge_per_image = Rouge().compute_score(gts, res)
@@ -182,6 +191,10 @@ def main():
     cases = [{"raw": s, "tokenized": t} for s, t in zip(HARD_SENTENCES, tokenize_many(HARD_SENTENCES))]
     with open(os.path.join(OUT, "tokenizer_cases.json"), "w", encoding="utf-8") as f:
         json.dump(cases, f, ensure_ascii=False, indent=1)
+    stress = caption_corpus.stress_sentences(SEED + 1, 2500)
+    stress_cases = [{"raw": s, "tokenized": t} for s, t in zip(stress, tokenize_many(stress))]
+    with open(os.path.join(OUT, "tokenizer_stress.json"), "w", encoding="utf-8") as f:
+        json.dump(stress_cases, f, ensure_ascii=False, indent=0)
     print(f"wrote {len(images)} caption sets, {len(sentences)} sentences; corpus {corpus}")
 
 
