@@ -1,5 +1,6 @@
 import ArgumentParser
 import CaptionMetrics
+import Captioning
 import Foundation
 
 struct Evaluate: ParsableCommand {
@@ -11,14 +12,25 @@ struct Evaluate: ParsableCommand {
             Java 8 and downloads the Stanford CoreNLP models at run time.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("Reference captions: JSON lines {\"image\": ..., \"captions\": [...]}.", valueName: "file"))
-    var references: String
+    @Option(name: .long, help: ArgumentHelp("Reference captions: any dataset layout, or JSON lines {\"image\": ..., \"captions\": [...]}.", valueName: "file"))
+    var references: String?
+
+    @Option(name: .long, help: ArgumentHelp("The dataset to score on (same as --references).", valueName: "dataset"))
+    var data: String?
 
     @Option(name: .long, help: ArgumentHelp("Only references whose \"split\" field equals this.", valueName: "name"))
     var split: String?
 
     @Option(name: .long, help: ArgumentHelp("Predictions: JSON lines {\"image\": ..., \"caption\": ...}.", valueName: "file.jsonl"))
-    var predictions: String
+    var predictions: String?
+
+    @Option(name: .long, help: ArgumentHelp("Decode the reference images with this model instead of reading --predictions.", valueName: "model"))
+    var model: String?
+
+    @Option(name: .long, help: ArgumentHelp("The images' features (from caption features), for --model.", valueName: "file"))
+    var features: String?
+
+    @OptionGroup var decoding: DecodingOptions
 
     @Flag(name: .long, help: "Print the scores as one JSON object instead of a table.")
     var json = false
@@ -49,12 +61,46 @@ struct Evaluate: ParsableCommand {
             throw ValidationError("--nltk-smoothing only applies with --bleu-flavour nltk.")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1.") }
+        guard (references == nil) != (data == nil) else {
+            throw ValidationError("give the references with exactly one of --references or --data.")
+        }
+        guard (predictions == nil) != (model == nil) else {
+            throw ValidationError("give either --predictions, or --model with --features to decode and score.")
+        }
+        if model != nil && features == nil {
+            throw ValidationError("--model needs --features: the image features to decode (extract them with caption features).")
+        }
+    }
+
+    /// Greedy or beam captions of every reference image the feature file holds; the others are reported.
+    func decodePredictions(for images: [String]) throws -> [String: String] {
+        let model = try CaptionModel.load(URL(fileURLWithPath: self.model!))
+        let store = try FeatureStore(URL(fileURLWithPath: features!))
+        guard store.featureSize == model.metadata.decoder.featureSize else {
+            throw ValidationError("\(features!) holds \(store.featureSize)-channel features but \(self.model!) expects \(model.metadata.decoder.featureSize): extract them with \(model.metadata.encoder.name).")
+        }
+        let found = images.sorted().compactMap { image in store.row(of: image).map { (image, $0) } }
+        if found.count < images.count {
+            warn("note: \(images.count - found.count) reference images have no features in \(features!) and get no prediction.")
+        }
+        var predictions: [String: String] = [:]
+        let bar = ProgressBar("decoding", total: found.count, unit: "images")
+        for start in stride(from: 0, to: found.count, by: 64) {
+            let batch = Array(found[start..<min(found.count, start + 64)])
+            let results = decoding.decode(model.decoder, store.features(rows: batch.map(\.1)))
+            for ((image, _), hypotheses) in zip(batch, results) { predictions[image] = model.sentence(hypotheses[0]) }
+            bar.update(predictions.count)
+        }
+        bar.finish()
+        return predictions
     }
 
     func run() throws {
         let start = Date()
+        let references = self.references ?? data!
         let referenceCaptions = try loadReferences(path: references, split: split)
-        let predictedCaptions = try loadPredictions(path: predictions)
+        let predictedCaptions = try predictions.map { try loadPredictions(path: $0) } ?? decodePredictions(for: Array(referenceCaptions.keys))
+        let predictions = self.predictions ?? self.model!
         let loaded = Date()
         let options = ScoringOptions(bleuFlavour: bleuFlavour, nltkSmoothing: NLTKSmoothing(rawValue: nltkSmoothing)!,
                                      meteor: !noMeteor, threads: threads)

@@ -67,7 +67,7 @@ struct Predict: ParsableCommand {
         }
         if images.isEmpty { rows = Array(0..<store.count) }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes]      // fields in declaration order: image, caption, score, alternatives
         for start in stride(from: 0, to: rows.count, by: max(batchSize, 1)) {
             let batch = Array(rows[start..<min(rows.count, start + max(batchSize, 1))])
             let results = decoding.decode(model.decoder, store.features(rows: batch))

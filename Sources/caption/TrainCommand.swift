@@ -48,6 +48,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try runtime.apply()
+        setvbuf(stdout, nil, _IOLBF, 0)     // keep stdout lines in order with the progress bar on stderr
         guard let architecture = Architecture(rawValue: arch) else {
             throw ValidationError("unknown --arch \(arch); choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
@@ -103,7 +104,8 @@ struct Train: ParsableCommand {
                 bar = ProgressBar("epoch \(p.epoch)/\(p.epochs)", total: p.steps, unit: "steps")
                 barEpoch = p.epoch
             }
-            bar?.update(p.step, note: String(format: "loss %.3f  %.0f tokens/s", p.loss, p.tokensPerSecond))
+            bar?.update(p.step, rate: Double(p.step) / max(p.epochSeconds, 1e-9),
+                        note: String(format: "loss %.3f  %.0f tokens/s", p.loss, p.tokensPerSecond))
         }, shouldStop: { interruptRequested })
         bar?.finish()
         for record in summary.history.suffix(3) {

@@ -48,6 +48,8 @@ public struct TrainingProgress: Sendable {
     public var epoch: Int, epochs: Int, step: Int, steps: Int
     public var loss: Double
     public var tokensPerSecond: Double
+    /// Training seconds so far in this epoch, and in the whole run.
+    public var epochSeconds: Double
     public var elapsed: Double
 }
 
@@ -194,7 +196,7 @@ public final class Trainer {
                     progress(TrainingProgress(epoch: state.epoch + 1, epochs: options.epochs, step: state.step, steps: steps,
                                               loss: state.epochLoss / Double(max(state.epochTokens, 1)),
                                               tokensPerSecond: Double(state.epochTokens) / max(state.epochSeconds, 1e-9),
-                                              elapsed: state.elapsed))
+                                              epochSeconds: state.epochSeconds, elapsed: state.elapsed))
                 }
                 if shouldStop() { reason = .interrupted; break training }
                 if let budget = options.timeBudget, state.elapsed >= budget { reason = .timeBudget; break }
