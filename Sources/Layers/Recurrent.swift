@@ -1,109 +1,105 @@
 import TensorCore
 
-/// PyTorch initialises every recurrent weight and bias U(−1/√H, 1/√H).
-private func recurrentBound(_ hidden: Int) -> Initialiser { .uniform(bound: 1 / Float(hidden).squareRoot()) }
+/// The four tensors of a PyTorch recurrent layer, named `weight_ih`, `weight_hh`, `bias_ih`,
+/// `bias_hh` plus a suffix (`_l0` for the sequence layers), all initialised U(−1/√H, 1/√H) as
+/// PyTorch does. `gates` is 3 for a GRU (r, z, n), 4 for an LSTM (i, f, g, o).
+public struct RecurrentParameters {
+    public let weightIH: Tensor   // [gates·H, I]
+    public let weightHH: Tensor   // [gates·H, H]
+    public let biasIH: Tensor     // [gates·H]
+    public let biasHH: Tensor     // [gates·H]
+    let suffix: String
 
-/// `nn.GRUCell`: gates r, z, n; weight_ih [3H, I], weight_hh [3H, H], bias_ih, bias_hh [3H].
-public final class GRUCell: Module {
-    public let weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor
-
-    public init(inputSize: Int, hiddenSize: Int, source: ParameterSource) throws {
-        let initialiser = recurrentBound(hiddenSize)
-        weightIH = try source.parameter("weight_ih", [3 * hiddenSize, inputSize], initialiser)
-        weightHH = try source.parameter("weight_hh", [3 * hiddenSize, hiddenSize], initialiser)
-        biasIH = try source.parameter("bias_ih", [3 * hiddenSize], initialiser)
-        biasHH = try source.parameter("bias_hh", [3 * hiddenSize], initialiser)
+    init(gates: Int, inputSize: Int, hiddenSize: Int, suffix: String, source: ParameterSource) throws {
+        let initialiser = Initialiser.uniform(bound: 1 / Float(hiddenSize).squareRoot())
+        let rows = gates * hiddenSize
+        weightIH = try source.parameter("weight_ih\(suffix)", [rows, inputSize], initialiser)
+        weightHH = try source.parameter("weight_hh\(suffix)", [rows, hiddenSize], initialiser)
+        biasIH = try source.parameter("bias_ih\(suffix)", [rows], initialiser)
+        biasHH = try source.parameter("bias_hh\(suffix)", [rows], initialiser)
+        self.suffix = suffix
     }
 
     public var hiddenSize: Int { weightHH.shape[1] }
 
-    public var namedParameters: [(name: String, tensor: Tensor)] {
-        [("weight_ih", weightIH), ("weight_hh", weightHH), ("bias_ih", biasIH), ("bias_hh", biasHH)]
+    var named: [(name: String, tensor: Tensor)] {
+        [("weight_ih\(suffix)", weightIH), ("weight_hh\(suffix)", weightHH), ("bias_ih\(suffix)", biasIH), ("bias_hh\(suffix)", biasHH)]
     }
 
-    /// x [B, I], h [B, H] → h' [B, H]
-    public func callAsFunction(_ x: Tensor, _ h: Tensor) -> Tensor {
+    func gruStep(_ x: Tensor, _ h: Tensor) -> Tensor {
         gruCell(x, h, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH)
+    }
+
+    func lstmStep(_ x: Tensor, _ state: (h: Tensor, c: Tensor)) -> (h: Tensor, c: Tensor) {
+        lstmCell(x, state.h, state.c, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH)
     }
 }
 
-/// `nn.LSTMCell`: gates i, f, g, o; weight_ih [4H, I], weight_hh [4H, H], bias_ih, bias_hh [4H].
-public final class LSTMCell: Module {
-    public let weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor
+/// `nn.GRUCell`: weight_ih [3H, I], weight_hh [3H, H], bias_ih, bias_hh [3H].
+public final class GRUCell: Module {
+    public let weights: RecurrentParameters
 
     public init(inputSize: Int, hiddenSize: Int, source: ParameterSource) throws {
-        let initialiser = recurrentBound(hiddenSize)
-        weightIH = try source.parameter("weight_ih", [4 * hiddenSize, inputSize], initialiser)
-        weightHH = try source.parameter("weight_hh", [4 * hiddenSize, hiddenSize], initialiser)
-        biasIH = try source.parameter("bias_ih", [4 * hiddenSize], initialiser)
-        biasHH = try source.parameter("bias_hh", [4 * hiddenSize], initialiser)
+        weights = try RecurrentParameters(gates: 3, inputSize: inputSize, hiddenSize: hiddenSize, suffix: "", source: source)
     }
 
-    public var hiddenSize: Int { weightHH.shape[1] }
+    public var namedParameters: [(name: String, tensor: Tensor)] { weights.named }
 
-    public var namedParameters: [(name: String, tensor: Tensor)] {
-        [("weight_ih", weightIH), ("weight_hh", weightHH), ("bias_ih", biasIH), ("bias_hh", biasHH)]
+    /// x [B, I], h [B, H] → h' [B, H]
+    public func callAsFunction(_ x: Tensor, _ h: Tensor) -> Tensor { weights.gruStep(x, h) }
+}
+
+/// `nn.LSTMCell`: weight_ih [4H, I], weight_hh [4H, H], bias_ih, bias_hh [4H].
+public final class LSTMCell: Module {
+    public let weights: RecurrentParameters
+
+    public init(inputSize: Int, hiddenSize: Int, source: ParameterSource) throws {
+        weights = try RecurrentParameters(gates: 4, inputSize: inputSize, hiddenSize: hiddenSize, suffix: "", source: source)
     }
+
+    public var namedParameters: [(name: String, tensor: Tensor)] { weights.named }
 
     /// x [B, I], (h, c) [B, H] → (h', c')
     public func callAsFunction(_ x: Tensor, _ state: (h: Tensor, c: Tensor)) -> (h: Tensor, c: Tensor) {
-        lstmCell(x, state.h, state.c, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH)
+        weights.lstmStep(x, state)
     }
 }
 
 /// One-layer, batch-first `nn.GRU`: weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0.
 public final class GRU: Module {
-    public let weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor
+    public let weights: RecurrentParameters
 
     public init(inputSize: Int, hiddenSize: Int, source: ParameterSource) throws {
-        let initialiser = recurrentBound(hiddenSize)
-        weightIH = try source.parameter("weight_ih_l0", [3 * hiddenSize, inputSize], initialiser)
-        weightHH = try source.parameter("weight_hh_l0", [3 * hiddenSize, hiddenSize], initialiser)
-        biasIH = try source.parameter("bias_ih_l0", [3 * hiddenSize], initialiser)
-        biasHH = try source.parameter("bias_hh_l0", [3 * hiddenSize], initialiser)
+        weights = try RecurrentParameters(gates: 3, inputSize: inputSize, hiddenSize: hiddenSize, suffix: "_l0", source: source)
     }
 
-    public var hiddenSize: Int { weightHH.shape[1] }
-
-    public var namedParameters: [(name: String, tensor: Tensor)] {
-        [("weight_ih_l0", weightIH), ("weight_hh_l0", weightHH), ("bias_ih_l0", biasIH), ("bias_hh_l0", biasHH)]
-    }
+    public var namedParameters: [(name: String, tensor: Tensor)] { weights.named }
 
     /// x [B, T, I], h0 [B, H] → outputs [B, T, H] (the last step is h_T).
     public func callAsFunction(_ x: Tensor, _ h0: Tensor) -> Tensor {
-        gruSequence(x, h0, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH)
+        let p = weights
+        return gruSequence(x, h0, weightIH: p.weightIH, weightHH: p.weightHH, biasIH: p.biasIH, biasHH: p.biasHH)
     }
 
     /// One step, for decoding: x [B, I], h [B, H] → h' [B, H]; the same equations as the sequence.
-    public func step(_ x: Tensor, _ h: Tensor) -> Tensor {
-        gruCell(x, h, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH)
-    }
+    public func step(_ x: Tensor, _ h: Tensor) -> Tensor { weights.gruStep(x, h) }
 }
 
 /// One-layer, batch-first `nn.LSTM`.
 public final class LSTM: Module {
-    public let weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor
+    public let weights: RecurrentParameters
 
     public init(inputSize: Int, hiddenSize: Int, source: ParameterSource) throws {
-        let initialiser = recurrentBound(hiddenSize)
-        weightIH = try source.parameter("weight_ih_l0", [4 * hiddenSize, inputSize], initialiser)
-        weightHH = try source.parameter("weight_hh_l0", [4 * hiddenSize, hiddenSize], initialiser)
-        biasIH = try source.parameter("bias_ih_l0", [4 * hiddenSize], initialiser)
-        biasHH = try source.parameter("bias_hh_l0", [4 * hiddenSize], initialiser)
+        weights = try RecurrentParameters(gates: 4, inputSize: inputSize, hiddenSize: hiddenSize, suffix: "_l0", source: source)
     }
 
-    public var hiddenSize: Int { weightHH.shape[1] }
-
-    public var namedParameters: [(name: String, tensor: Tensor)] {
-        [("weight_ih_l0", weightIH), ("weight_hh_l0", weightHH), ("bias_ih_l0", biasIH), ("bias_hh_l0", biasHH)]
-    }
+    public var namedParameters: [(name: String, tensor: Tensor)] { weights.named }
 
     /// x [B, T, I], (h0, c0) [B, H] → (outputs [B, T, H], c_T [B, H]).
     public func callAsFunction(_ x: Tensor, _ state: (h: Tensor, c: Tensor)) -> (y: Tensor, c: Tensor) {
-        lstmSequence(x, state.h, state.c, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH)
+        let p = weights
+        return lstmSequence(x, state.h, state.c, weightIH: p.weightIH, weightHH: p.weightHH, biasIH: p.biasIH, biasHH: p.biasHH)
     }
 
-    public func step(_ x: Tensor, _ state: (h: Tensor, c: Tensor)) -> (h: Tensor, c: Tensor) {
-        lstmCell(x, state.h, state.c, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH)
-    }
+    public func step(_ x: Tensor, _ state: (h: Tensor, c: Tensor)) -> (h: Tensor, c: Tensor) { weights.lstmStep(x, state) }
 }

@@ -172,6 +172,11 @@ func bfloat16Bits(_ x: Float) -> UInt16 {
 
 public struct SafeTensorsError: Error, CustomStringConvertible {
     public let file: String, problem: String, fix: String
+    public init(file: String, problem: String, fix: String) {
+        self.file = file
+        self.problem = problem
+        self.fix = fix
+    }
     public var description: String { "\(file) \(problem): \(fix)." }
 }
 

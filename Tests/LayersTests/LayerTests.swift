@@ -1,32 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import TensorCore
 @testable import Layers
 
-func fixture(_ name: String) throws -> SafeTensors {
-    let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil))
-    return try SafeTensors.read(url)
-}
-
-func relativeError(_ actual: Tensor, _ expected: Tensor) -> Float {
-    var diff: Float = 0, scale: Float = 0
-    for i in 0..<expected.count {
-        diff = max(diff, abs(actual.data[i] - expected.data[i]))
-        scale = max(scale, abs(expected.data[i]))
-    }
-    return diff / max(scale, 1e-12)
-}
-
-func expectClose(_ actual: Tensor?, _ expected: Tensor?, tolerance: Float, _ what: String,
-                 sourceLocation: SourceLocation = #_sourceLocation) {
-    guard let actual, let expected else {
-        Issue.record("\(what): tensor missing", sourceLocation: sourceLocation)
-        return
-    }
-    #expect(actual.count == expected.count, "\(what): \(actual.shape) vs \(expected.shape)", sourceLocation: sourceLocation)
-    let error = relativeError(actual, expected)
-    #expect(error <= tolerance, "\(what): relative error \(error) > \(tolerance)", sourceLocation: sourceLocation)
-}
+/// A committed fixture of this test target.
+func fixture(_ name: String) throws -> SafeTensors { try loadFixture(name, from: .module) }
 
 /// The tensors stored under `prefix` with the prefix removed.
 func entries(_ f: SafeTensors, _ prefix: String) -> [String: Tensor] {

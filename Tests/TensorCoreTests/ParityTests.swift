@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import TensorCore
 
 /// Every op against PyTorch (float64 references from tools/reference/make_fixtures.py):

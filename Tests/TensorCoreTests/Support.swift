@@ -1,36 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import TensorCore
 
-/// Loads a committed fixture file from this test target's resources.
-func fixture(_ name: String) throws -> SafeTensors {
-    guard let url = Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil) else {
-        throw SafeTensorsError(file: name, problem: "is not among the test resources", fix: "run tools/reference/make_fixtures.py")
-    }
-    return try SafeTensors.read(url)
-}
-
-/// Largest absolute difference over the largest reference magnitude (the ∞-norm relative error).
-func relativeError(_ actual: Tensor, _ expected: Tensor) -> Float {
-    precondition(actual.count == expected.count, "comparing \(actual.shape) with \(expected.shape)")
-    var diff: Float = 0, scale: Float = 0
-    for i in 0..<actual.count {
-        diff = max(diff, abs(actual.data[i] - expected.data[i]))
-        scale = max(scale, abs(expected.data[i]))
-    }
-    return diff / max(scale, 1e-12)
-}
-
-func expectClose(_ actual: Tensor?, _ expected: Tensor?, tolerance: Float, _ what: String,
-                 sourceLocation: SourceLocation = #_sourceLocation) {
-    guard let actual, let expected else {
-        Issue.record("\(what): missing tensor (actual \(actual == nil ? "nil" : "present"), expected \(expected == nil ? "nil" : "present"))", sourceLocation: sourceLocation)
-        return
-    }
-    #expect(actual.shape == expected.shape || actual.count == expected.count, "\(what): shape \(actual.shape) vs \(expected.shape)", sourceLocation: sourceLocation)
-    let error = relativeError(actual, expected)
-    #expect(error <= tolerance, "\(what): relative error \(error) > \(tolerance)", sourceLocation: sourceLocation)
-}
+/// A committed fixture of this test target.
+func fixture(_ name: String) throws -> SafeTensors { try loadFixture(name, from: .module) }
 
 /// Σ_i sum(outputs[i] ⊙ upstream[i]): a scalar whose gradient w.r.t. each output is its upstream tensor.
 func weightedSum(_ outputs: [Tensor], _ upstream: [Tensor]) -> Tensor {

@@ -1,0 +1,41 @@
+import Foundation
+import TensorCore
+import Testing
+import TestSupport
+
+/// Helpers the parity suites share: reading a committed fixture and comparing tensors.
+
+/// A safetensors fixture from a test target's `Fixtures/` resources (pass that target's `Bundle.module`).
+public func loadFixture(_ name: String, from bundle: Bundle) throws -> SafeTensors {
+    guard let url = bundle.url(forResource: "Fixtures/\(name)", withExtension: nil) else {
+        throw SafeTensorsError(file: name, problem: "is not among the test resources", fix: "run the script in tools/reference that writes it")
+    }
+    return try SafeTensors.read(url)
+}
+
+/// Largest absolute difference over the largest reference magnitude (the ∞-norm relative error).
+public func relativeError(_ actual: Tensor, _ expected: Tensor) -> Float {
+    precondition(actual.count == expected.count, "comparing \(actual.shape) with \(expected.shape)")
+    var diff: Float = 0, scale: Float = 0
+    for i in 0..<actual.count {
+        diff = max(diff, abs(actual.data[i] - expected.data[i]))
+        scale = max(scale, abs(expected.data[i]))
+    }
+    return diff / max(scale, 1e-12)
+}
+
+/// Records an issue unless `actual` matches `expected` to `tolerance` relative error.
+public func expectClose(_ actual: Tensor?, _ expected: Tensor?, tolerance: Float, _ what: String,
+                        sourceLocation: SourceLocation = #_sourceLocation) {
+    guard let actual, let expected else {
+        Issue.record("\(what): missing tensor (actual \(actual == nil ? "nil" : "present"), expected \(expected == nil ? "nil" : "present"))",
+                     sourceLocation: sourceLocation)
+        return
+    }
+    guard actual.count == expected.count else {
+        Issue.record("\(what): shape \(actual.shape) vs \(expected.shape)", sourceLocation: sourceLocation)
+        return
+    }
+    let error = relativeError(actual, expected)
+    #expect(error <= tolerance, "\(what): relative error \(error) > \(tolerance)", sourceLocation: sourceLocation)
+}
