@@ -2,7 +2,7 @@
 SWIFT ?= swift
 CONFIG ?= release
 
-.PHONY: bootstrap build test clean
+.PHONY: bootstrap build test demo clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -12,6 +12,9 @@ build: bootstrap
 
 test: bootstrap
 	$(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing
+
+demo: bootstrap
+	scripts/demo
 
 clean:
 	rm -rf .build

@@ -1,0 +1,145 @@
+"""Train a PyTorch twin decoder (../shared/reference/torch_twin.py) the way `caption train` does, on the
+same dataset and feature file, and report its test-split scores with pycocoevalcap: the quality anchor
+for the Swift decoders (same features, seed budget and epochs).
+
+    /tmp/ref/bin/python tools/reference/train_twin.py --data DIR --features F.safetensors \
+        --arch soft-attention-gru --epochs 6 [--hidden 512] [--seed 1]
+
+Dataset: the Flickr8k Kaggle layout (captions.txt + splits/{train,val,test}.txt), as `caption synth` writes.
+"""
+import argparse
+import csv
+import json
+import os
+import random
+import re
+import sys
+import time
+from collections import Counter
+
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file
+from safetensors import safe_open
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "reference"))
+from torch_twin import ShowTell, SoftAttention, AdaptiveAttention, caption_loss  # noqa: E402
+
+WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")   # SPEC row 2: runs of letters/digits, inner apostrophes kept
+
+
+def tokenize(caption):
+    return WORD.findall(caption.lower())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--features", required=True)
+    ap.add_argument("--arch", default="soft-attention-gru")
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--hidden", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=4e-4)
+    ap.add_argument("--min-count", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    torch.set_num_threads(2)
+
+    captions = {}
+    with open(os.path.join(args.data, "captions.txt"), newline="") as f:
+        for row in csv.DictReader(f):
+            captions.setdefault(row["image"], []).append(row["caption"])
+    split = {s: [l.strip() for l in open(os.path.join(args.data, "splits", f"{s}.txt")) if l.strip()] for s in ["train", "val", "test"]}
+    counts = Counter(w for image in split["train"] for c in captions[image] for w in tokenize(c))
+    words = sorted((w for w, n in counts.items() if n >= args.min_count), key=lambda w: (-counts[w], w))
+    vocab = ["<pad>", "<start>", "<end>", "<unk>"] + words
+    ids = {w: i for i, w in enumerate(vocab)}
+
+    feats = load_file(args.features)
+    with safe_open(args.features, "pt") as f:
+        names = json.loads(f.metadata()["images"])
+    row = {n: i for i, n in enumerate(names)}
+    grid, pooled = feats["grid"], feats["pooled"]
+    V, C = len(vocab), pooled.size(1)
+    if args.arch.startswith("show-tell"):
+        model = ShowTell(V, C, hidden=args.hidden, cell="lstm" if args.arch.endswith("lstm") else "gru")
+        inputs = pooled
+    elif args.arch == "soft-attention-gru":
+        model, inputs = SoftAttention(V, C, hidden=args.hidden), grid
+    else:
+        model, inputs = AdaptiveAttention(V, C, hidden=args.hidden), grid
+    alpha_reg = 1.0 if args.arch == "soft-attention-gru" else 0.0
+
+    samples = [(row[image], [1] + [ids.get(w, 3) for w in tokenize(c)[:30]] + [2]) for image in split["train"] for c in captions[image]]
+    opt = torch.optim.Adam(model.parameters(), args.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.8, patience=1)
+
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    def greedy(images, max_words=30):
+        model.eval()
+        out = {}
+        with torch.no_grad():
+            for s in range(0, len(images), 64):
+                batch = images[s:s + 64]
+                x = inputs[[row[i] for i in batch]]
+                toks = torch.full((len(batch), 1), 1, dtype=torch.long)
+                for _ in range(max_words + 1):
+                    logits, _ = model(x, torch.cat([toks, torch.zeros(len(batch), 1, dtype=torch.long)], 1))
+                    step = logits[:, -1]
+                    step[:, 0] = -1e9
+                    step[:, 1] = -1e9
+                    toks = torch.cat([toks, step.argmax(1, keepdim=True)], 1)
+                for image, t in zip(batch, toks.tolist()):
+                    words = []
+                    for i in t[1:]:
+                        if i == 2:
+                            break
+                        words.append(vocab[i])
+                    out[image] = " ".join(words[:max_words])
+        return out
+
+    def score(images):
+        pred = greedy(images)
+        tok = PTBTokenizer()
+        gts = tok.tokenize({i: [{"caption": c} for c in captions[i]] for i in images})
+        res = tok.tokenize({i: [{"caption": pred[i]}] for i in images})
+        bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+        cider, _ = Cider().compute_score(gts, res)
+        return {"BLEU-4": bleu[3], "CIDEr-D": cider}
+
+    best, best_state = -1.0, None
+    for epoch in range(args.epochs):
+        model.train()
+        random.shuffle(samples)
+        t0, total, ntok = time.time(), 0.0, 0
+        for s in range(0, len(samples), args.batch):
+            batch = samples[s:s + args.batch]
+            width = max(len(t) for _, t in batch)
+            tokens = torch.zeros(len(batch), width, dtype=torch.long)
+            for r, (_, t) in enumerate(batch):
+                tokens[r, :len(t)] = torch.tensor(t)
+            logits, alphas = model(inputs[[i for i, _ in batch]], tokens)
+            loss = caption_loss(logits, alphas, tokens, alpha_reg=alpha_reg)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            n = sum(len(t) - 1 for _, t in batch)
+            total, ntok = total + loss.item() * n, ntok + n
+        val = score(split["val"])
+        sched.step(val["BLEU-4"])
+        print(f"epoch {epoch + 1}: loss {total / ntok:.4f}, {ntok / (time.time() - t0):.0f} tokens/s, val BLEU-4 {val['BLEU-4']:.4f}", file=sys.stderr)
+        if val["BLEU-4"] > best:
+            best, best_state = val["BLEU-4"], {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    print(json.dumps({"arch": args.arch, "val_BLEU-4": best, **{f"test_{k}": v for k, v in score(split["test"]).items()}}))
+
+
+if __name__ == "__main__":
+    main()
