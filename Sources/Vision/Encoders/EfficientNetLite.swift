@@ -39,7 +39,12 @@ public struct EfficientNetLiteVariant: Sendable, Equatable {
         (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320),
     ]
 
-    struct BlockShape { let input: Int, output: Int, expand: Int, kernel: Int, stride: Int }
+    struct BlockShape {
+        let input: Int, output: Int, expand: Int, kernel: Int, stride: Int
+        /// The package compares a stage's first stride (a list, e.g. `[1]`) with the integer 1, which
+        /// is never equal, so only the repeated blocks of a stage add their input back.
+        let residual: Bool
+    }
 
     /// Every MBConv block in order; the first and last stages keep their depth ("fix_head_stem").
     var blocks: [BlockShape] {
@@ -49,9 +54,9 @@ public struct EfficientNetLiteVariant: Sendable, Equatable {
             let repeats = fixed ? stage.repeats : Int((depthCoefficient * Double(stage.repeats)).rounded(.up))
             let input = i == 0 ? 32 : roundFilters(stage.input)
             let output = roundFilters(stage.output)
-            out.append(BlockShape(input: input, output: output, expand: stage.expand, kernel: stage.kernel, stride: stage.stride))
+            out.append(BlockShape(input: input, output: output, expand: stage.expand, kernel: stage.kernel, stride: stage.stride, residual: false))
             for _ in 1..<max(repeats, 1) {
-                out.append(BlockShape(input: output, output: output, expand: stage.expand, kernel: stage.kernel, stride: 1))
+                out.append(BlockShape(input: output, output: output, expand: stage.expand, kernel: stage.kernel, stride: 1, residual: true))
             }
         }
         return out
@@ -91,7 +96,7 @@ final class EfficientNetLite: ConvNetwork {
                 prefix + "_project_conv", batchNorm: prefix + "_bn2", epsilon: eps, inChannels: hidden, outChannels: shape.output,
                 kernel: 1, padding: .same, activation: .none)
             blocks.append(Block(expand: expand, depthwise: depthwise, project: project,
-                                residual: shape.stride == 1 && shape.input == shape.output))
+                                residual: shape.residual))
         }
         self.blocks = blocks
         head = try weights.convolution("_conv_head", batchNorm: "_bn1", epsilon: eps, inChannels: variant.blocks.last!.output,
