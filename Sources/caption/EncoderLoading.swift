@@ -16,22 +16,30 @@ enum EncoderLoading {
 
     static func load(name: String, weights: String?) throws -> ConvNetEncoder {
         guard ConvNetEncoder.names.contains(name) else {
-            throw ValidationError("unknown encoder \"\(name)\": choose one of \(ConvNetEncoder.names.joined(separator: ", ")).")
+            throw CommandFailure("unknown encoder \"\(name)\": choose one of \(ConvNetEncoder.names.joined(separator: ", ")).")
         }
         let url: URL
         if let weights {
             url = URL(fileURLWithPath: weights)
         } else if let fallback = defaultWeights(for: name) {
             guard FileManager.default.fileExists(atPath: fallback.path) else {
-                throw ValidationError("no weights for \(name) at \(fallback.path): run scripts/bootstrap, or pass --weights PATH.")
+                throw CommandFailure("no weights for \(name) at \(fallback.path): run scripts/bootstrap, or pass --weights PATH.")
             }
             url = fallback
         } else {
-            throw ValidationError("\(name) needs its weights: pass --weights PATH to a .pth or .safetensors file of \(name).")
+            throw CommandFailure("\(name) needs its weights: pass --weights PATH to a .pth or .safetensors file of \(name).")
         }
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw ValidationError("\(url.path) does not exist: pass --weights the path of a .pth or .safetensors file.")
+            throw CommandFailure("\(url.path) does not exist: pass --weights the path of a .pth or .safetensors file.")
         }
         return try ConvNetEncoder.load(name: name, weights: url)
     }
+}
+
+/// A runtime failure of a command, as one plain sentence with the fix (no usage text, unlike
+/// ArgumentParser's ValidationError, which is kept for malformed flags).
+struct CommandFailure: Error, CustomStringConvertible, LocalizedError {
+    let description: String
+    var errorDescription: String? { description }
+    init(_ description: String) { self.description = description }
 }
