@@ -97,3 +97,33 @@ func cosine(_ a: ArraySlice<Float>, _ b: [Float]) -> Double {
         #expect(throws: EncoderError.self) { try ConvNetEncoder.load(name: "resnet-9000", weights: lite0WeightsURL) }
     }
 }
+
+@Suite struct EncoderBadInputTests {
+    @Test func badImagesInABatchAreReportedAndTheRestEncoded() throws {
+        let manifest = try ImageManifest.load()
+        let bad = manifest.errors.map { FixtureFiles.url("images/" + $0.file) }
+        let good = FixtureFiles.url("encoders/coffee.jpg")
+        let urls = [good] + bad + [good]
+        let preprocessing = EfficientNetTests.tinyVariant.preprocessing
+        let batch = ImageBatch.load(urls, preprocessing: preprocessing)
+        #expect(batch.decoded == [0, urls.count - 1])
+        #expect(batch.pixels.count == 2 * 3 * 64 * 64)
+        #expect(batch.failures.map(\.index) == Array(1...bad.count))
+        for (failure, expectation) in zip(batch.failures, manifest.errors) {
+            // One sentence that names the file and says what is wrong with it.
+            #expect(failure.reason.contains(expectation.file), "\(failure.reason)")
+            #expect(failure.reason.contains(expectation.contains), "\(failure.reason)")
+            #expect(!failure.reason.contains("\n"))
+        }
+        // The decoded images still encode.
+        let encoder = try ConvNetEncoder.load(EfficientNetTests.tinyVariant, weights: FixtureFiles.url("encoders/lite_tiny.pth"))
+        let features = try encoder.encode(batch.pixels, batch: 2, height: 64, width: 64)
+        #expect(features.pooled[0..<1280] == features.pooled[1280..<2560])
+    }
+
+    @Test func missingImageFileIsOneSentence() {
+        let batch = ImageBatch.load([URL(fileURLWithPath: "/nonexistent/cat.jpg")], preprocessing: .imageNet)
+        #expect(batch.decoded.isEmpty)
+        #expect(batch.failures.first?.reason.hasPrefix("/nonexistent/cat.jpg could not be read") == true)
+    }
+}
