@@ -142,3 +142,65 @@ from torchvision.models import ResNet18_Weights
 with open(os.path.join(out, "imagenet_classes.json"), "w") as f:
     json.dump(ResNet18_Weights.IMAGENET1K_V1.meta["categories"], f)
 print("wrote", out)
+
+# ---- width-reduced torchvision ResNets (BasicBlock and Bottleneck) and VGG16 layout, seeded random weights ----
+import torch.nn as nn
+from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1
+from torchvision.models import vgg16
+
+
+def narrow_resnet(block, layers, widths, num_classes=10):
+    """torchvision's ResNet construction (same module names) with the stage widths as a parameter."""
+    model = nn.Module()
+    model.inplanes = widths[0]
+    model.conv1 = nn.Conv2d(3, widths[0], kernel_size=7, stride=2, padding=3, bias=False)
+    model.bn1 = nn.BatchNorm2d(widths[0])
+    model.relu = nn.ReLU(inplace=True)
+    model.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    def make_layer(planes, blocks, stride):
+        downsample = None
+        if stride != 1 or model.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(conv1x1(model.inplanes, planes * block.expansion, stride), nn.BatchNorm2d(planes * block.expansion))
+        mods = [block(model.inplanes, planes, stride, downsample)]
+        model.inplanes = planes * block.expansion
+        mods += [block(model.inplanes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*mods)
+
+    for i, (n, w) in enumerate(zip(layers, widths)):
+        setattr(model, f"layer{i + 1}", make_layer(w, n, 1 if i == 0 else 2))
+    model.fc = nn.Linear(widths[3] * block.expansion, num_classes)
+    return model.eval()
+
+
+def randomise_batch_norms(model):
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.weight.uniform_(0.5, 1.5)
+            module.bias.normal_(0, 0.1)
+            module.running_mean.normal_(0, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+
+
+def resnet_features(m, x):
+    x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+    return m.layer4(m.layer3(m.layer2(m.layer1(x))))
+
+
+photo = Image.open(os.path.join(data_dir, "chelsea.png")).convert("RGB").crop((150, 40, 246, 136))  # 96x96 of the cat
+x96 = normalise(photo).unsqueeze(0)
+results = {"input": x96.contiguous()}
+for name, block, layers, widths in [("resnet18_narrow", BasicBlock, [2, 2, 2, 2], [8, 16, 24, 32]),
+                                    ("resnet50_narrow", Bottleneck, [1, 2, 1, 1], [8, 8, 16, 16])]:
+    m = narrow_resnet(block, layers, widths)
+    randomise_batch_norms(m)
+    torch.save(m.state_dict(), os.path.join(out, name + ".pth"))  # zip format
+    features = resnet_features(m, x96)
+    pooled = features.mean((2, 3))
+    results[name + ".grid"] = features.flatten(2).transpose(1, 2).contiguous()
+    results[name + ".pooled"] = pooled.contiguous()
+    results[name + ".logits"] = m.fc(pooled).contiguous()
+save_file(results, os.path.join(out, "resnet_narrow.safetensors"),
+          metadata={"resnet18_narrow": json.dumps({"layers": [2, 2, 2, 2], "widths": [8, 16, 24, 32], "block": "basic"}),
+                    "resnet50_narrow": json.dumps({"layers": [1, 2, 1, 1], "widths": [8, 8, 16, 16], "block": "bottleneck"})})
+print("wrote narrow ResNets")

@@ -125,29 +125,3 @@ final class EfficientNetLite: ConvNetwork {
     }
 }
 
-extension ConvNetEncoder {
-    /// The encoders `load(name:weights:)` knows.
-    public static let names = EfficientNetLiteVariant.all.map(\.name)
-    public static let defaultName = EfficientNetLiteVariant.lite0.name
-
-    /// Builds encoder `name` from a checkpoint (.pth zip or legacy, or safetensors), verifying every
-    /// tensor's key and shape.
-    public static func load(name: String, weights url: URL) throws -> ConvNetEncoder {
-        guard let variant = EfficientNetLiteVariant.all.first(where: { $0.name == name }) else {
-            throw EncoderError("unknown encoder \"\(name)\": choose one of \(names.joined(separator: ", ")).")
-        }
-        return try load(variant, weights: url)
-    }
-
-    /// An EfficientNet-Lite of any width/depth; the number of classes comes from the checkpoint's `_fc`.
-    public static func load(_ variant: EfficientNetLiteVariant, weights url: URL) throws -> ConvNetEncoder {
-        let raw = try CheckpointReader.read(url)
-        let state = StateDict(raw, file: url.path, architecture: variant.name)
-        let network = try EfficientNetLite(variant, weights: state)
-        let classes = raw["_fc.bias"]?.shape.first ?? 1000
-        let classifier = LinearClassifier(weights: try state.take("_fc.weight", [classes, network.outputChannels]),
-                                          bias: try state.take("_fc.bias", [classes]))
-        try state.finish()
-        return ConvNetEncoder(name: variant.name, preprocessing: variant.preprocessing, network: network, classifier: classifier)
-    }
-}

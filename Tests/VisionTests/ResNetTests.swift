@@ -1,0 +1,38 @@
+import Foundation
+import TensorCore
+import Testing
+@testable import Vision
+
+@Suite struct ResNetTests {
+    /// Narrow torchvision-layout ResNets with seeded random weights (tools/reference/make_encoder_fixtures.py).
+    static let narrow: [(file: String, variant: ResNetVariant)] = [
+        ("resnet18_narrow", ResNetVariant(name: "resnet18", block: .basic, layers: [2, 2, 2, 2], widths: [8, 16, 24, 32])),
+        ("resnet50_narrow", ResNetVariant(name: "resnet50", block: .bottleneck, layers: [1, 2, 1, 1], widths: [8, 8, 16, 16])),
+    ]
+
+    @Test(arguments: [0, 1])
+    func narrowResNetMatchesPyTorchOnAPhotoCrop(_ which: Int) throws {
+        let (file, variant) = Self.narrow[which]
+        let encoder = try ConvNetEncoder.load(variant, weights: FixtureFiles.url("encoders/\(file).pth"))
+        let expected = try SafeTensors.read(FixtureFiles.url("encoders/resnet_narrow.safetensors"))
+        let input = try #require(expected["input"])   // [1, 3, 96, 96]
+        let result = try encoder.encode(input.scalars, batch: 1, height: 96, width: 96)
+        let grid = try #require(expected[file + ".grid"])
+        #expect([result.batch, result.cells, result.channels] == grid.shape)
+        let gridError = relativeError(result.grid, grid.scalars)
+        let pooledError = relativeError(result.pooled, expected[file + ".pooled"]!.scalars)
+        let logitsError = relativeError(try #require(encoder.classifier).logits(result.pooled, batch: 1), expected[file + ".logits"]!.scalars)
+        print("\(file) vs PyTorch: relative error grid \(gridError), pooled \(pooledError), logits \(logitsError)")
+        #expect(gridError < 1e-3 && pooledError < 1e-3 && logitsError < 1e-3)
+    }
+
+    @Test func resNetWeightsOfTheWrongDepthAreRefused() throws {
+        let deeper = ResNetVariant(name: "resnet34", block: .basic, layers: [3, 4, 6, 3], widths: [8, 16, 24, 32])
+        #expect(performing: { try ConvNetEncoder.load(deeper, weights: FixtureFiles.url("encoders/resnet18_narrow.pth")) },
+                throws: { "\($0)".contains("has no tensor `layer1.2.conv1.weight`, which resnet34 needs") })
+        #expect(performing: { try ConvNetEncoder.load(name: "resnet18", weights: FixtureFiles.url("encoders/resnet18_narrow.pth")) },
+                throws: { "\($0)".contains("holds `conv1.weight` with shape [8, 3, 7, 7] where resnet18 expects [64, 3, 7, 7]") })
+        #expect(performing: { try ConvNetEncoder.load(name: "vgg16", weights: FixtureFiles.url("encoders/resnet18_narrow.pth")) },
+                throws: { "\($0)".contains("has no tensor `features.0.weight`, which vgg16 needs") })
+    }
+}
