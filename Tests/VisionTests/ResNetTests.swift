@@ -36,3 +36,20 @@ import Testing
                 throws: { "\($0)".contains("has no tensor `features.0.weight`, which vgg16 needs") })
     }
 }
+
+@Suite struct VGG16Tests {
+    @Test func narrowVGG16MatchesPyTorchThroughBlock5Conv3() throws {
+        // torchvision's features.0 … features.29 at 1/32 of the width, seeded random weights.
+        let encoder = try ConvNetEncoder.loadVGG16(weights: FixtureFiles.url("encoders/vgg16_narrow.pth"), widthDivisor: 32)
+        let expected = try SafeTensors.read(FixtureFiles.url("encoders/vgg16_narrow.safetensors"))
+        let input = try #require(expected["input"])   // [1, 3, 64, 64]
+        let result = try encoder.encode(input.scalars, batch: 1, height: 64, width: 64)
+        let grid = try #require(expected["grid"])     // [1, 4 × 4, 16]
+        #expect([result.batch, result.cells, result.channels] == grid.shape)
+        let error = relativeError(result.grid, grid.scalars)
+        print("narrow VGG16 vs PyTorch: grid relative error \(error)")
+        #expect(error < 1e-3)
+        #expect(encoder.classifier == nil)
+        #expect(throws: EncoderError.self) { try encoder.probabilities(pooled: result.pooled, batch: 1) }
+    }
+}

@@ -204,3 +204,15 @@ save_file(results, os.path.join(out, "resnet_narrow.safetensors"),
           metadata={"resnet18_narrow": json.dumps({"layers": [2, 2, 2, 2], "widths": [8, 16, 24, 32], "block": "basic"}),
                     "resnet50_narrow": json.dumps({"layers": [1, 2, 1, 1], "widths": [8, 8, 16, 16], "block": "bottleneck"})})
 print("wrote narrow ResNets")
+
+# ---- VGG16's layout (torchvision make_layers, so keys features.0 … features.28) at 1/32 of the width ----
+from torchvision.models.vgg import make_layers
+
+cfg = [c if c == "M" else c // 32 for c in [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]]
+vgg_features = make_layers(cfg).eval()
+torch.save({"features." + k: v for k, v in vgg_features.state_dict().items()}, os.path.join(out, "vgg16_narrow.pth"))
+x64 = normalise(photo.crop((16, 16, 80, 80))).unsqueeze(0)   # 64x64
+block5 = vgg_features[:30](x64)                              # through features.28 and its ReLU
+save_file({"input": x64.contiguous(), "grid": block5.flatten(2).transpose(1, 2).contiguous()},
+          os.path.join(out, "vgg16_narrow.safetensors"))
+print("wrote narrow VGG16")

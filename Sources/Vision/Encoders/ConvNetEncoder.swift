@@ -115,7 +115,7 @@ public final class ConvNetEncoder: @unchecked Sendable {
     /// Softmax probabilities over the classifier's classes for pooled [B, C].
     public func probabilities(pooled: [Float], batch: Int) throws -> [[Float]] {
         guard let classifier else {
-            throw EncoderError("\(name) was loaded without its classification layer, so it cannot classify; load weights that include it.")
+            throw EncoderError("\(name) has no classification layer here (only its convolutional features are used): classify with efficientnet-lite0 or a resnet.")
         }
         let logits = classifier.logits(pooled, batch: batch)
         return (0..<batch).map { b in

@@ -35,9 +35,9 @@ extension ConvNetEncoder {
     }
 
     /// torchvision's VGG16 up to block5_conv3; its classifier tensors are accepted and left unused.
-    public static func loadVGG16(weights url: URL) throws -> ConvNetEncoder {
+    public static func loadVGG16(weights url: URL, widthDivisor: Int = 1) throws -> ConvNetEncoder {
         let state = try StateDict(contentsOf: url, architecture: "vgg16")
-        let network = try VGG16Features(weights: state)
+        let network = try VGG16Features(weights: state, widthDivisor: widthDivisor)
         state.discard(prefix: "classifier.")
         try state.finish()
         return ConvNetEncoder(name: "vgg16", preprocessing: .imageNet, network: network, classifier: nil)

@@ -106,13 +106,14 @@ final class VGG16Features: ConvNetwork {
     static let configuration: [Int?] = [64, 64, nil, 128, 128, nil, 256, 256, 256, nil, 512, 512, 512, nil, 512, 512, 512]
     /// Convolutions, with nil standing for a 2×2 max pooling.
     let layers: [Convolution?]
-    var outputChannels: Int { 512 }
+    let outputChannels: Int
 
-    init(weights: StateDict) throws {
+    /// - Parameter widthDivisor: divides every layer's channels (1 for the real VGG16; tests use narrow copies).
+    init(weights: StateDict, widthDivisor: Int = 1) throws {
         var layers: [Convolution?] = []
         var index = 0, inChannels = 3
         for entry in Self.configuration {
-            guard let out = entry else { layers.append(nil); index += 1; continue }
+            guard let out = entry.map({ $0 / widthDivisor }) else { layers.append(nil); index += 1; continue }
             let key = "features.\(index)"
             layers.append(Convolution(inChannels: inChannels, outChannels: out, kernel: 3, padding: .symmetric(1), activation: .relu,
                                       weights: try weights.take(key + ".weight", [out, inChannels, 3, 3]),
@@ -121,6 +122,7 @@ final class VGG16Features: ConvNetwork {
             inChannels = out
         }
         self.layers = layers
+        outputChannels = inChannels
     }
 
     func build(_ plan: ConvNetPlanBuilder, _ input: FeatureMap) throws -> FeatureMap {
