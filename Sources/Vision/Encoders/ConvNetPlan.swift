@@ -24,6 +24,8 @@ final class ConvNetPlanBuilder {
     struct Step {
         let primitive: dnnl_primitive_t
         let arguments: [(kind: Int32, layout: dnnl_memory_desc_t, binding: Binding)]
+        /// A sum post-op reads the destination (the residual) before writing it.
+        var accumulatesIntoDestination = false
     }
     private var steps: [Step] = []
 
@@ -127,7 +129,7 @@ final class ConvNetPlanBuilder {
             (DNNL_ARG_WEIGHTS, weightsLayout, .fixed(try conv.weights(in: weightsLayout))),
             (DNNL_ARG_BIAS, bias, .fixed(conv.biasPointer())),
             (DNNL_ARG_DST, dstLayout, binding(out)),
-        ]))
+        ], accumulatesIntoDestination: residual != nil))
         if source.place != x.place { release(source) }
         return out
     }
@@ -164,10 +166,19 @@ final class ConvNetPlanBuilder {
     func finish(output map: FeatureMap) throws -> ConvNetPlan {
         var dst = try memoryDescriptor([batch, map.channels, map.height, map.width], dnnl_nhwc)
         var src = map.layout
-        let engine = DNNLEngine.shared.engine
-        let pd = try PrimitiveDescriptor({ dnnl_reorder_primitive_desc_create(&$0, &src, engine, &dst, engine, nil) }, "reorder_primitive_desc_create")
-        steps.append(Step(primitive: try handles.primitive(pd.pd),
-                          arguments: [(DNNL_ARG_SRC, src, binding(map)), (DNNL_ARG_DST, dst, .output)]))
+        if case .slot(let slot) = map.place, sameLayout(src, dst), let last = steps.last, !last.accumulatesIntoDestination,
+           let written = last.arguments.firstIndex(where: { $0.kind == DNNL_ARG_DST }),
+           case .slot(slot) = last.arguments[written].binding {
+            // The last layer already writes plain NHWC: let it write straight into the caller's buffer.
+            var arguments = last.arguments
+            arguments[written].binding = .output
+            steps[steps.count - 1] = Step(primitive: last.primitive, arguments: arguments)
+        } else {
+            let engine = DNNLEngine.shared.engine
+            let pd = try PrimitiveDescriptor({ dnnl_reorder_primitive_desc_create(&$0, &src, engine, &dst, engine, nil) }, "reorder_primitive_desc_create")
+            steps.append(Step(primitive: try handles.primitive(pd.pd),
+                              arguments: [(DNNL_ARG_SRC, src, binding(map)), (DNNL_ARG_DST, dst, .output)]))
+        }
         let buffers = slotBytes.map { AlignedBuffer(bytes: $0) }
         var executable: [(dnnl_primitive_t, [dnnl_exec_arg_t])] = []
         var inputs: [dnnl_memory_t] = [], outputs: [dnnl_memory_t] = []
