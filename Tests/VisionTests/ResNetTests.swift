@@ -53,3 +53,49 @@ import Testing
         #expect(throws: EncoderError.self) { try encoder.probabilities(pooled: result.pooled, batch: 1) }
     }
 }
+
+@Suite struct ArchitectureNamingTests {
+    /// Every full-size architecture's state-dict keys and shapes, as PyTorch builds them
+    /// (Fixtures/encoders/architecture_shapes.json; no weights).
+    static let shapes: [String: [String: [Int]]] = try! JSONDecoder().decode(
+        [String: [String: [Int]]].self, from: FixtureFiles.data("encoders/architecture_shapes.json"))
+
+    /// A checkpoint with exactly PyTorch's keys and shapes, filled with small non-zero values
+    /// (variances must stay positive for batch-norm folding). VGG16's 120-million-weight classifier,
+    /// which the loader discards unread, is given one-element tensors to keep the test fast.
+    static func checkpoint(_ name: String) -> [String: RawTensor] {
+        var tensors: [String: RawTensor] = [:]
+        for (key, fullShape) in shapes[name]! {
+            let shape = name == "vgg16" && key.hasPrefix("classifier.") ? [1] : fullShape
+            let count = shape.reduce(1, *)
+            let values = [Float](repeating: 0.5, count: count)
+            tensors[key] = RawTensor(dtype: .f32, shape: shape, data: values.withUnsafeBufferPointer { Data(buffer: $0) })
+        }
+        return tensors
+    }
+
+    @Test(arguments: ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"])
+    func efficientNetLiteTakesExactlyThePackagesTensors(_ name: String) throws {
+        let variant = try #require(EfficientNetLiteVariant.all.first { $0.name == name })
+        // Loading checks every key and shape and fails on leftovers, so success means the same architecture.
+        let encoder = try ConvNetEncoder.load(variant, tensors: Self.checkpoint(name), file: name + ".pth")
+        #expect(encoder.featureChannels == 1280)
+        #expect(encoder.preprocessing.crop == variant.resolution)
+    }
+
+    @Test(arguments: ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
+    func resNetTakesExactlyTorchvisionsTensors(_ name: String) throws {
+        let variant = try #require(ResNetVariant.all.first { $0.name == name })
+        let encoder = try ConvNetEncoder.load(variant, tensors: Self.checkpoint(name), file: name + ".pth")
+        #expect(encoder.featureChannels == (variant.block == .basic ? 512 : 2048))
+    }
+
+    @Test func vgg16TakesTorchvisionsFeatureTensorsAndIgnoresItsClassifier() throws {
+        let encoder = try ConvNetEncoder.loadVGG16(tensors: Self.checkpoint("vgg16"), file: "vgg16.pth")
+        #expect(encoder.featureChannels == 512)
+        var extra = Self.checkpoint("vgg16")
+        extra["fc.bias"] = RawTensor(dtype: .f32, shape: [1], data: Data(count: 4))
+        #expect(performing: { try ConvNetEncoder.loadVGG16(tensors: extra, file: "mixed.pth") },
+                throws: { "\($0)".contains("mixed.pth has") && "\($0)".contains("that vgg16 does not have") })
+    }
+}

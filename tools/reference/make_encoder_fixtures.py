@@ -134,7 +134,7 @@ for name, path in photos.items():
     probs = torch.softmax(lite0(x), 1)[0]
     top = torch.topk(probs, 5)
     records.append({"image": name, "top5": top.indices.tolist(), "probs": top.values.tolist(),
-                    "pooled": features.mean((2, 3))[0].tolist()})
+                    "pooled": [float("%.6g" % v) for v in features.mean((2, 3))[0].tolist()]})
 with open(os.path.join(out, "lite0_photos.json"), "w") as f:
     json.dump(records, f)
 
@@ -216,3 +216,15 @@ block5 = vgg_features[:30](x64)                              # through features.
 save_file({"input": x64.contiguous(), "grid": block5.flatten(2).transpose(1, 2).contiguous()},
           os.path.join(out, "vgg16_narrow.safetensors"))
 print("wrote narrow VGG16")
+
+# ---- every full-size architecture's state-dict keys and shapes (no weights), to check the Swift loaders' naming ----
+from torchvision import models as tvm
+
+shapes = {}
+for name in ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]:
+    shapes[name] = {k: list(v.shape) for k, v in EfficientNet.from_name(name).state_dict().items() if not k.endswith("num_batches_tracked")}
+for name in ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg16"]:
+    shapes[name] = {k: list(v.shape) for k, v in getattr(tvm, name)().state_dict().items() if not k.endswith("num_batches_tracked")}
+with open(os.path.join(out, "architecture_shapes.json"), "w") as f:
+    json.dump(shapes, f, separators=(",", ":"))
+print("wrote architecture shapes")

@@ -16,8 +16,11 @@ extension ConvNetEncoder {
 
     /// An EfficientNet-Lite of any width/depth; the number of classes comes from the checkpoint's `_fc`.
     public static func load(_ variant: EfficientNetLiteVariant, weights url: URL) throws -> ConvNetEncoder {
-        let raw = try CheckpointReader.read(url)
-        let state = StateDict(raw, file: url.path, architecture: variant.name)
+        try load(variant, tensors: try CheckpointReader.read(url), file: url.path)
+    }
+
+    static func load(_ variant: EfficientNetLiteVariant, tensors raw: [String: RawTensor], file: String) throws -> ConvNetEncoder {
+        let state = StateDict(raw, file: file, architecture: variant.name)
         let network = try EfficientNetLite(variant, weights: state)
         let classifier = try takeClassifier(state, raw: raw, prefix: "_fc", channels: network.outputChannels)
         try state.finish()
@@ -26,8 +29,11 @@ extension ConvNetEncoder {
 
     /// A torchvision ResNet; its `fc` classifies the pooled features.
     public static func load(_ variant: ResNetVariant, weights url: URL) throws -> ConvNetEncoder {
-        let raw = try CheckpointReader.read(url)
-        let state = StateDict(raw, file: url.path, architecture: variant.name)
+        try load(variant, tensors: try CheckpointReader.read(url), file: url.path)
+    }
+
+    static func load(_ variant: ResNetVariant, tensors raw: [String: RawTensor], file: String) throws -> ConvNetEncoder {
+        let state = StateDict(raw, file: file, architecture: variant.name)
         let network = try ResNet(variant, weights: state)
         let classifier = try takeClassifier(state, raw: raw, prefix: "fc", channels: network.outputChannels)
         try state.finish()
@@ -36,7 +42,11 @@ extension ConvNetEncoder {
 
     /// torchvision's VGG16 up to block5_conv3; its classifier tensors are accepted and left unused.
     public static func loadVGG16(weights url: URL, widthDivisor: Int = 1) throws -> ConvNetEncoder {
-        let state = try StateDict(contentsOf: url, architecture: "vgg16")
+        try loadVGG16(tensors: try CheckpointReader.read(url), file: url.path, widthDivisor: widthDivisor)
+    }
+
+    static func loadVGG16(tensors: [String: RawTensor], file: String, widthDivisor: Int = 1) throws -> ConvNetEncoder {
+        let state = StateDict(tensors, file: file, architecture: "vgg16")
         let network = try VGG16Features(weights: state, widthDivisor: widthDivisor)
         state.discard(prefix: "classifier.")
         try state.finish()
