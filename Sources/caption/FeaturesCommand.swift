@@ -86,6 +86,10 @@ struct FeaturesExtract: ParsableCommand {
         let model = try EncoderLoading.load(name: encoder, weights: weights)
         let outURL = URL(fileURLWithPath: out)
         let partial = URL(fileURLWithPath: out + ".partial", isDirectory: true)
+        let folder = outURL.deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: folder) else {
+            throw CommandFailure("cannot write \(out): the folder \(folder) does not exist; create it or choose another --out.")
+        }
         do {
             try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
         } catch {
