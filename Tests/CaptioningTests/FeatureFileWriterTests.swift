@@ -40,6 +40,24 @@ import Testing
         let expectedPooled = try SafeTensors.read(a)["pooled"]!.scalars + SafeTensors.read(b)["pooled"]!.scalars
         #expect(file["pooled"]!.scalars == expectedPooled)
         #expect(store.row(of: "3.jpg") == 2)
+        // Rows come straight from the mapped file, in the order asked for.
+        let picked = store.features(rows: [2, 0])
+        #expect(picked.pooled.shape == [2, 3] && picked.grid?.shape == [2, 4, 3])
+        #expect(picked.pooled.scalars == Array(expectedPooled[6..<9]) + Array(expectedPooled[0..<3]))
+        #expect(picked.grid!.scalars == Array(expectedGrid[24..<36]) + Array(expectedGrid[0..<12]))
+    }
+
+    @Test func truncatedFeatureFileIsOneSentence() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = try part(dir, "a.safetensors", images: ["1.jpg", "2.jpg"], seed: 1)
+        let whole = try Data(contentsOf: a)
+        let cut = dir.appendingPathComponent("cut.safetensors")
+        try whole.prefix(whole.count - 10).write(to: cut)
+        #expect(performing: { try FeatureStore(cut) }, throws: { "\($0)".contains("cut.safetensors is truncated") })
+        let empty = dir.appendingPathComponent("empty.safetensors")
+        try Data().write(to: empty)
+        #expect(performing: { try FeatureStore(empty) }, throws: { "\($0)".contains("empty.safetensors is too short") })
     }
 
     @Test func partsThatDisagreeAreRefusedNamingTheFile() throws {
