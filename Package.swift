@@ -32,7 +32,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
         .target(name: "TensorCore", dependencies: ["CDNNL"], swiftSettings: optimised),
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: optimised),
-        .target(name: "Vision", dependencies: ["TensorCore", "CTurboJPEG", "CPNG"], swiftSettings: optimised),
+        .target(name: "Vision", dependencies: ["TensorCore", "CDNNL", "CTurboJPEG", "CPNG"], swiftSettings: optimised),
         .target(name: "CaptionMetrics", swiftSettings: optimised),
         .target(name: "CaptionData", dependencies: ["CPNG"], swiftSettings: optimised),
         .target(name: "Captioning", dependencies: ["TensorCore", "Layers", "CaptionData", "CaptionMetrics"],

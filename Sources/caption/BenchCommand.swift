@@ -3,6 +3,7 @@ import Captioning
 import Foundation
 import Layers
 import TensorCore
+import Vision
 
 /// `caption bench`: timed workloads whose keys match the PyTorch scripts in ../shared/reference and
 /// tools/reference, so the two sides can be put in one table.
@@ -86,7 +87,29 @@ struct Bench: ParsableCommand {
             return 1000 / perSecond
         })
         list += decoderWorkloads(seconds: seconds)
+        list += encoderWorkloads(seconds: seconds)
         return list
+    }
+
+    /// EfficientNet-Lite0 on random [32, 3, 224, 224] and [1, 3, 224, 224] input, as bench_torch.py
+    /// times `extract_features`; needs the weights `scripts/bootstrap` downloads.
+    static func encoderWorkloads(seconds: Double) -> [Workload] {
+        guard let url = EncoderLoading.defaultWeights(for: EfficientNetLiteVariant.lite0.name),
+              let encoder = try? ConvNetEncoder.load(name: EfficientNetLiteVariant.lite0.name, weights: url) else {
+            FileHandle.standardError.write(Data("bench: skipping the EfficientNet-Lite0 workloads: no weights in \(EncoderLoading.cacheDirectory.path)/weights (run scripts/bootstrap).\n".utf8))
+            return []
+        }
+        var rng = RandomGenerator(seed: 1)
+        func randomImages(_ batch: Int) -> [Float] { Tensor.randn([batch, 3, 224, 224], rng: &rng).scalars }
+        let batch32 = randomImages(32), single = randomImages(1)
+        return [
+            Workload(key: "features_lite0_b32_images_per_s", unit: "images/s") {
+                32 * rate(seconds: seconds) { _ = try! encoder.encode(batch32, batch: 32, height: 224, width: 224) }
+            },
+            Workload(key: "features_lite0_b1_ms", unit: "ms") {
+                1000 / rate(seconds: seconds) { _ = try! encoder.encode(single, batch: 1, height: 224, width: 224) }
+            },
+        ]
     }
 
     /// SPEC §5's Flickr8k-shaped workload, as ../shared/reference/bench_torch.py runs it:

@@ -1,36 +1,69 @@
 import Foundation
 import TensorCore
 
-/// A feature file written by `caption features`: safetensors with `grid` f32 [N, L, C],
-/// `pooled` f32 [N, C] and metadata `images` (JSON list of file names in row order), `encoder`
-/// and `image_size`.
+/// A feature file written by `caption features`: safetensors with `grid` [N, L, C] and `pooled`
+/// [N, C] (float32 or float16), and metadata `images` (JSON list of file names in row order),
+/// `encoder` and `image_size`. The file is memory-mapped and only the rows a batch asks for are
+/// converted to float32, so a Flickr8k-sized grid never has to fit in memory at once.
 public final class FeatureStore: FeatureSource {
     public let url: URL
     public let images: [String]
     public let encoder: String
     public let imageSize: Int
-    let store: InMemoryFeatures
+    let store: MappedFeatures
     let rowOfImage: [String: Int]
 
     public init(_ url: URL) throws {
-        let file = try SafeTensors.read(url)
         func fail(_ what: String) -> FeatureStoreError {
             FeatureStoreError(description: "\(url.path) \(what): re-create it with `caption features`.")
         }
-        guard let pooled = file["pooled"], pooled.rank == 2 else { throw fail("has no pooled [N, C] tensor") }
-        let grid = file["grid"]
-        if let grid, grid.rank != 3 || grid.shape[0] != pooled.shape[0] || grid.shape[2] != pooled.shape[1] {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url, options: .alwaysMapped)
+        } catch {
+            throw FeatureStoreError(description: "\(url.path) cannot be read (\(error.localizedDescription)): check the path and its permissions.")
+        }
+        guard data.count >= 8 else { throw fail("is too short to be a safetensors file") }
+        let declaredLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard declaredLength <= UInt64(data.count - 8) else { throw fail("is truncated or not a safetensors file (its header length is too large)") }
+        let headerLength = Int(declaredLength)
+        guard
+              let header = try? JSONSerialization.jsonObject(with: data[(data.startIndex + 8)..<(data.startIndex + 8 + headerLength)]) as? [String: Any] else {
+            throw fail("is not a safetensors file (its header cannot be read)")
+        }
+        let bodyStart = 8 + headerLength
+        let metadata = header["__metadata__"] as? [String: String] ?? [:]
+
+        /// A tensor's dtype, shape and where its bytes start, checked against the file's length.
+        func entry(_ name: String, rank: Int) throws -> MappedFeatures.Slab? {
+            guard let value = header[name] else { return nil }
+            guard let fields = value as? [String: Any], let dtype = fields["dtype"] as? String,
+                  let shape = (fields["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), shape.count == rank,
+                  let offsets = (fields["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), offsets.count == 2 else {
+                throw fail("has a malformed \"\(name)\" entry")
+            }
+            guard dtype == "F32" || dtype == "F16" else { throw fail("stores \(name) as \(dtype), not F32 or F16") }
+            let elementSize = dtype == "F16" ? 2 : 4
+            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] - offsets[0] == shape.reduce(elementSize, *),
+                  bodyStart + offsets[1] <= data.count else {
+                throw fail("is truncated (\(name) does not fit in the file)")
+            }
+            return MappedFeatures.Slab(shape: shape, offset: bodyStart + offsets[0], half: dtype == "F16")
+        }
+        guard let pooled = try entry("pooled", rank: 2) else { throw fail("has no pooled [N, C] tensor") }
+        let grid = try entry("grid", rank: 3)
+        if let grid, grid.shape[0] != pooled.shape[0] || grid.shape[2] != pooled.shape[1] {
             throw fail("has a grid of shape \(grid.shape) that does not fit pooled \(pooled.shape)")
         }
-        guard let json = file.metadata["images"], let names = try? JSONDecoder().decode([String].self, from: Data(json.utf8)) else {
+        guard let json = metadata["images"], let names = try? JSONDecoder().decode([String].self, from: Data(json.utf8)) else {
             throw fail("has no \"images\" metadata listing its rows")
         }
         guard names.count == pooled.shape[0] else { throw fail("lists \(names.count) images for \(pooled.shape[0]) feature rows") }
         self.url = url
         images = names
-        encoder = file.metadata["encoder"] ?? "unknown"
-        imageSize = Int(file.metadata["image_size"] ?? "") ?? 0
-        store = InMemoryFeatures(pooled: pooled, grid: grid)
+        encoder = metadata["encoder"] ?? "unknown"
+        imageSize = Int(metadata["image_size"] ?? "") ?? 0
+        store = MappedFeatures(data: data, pooled: pooled, grid: grid)
         rowOfImage = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -42,6 +75,58 @@ public final class FeatureStore: FeatureSource {
     /// The row of an image, by its file name (or its last path component).
     public func row(of image: String) -> Int? {
         rowOfImage[image] ?? rowOfImage[(image as NSString).lastPathComponent]
+    }
+}
+
+/// Rows of pooled and grid features read straight from a memory-mapped safetensors body.
+final class MappedFeatures: FeatureSource {
+    struct Slab {
+        let shape: [Int]
+        /// Byte offset of element 0 within the mapped file.
+        let offset: Int
+        let half: Bool
+        var rowElements: Int { shape.dropFirst().reduce(1, *) }
+    }
+    let data: Data
+    let pooled: Slab
+    let grid: Slab?
+
+    init(data: Data, pooled: Slab, grid: Slab?) {
+        self.data = data
+        self.pooled = pooled
+        self.grid = grid
+    }
+
+    var count: Int { pooled.shape[0] }
+    var featureSize: Int { pooled.shape[1] }
+    var hasGrid: Bool { grid != nil }
+
+    func features(rows: [Int]) -> ImageFeatures {
+        ImageFeatures(pooled: gather(pooled, rows), grid: grid.map { gather($0, rows) })
+    }
+
+    /// The given rows of `slab` as a new float32 tensor [rows.count, …].
+    private func gather(_ slab: Slab, _ rows: [Int]) -> Tensor {
+        let width = slab.rowElements
+        let out = Tensor(zeros: [rows.count] + slab.shape.dropFirst())
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            for (i, row) in rows.enumerated() {
+                precondition(row >= 0 && row < slab.shape[0], "feature row \(row) is out of range 0..<\(slab.shape[0])")
+                let target = out.data + i * width
+                if slab.half {
+                    let base = slab.offset + row * width * 2
+                    for j in 0..<width {
+                        target[j] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: base + 2 * j, as: UInt16.self))))
+                    }
+                } else {
+                    let base = slab.offset + row * width * 4
+                    for j in 0..<width {
+                        target[j] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base + 4 * j, as: UInt32.self)))
+                    }
+                }
+            }
+        }
+        return out
     }
 }
 

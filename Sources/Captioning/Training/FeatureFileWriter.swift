@@ -1,0 +1,102 @@
+import Foundation
+import TensorCore
+
+/// Writes the feature file `FeatureStore` reads (safetensors: `grid` [N, L, C], `pooled` [N, C],
+/// metadata `images`, `encoder`, `image_size`) from parts that each hold some rows in the same
+/// format: the finished batches of `caption features`, or the shards `caption features merge` joins.
+/// Rows are streamed to a temporary file beside the output and renamed into place, so memory stays
+/// at one part and an existing output is never left half-written.
+public enum FeatureFileWriter {
+    /// Joins `parts` in order into `url`. Parts with no rows are skipped; all others must agree on
+    /// encoder, image size and grid shape, and no image may appear twice.
+    public static func assemble(parts: [URL], into url: URL, float16: Bool,
+                                encoder: String? = nil, imageSize: Int? = nil) throws {
+        struct PartSummary { let url: URL; let rows: Int }
+        var images: [String] = [], seen: Set<String> = []
+        var summaries: [PartSummary] = []
+        var cells = -1, channels = -1
+        var encoderName = encoder, size = imageSize
+        var pooled: [Float] = []   // [N, C], small enough to hold
+        for part in parts {
+            let file = try SafeTensors.read(part)
+            func fail(_ problem: String) -> FeatureStoreError {
+                FeatureStoreError(description: "\(part.path) \(problem): re-create it with `caption features`.")
+            }
+            guard let namesJSON = file.metadata["images"],
+                  let names = try? JSONDecoder().decode([String].self, from: Data(namesJSON.utf8)) else {
+                throw fail("has no \"images\" metadata listing its rows")
+            }
+            if names.isEmpty { continue }
+            guard let grid = file["grid"], let partPooled = file["pooled"], grid.rank == 3, partPooled.rank == 2,
+                  grid.shape[0] == names.count, partPooled.shape[0] == names.count, grid.shape[2] == partPooled.shape[1] else {
+                throw fail("does not hold grid [N, L, C] and pooled [N, C] tensors for its \(names.count) images")
+            }
+            if cells < 0 { (cells, channels) = (grid.shape[1], grid.shape[2]) }
+            guard grid.shape[1] == cells && grid.shape[2] == channels else {
+                throw fail("has a grid of \(grid.shape[1])×\(grid.shape[2]) where earlier parts have \(cells)×\(channels); merge only shards of one encoder")
+            }
+            let partEncoder = file.metadata["encoder"] ?? "unknown"
+            if encoderName == nil { encoderName = partEncoder }
+            guard partEncoder == encoderName else { throw fail("was made by \(partEncoder), not \(encoderName!); merge only shards of one encoder") }
+            let partSize = Int(file.metadata["image_size"] ?? "") ?? 0
+            if size == nil { size = partSize }
+            guard partSize == size else { throw fail("was made at image size \(partSize), not \(size!); merge only shards made alike") }
+            for name in names {
+                guard seen.insert(name).inserted else { throw fail("repeats image \(name), which an earlier part already holds; merge each shard once") }
+            }
+            images += names
+            pooled += partPooled.scalars
+            summaries.append(PartSummary(url: part, rows: names.count))
+        }
+        let count = images.count
+        if cells < 0 { (cells, channels) = (0, 0) }
+        let elementSize = float16 ? 2 : 4
+        let gridBytes = count * cells * channels * elementSize
+        let pooledBytes = count * channels * elementSize
+        let dtype = float16 ? "F16" : "F32"
+        let header: [String: Any] = [
+            "__metadata__": ["images": String(decoding: try JSONEncoder().encode(images), as: UTF8.self),
+                             "encoder": encoderName ?? "unknown", "image_size": String(size ?? 0)],
+            "grid": ["dtype": dtype, "shape": [count, cells, channels], "data_offsets": [0, gridBytes]] as [String: Any],
+            "pooled": ["dtype": dtype, "shape": [count, channels], "data_offsets": [gridBytes, gridBytes + pooledBytes]] as [String: Any],
+        ]
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+
+        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
+        func cannotWrite(_ reason: String) -> FeatureStoreError {
+            FeatureStoreError(description: "cannot write \(url.path) (\(reason)): choose a writable location with free space.")
+        }
+        guard FileManager.default.createFile(atPath: temp.path, contents: nil), let handle = FileHandle(forWritingAtPath: temp.path) else {
+            throw cannotWrite(String(cString: strerror(errno)))
+        }
+        do {
+            defer { try? handle.close() }
+            var prefix = Data()
+            withUnsafeBytes(of: UInt64(json.count).littleEndian) { prefix.append(contentsOf: $0) }
+            try handle.write(contentsOf: prefix + json)
+            for summary in summaries {
+                let grid = try SafeTensors.read(summary.url)["grid"]!
+                try handle.write(contentsOf: encode(grid.scalars, float16: float16))
+            }
+            try handle.write(contentsOf: encode(pooled, float16: float16))
+            try handle.synchronize()
+        } catch {
+            try? FileManager.default.removeItem(at: temp)
+            if let error = error as? SafeTensorsError { throw error }
+            throw cannotWrite(error.localizedDescription)
+        }
+        if rename(temp.path, url.path) != 0 {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: temp)
+            throw cannotWrite(reason)
+        }
+    }
+
+    /// Little-endian F32 or F16 bytes.
+    static func encode(_ values: [Float], float16: Bool) -> Data {
+        if !float16 { return values.withUnsafeBufferPointer { Data(buffer: $0) } }
+        let halves = values.map { Float16($0).bitPattern.littleEndian }
+        return halves.withUnsafeBufferPointer { Data(buffer: $0) }
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import Vision
+
+/// Where the CLI finds an encoder's weights: `--weights`, or the file `scripts/bootstrap` downloads.
+enum EncoderLoading {
+    static var cacheDirectory: URL {
+        URL(fileURLWithPath: ProcessInfo.processInfo.environment["CAPTIONER_CACHE"] ?? ".cache", isDirectory: true)
+    }
+
+    /// The bootstrap's download for `name` (only EfficientNet-Lite0's weights are fetched automatically).
+    static func defaultWeights(for name: String) -> URL? {
+        guard name == EfficientNetLiteVariant.lite0.name else { return nil }
+        return cacheDirectory.appendingPathComponent("weights/efficientnet_lite0.pth")
+    }
+
+    static func load(name: String, weights: String?) throws -> ConvNetEncoder {
+        guard ConvNetEncoder.names.contains(name) else {
+            throw CommandFailure("unknown encoder \"\(name)\": choose one of \(ConvNetEncoder.names.joined(separator: ", ")).")
+        }
+        let url: URL
+        if let weights {
+            url = URL(fileURLWithPath: weights)
+        } else if let fallback = defaultWeights(for: name) {
+            guard FileManager.default.fileExists(atPath: fallback.path) else {
+                throw CommandFailure("no weights for \(name) at \(fallback.path): run scripts/bootstrap, or pass --weights PATH.")
+            }
+            url = fallback
+        } else {
+            throw CommandFailure("\(name) needs its weights: pass --weights PATH to a .pth or .safetensors file of \(name).")
+        }
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw CommandFailure("\(url.path) does not exist: pass --weights the path of a .pth or .safetensors file.")
+        }
+        return try ConvNetEncoder.load(name: name, weights: url)
+    }
+}
+
+/// A runtime failure of a command, as one plain sentence with the fix (no usage text, unlike
+/// ArgumentParser's ValidationError, which is kept for malformed flags).
+struct CommandFailure: Error, CustomStringConvertible, LocalizedError {
+    let description: String
+    var errorDescription: String? { description }
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,177 @@
+import ArgumentParser
+import CaptionData
+import Captioning
+import Foundation
+import TensorCore
+import Vision
+
+/// `caption features`: runs an encoder once over a folder or a dataset and stores grid + pooled
+/// features in one safetensors file; `caption features merge` joins shards.
+struct Features: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute CNN features of a folder or dataset once, for training (resumable, shardable).",
+        subcommands: [FeaturesExtract.self, FeaturesMerge.self],
+        defaultSubcommand: FeaturesExtract.self)
+}
+
+struct FeaturesExtract: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "extract",
+        abstract: "Write grid [N, L, C] and pooled [N, C] features of the images (the default of `caption features`).",
+        discussion: """
+            Finished batches are kept in OUT.partial/ until the file is complete, so running the same command \
+            again resumes where it stopped. Images that cannot be read are reported one per line and skipped \
+            (or stop the run with --strict).
+            """)
+
+    @OptionGroup var runtime: RuntimeOptions
+    @Option(help: "A folder of JPEG/PNG images (not recursive).") var images: String?
+    @Option(help: "A caption dataset (any layout `caption train` reads); its images are encoded.") var data: String?
+    @Option(help: "Encoder: \(ConvNetEncoder.names.joined(separator: ", ")).") var encoder = ConvNetEncoder.defaultName
+    @Option(help: "Weights (.pth or .safetensors); default: the file scripts/bootstrap downloads.") var weights: String?
+    @Option(help: "The feature file to write (safetensors).") var out: String
+    @Option(help: "Images per encoder call.") var batchSize = 32
+    @Option(help: "Only this part of the images, as i/n with 0 ≤ i < n (contiguous slices; join with `caption features merge`).")
+    var shard: String?
+    @Flag(help: "Store features as float16 (half the file size).") var float16 = false
+    @Flag(help: "Stop at the first image that cannot be read instead of skipping it.") var strict = false
+    @Option(help: "Refuse images with more pixels than this (decompression-bomb guard).") var maxPixels = ImageDecoder.defaultMaxPixels
+
+    func validate() throws {
+        if (images == nil) == (data == nil) { throw ValidationError("give exactly one of --images DIR or --data DATASET.") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, not \(batchSize).") }
+        _ = try shardRange(count: 0)
+    }
+
+    /// The slice of `count` images this shard covers.
+    func shardRange(count: Int) throws -> Range<Int> {
+        guard let shard else { return 0..<count }
+        let parts = shard.split(separator: "/")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n > 0, i >= 0, i < n else {
+            throw ValidationError("--shard \(shard) is not i/n with 0 ≤ i < n, e.g. --shard 0/4.")
+        }
+        return (count * i / n)..<(count * (i + 1) / n)
+    }
+
+    /// (name stored in the file, where the image is), in row order.
+    func imageList() throws -> (list: [(name: String, url: URL)], missing: [String]) {
+        if let images {
+            let folder = URL(fileURLWithPath: images, isDirectory: true)
+            let names: [String]
+            do {
+                names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            } catch {
+                throw CommandFailure("cannot list \(images) (\(error.localizedDescription)): pass --images a folder of JPEG/PNG files.")
+            }
+            let kept = names.filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+            return (kept.map { ($0, folder.appendingPathComponent($0)) }, [])
+        }
+        let dataset = try CaptionDataset.load(data!, checkImages: true)
+        let missing = Set(dataset.missingImages)
+        let present = dataset.items.filter { !missing.contains($0.image) }
+        return (present.map { ($0.image, dataset.imageURL(for: $0)) }, dataset.missingImages.map { dataset.imagesDirectory.appendingPathComponent($0).path })
+    }
+
+    func run() throws {
+        try runtime.apply()
+        let (all, missing) = try imageList()
+        for path in missing {
+            if strict { throw CommandFailure("\(path) does not exist: add the image or drop --strict to skip it.") }
+            FileHandle.standardError.write(Data("caption: skipped \(path): the dataset names it but the file does not exist.\n".utf8))
+        }
+        let list = Array(all[try shardRange(count: all.count)])
+        guard !list.isEmpty else {
+            throw CommandFailure("no images to encode in \(images ?? data!)\(shard.map { " (shard \($0))" } ?? ""): check the path.")
+        }
+        let model = try EncoderLoading.load(name: encoder, weights: weights)
+        let outURL = URL(fileURLWithPath: out)
+        let partial = URL(fileURLWithPath: out + ".partial", isDirectory: true)
+        let folder = outURL.deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: folder) else {
+            throw CommandFailure("cannot write \(out): the folder \(folder) does not exist; create it or choose another --out.")
+        }
+        do {
+            try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
+        } catch {
+            throw CommandFailure("cannot create \(partial.path) (\(error.localizedDescription)): choose a writable --out location.")
+        }
+        let crop = model.preprocessing.crop
+        let format: SafeTensors.FloatFormat = float16 ? .f16 : .f32
+        let batches = stride(from: 0, to: list.count, by: batchSize).map { $0..<min($0 + batchSize, list.count) }
+        let progress = ProgressBar("features", total: list.count, unit: "images")
+        let started = Date()
+        var done = 0, encodedThisRun = 0, skipped = missing.count, resumed = 0
+        var parts: [URL] = []
+        for (k, range) in batches.enumerated() {
+            let part = partial.appendingPathComponent(String(format: "batch-%06d.safetensors", k))
+            parts.append(part)
+            let expected = list[range].map(\.name)
+            let expectedJSON = String(decoding: try JSONEncoder().encode(expected), as: UTF8.self)
+            if let finished = try? SafeTensors.read(part), finished.metadata["expected"] == expectedJSON,
+               finished.metadata["encoder"] == model.name, finished.metadata["format"] == format.rawValue {
+                let failed = (try? JSONDecoder().decode([[String]].self, from: Data((finished.metadata["failed"] ?? "[]").utf8))) ?? []
+                for entry in failed { FileHandle.standardError.write(Data("caption: skipped (earlier run): \(entry.last ?? "")\n".utf8)) }
+                skipped += failed.count
+                done += range.count
+                resumed += range.count
+                continue
+            }
+            let batch = ImageBatch.load(list[range].map(\.url), preprocessing: model.preprocessing, maxPixels: maxPixels)
+            var failed: [[String]] = []
+            for failure in batch.failures {
+                if strict { throw CommandFailure("\(failure.reason) (--strict stops here; finished batches are kept for the next run)") }
+                FileHandle.standardError.write(Data("\(progressClear())caption: skipped: \(failure.reason)\n".utf8))
+                failed.append([expected[failure.index], failure.reason])
+            }
+            skipped += failed.count
+            var file = SafeTensors(metadata: [
+                "images": String(decoding: try JSONEncoder().encode(batch.decoded.map { expected[$0] }), as: UTF8.self),
+                "expected": expectedJSON, "failed": String(decoding: try JSONEncoder().encode(failed), as: UTF8.self),
+                "encoder": model.name, "image_size": String(crop), "format": format.rawValue,
+            ])
+            if !batch.decoded.isEmpty {
+                let features = try model.encode(batch.pixels, batch: batch.decoded.count, height: crop, width: crop)
+                file.tensors["grid"] = Tensor(shape: [features.batch, features.cells, features.channels], values: features.grid)
+                file.tensors["pooled"] = Tensor(shape: [features.batch, features.channels], values: features.pooled)
+            }
+            try file.write(to: part, floatFormat: format)
+            done += range.count
+            encodedThisRun += range.count
+            let rate = Double(encodedThisRun) / max(Date().timeIntervalSince(started), 1e-9)
+            progress.update(done, rate: rate, note: skipped > 0 ? "\(skipped) skipped" : "")
+        }
+        progress.finish()
+        try FeatureFileWriter.assemble(parts: parts, into: outURL, float16: float16, encoder: model.name, imageSize: crop)
+        try? FileManager.default.removeItem(at: partial)
+        let written = list.count - skipped + missing.count
+        var summary = "wrote features of \(written) images to \(out)"
+        if resumed > 0 { summary += " (\(resumed) resumed from an earlier run)" }
+        if skipped > 0 { summary += "; \(skipped) image(s) could not be read and were skipped" }
+        print(summary + ".")
+    }
+
+    private func progressClear() -> String { isatty(STDERR_FILENO) != 0 ? "\r\u{1B}[K" : "" }
+}
+
+struct FeaturesMerge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Join feature shards (from --shard i/n) into one file, rows in the order the shards are given.")
+
+    @Flag(help: "Store features as float16 (half the file size).") var float16 = false
+    @Argument(help: "The feature file to write.") var out: String
+    @Argument(help: "Shard files, in order.") var shards: [String]
+
+    func validate() throws {
+        if shards.isEmpty { throw ValidationError("give the shard files to merge after OUT.") }
+    }
+
+    func run() throws {
+        for shard in shards where !FileManager.default.fileExists(atPath: shard) {
+            throw CommandFailure("\(shard) does not exist: pass the files `caption features --shard` wrote.")
+        }
+        try FeatureFileWriter.assemble(parts: shards.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: out), float16: float16)
+        let store = try FeatureStore(URL(fileURLWithPath: out))
+        print("merged \(shards.count) shard(s) into \(out): \(store.count) images, \(store.featureSize) features each.")
+    }
+}
