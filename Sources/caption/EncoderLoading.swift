@@ -4,8 +4,25 @@ import Vision
 
 /// Where the CLI finds an encoder's weights: `--weights`, or the file `scripts/bootstrap` downloads.
 enum EncoderLoading {
+    /// `$CAPTIONER_CACHE`, else the first `.cache` holding `weights/` found walking up from the current
+    /// directory or from the executable (so `.build/release/caption` finds the checkout's cache from anywhere).
     static var cacheDirectory: URL {
-        URL(fileURLWithPath: ProcessInfo.processInfo.environment["CAPTIONER_CACHE"] ?? ".cache", isDirectory: true)
+        if let cache = ProcessInfo.processInfo.environment["CAPTIONER_CACHE"], !cache.isEmpty {
+            return URL(fileURLWithPath: cache, isDirectory: true)
+        }
+        var roots = [FileManager.default.currentDirectoryPath]
+        if let executable = Bundle.main.executablePath { roots.append((executable as NSString).deletingLastPathComponent) }
+        for root in roots {
+            var directory = URL(fileURLWithPath: root, isDirectory: true).standardizedFileURL
+            while true {
+                let candidate = directory.appendingPathComponent(".cache", isDirectory: true)
+                if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("weights").path) { return candidate }
+                let parent = directory.deletingLastPathComponent()
+                if parent.path == directory.path { break }
+                directory = parent
+            }
+        }
+        return URL(fileURLWithPath: ".cache", isDirectory: true)
     }
 
     /// The bootstrap's download for `name` (only EfficientNet-Lite0's weights are fetched automatically).

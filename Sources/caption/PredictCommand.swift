@@ -2,6 +2,7 @@ import ArgumentParser
 import Captioning
 import Foundation
 import TensorCore
+import Vision
 
 /// Options shared by every command that decodes captions.
 struct DecodingOptions: ParsableArguments {
@@ -36,51 +37,135 @@ extension CaptionModel {
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Caption images from a feature file written by `caption features`.",
+        abstract: "Caption images: image files, folders of images, a list on standard input (-), or a feature file.",
         discussion: """
-        Prints one line per image, `image<TAB>caption`, or with --json one JSON object per line:
+        End to end: each image is decoded, run through the model's encoder (its weights from --encoder-weights, or
+        the file scripts/bootstrap downloads for EfficientNet-Lite0) and captioned. With --features, the
+        captions come from precomputed features (caption features) instead. Prints one line per image,
+        `image<TAB>caption`, or with --json one JSON object per line:
         {"image": …, "caption": …, "score": …, "alternatives": [{"caption": …, "score": …}, …]}.
+        Unreadable images are reported one line each on standard error, and the exit status is then 1.
         """)
 
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var decoding: DecodingOptions
     @Option(help: "The model file (from caption train or caption import).") var model: String
-    @Option(help: "Precomputed features (safetensors from caption features).") var features: String
-    @Option(name: .customLong("image"), help: "Only these images of the feature file (repeatable).") var images: [String] = []
+    @Argument(help: "Image files, folders of images, or - to read paths from standard input.") var inputs: [String] = []
+    @Option(help: "Precomputed features (safetensors from caption features) instead of images.") var features: String?
+    @Option(name: .customLong("image"), help: "With --features: only these images of the feature file (repeatable).") var images: [String] = []
+    @Option(name: .customLong("encoder-weights"), help: "Weights of the model's encoder (default: the bootstrap download for efficientnet-lite0).")
+    var encoderWeights: String?
+    @Option(name: .customLong("max-pixels"), help: "Refuse images larger than this many pixels.") var maxPixels = ImageDecoder.defaultMaxPixels
     @Flag(help: "JSON lines instead of text.") var json = false
-    @Option(name: .customLong("batch-size"), help: "Images decoded together.") var batchSize = 32
+    @Option(name: .customLong("batch-size"), help: "Images decoded together.") var batchSize = 16
+
+    func validate() throws {
+        guard (features == nil) != inputs.isEmpty else {
+            throw ValidationError("give images (files, folders or -) or --features, one of the two.")
+        }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1.") }
+    }
 
     func run() throws {
         try runtime.apply()
         let model = try CaptionModel.load(URL(fileURLWithPath: self.model))
+        let printer = PredictionPrinter(model: model, json: json)
+        if let features {
+            try predictFromFeatures(model, features: features, printer: printer)
+            return
+        }
+        let files = try imageFiles(inputs)
+        let encoder = try EncoderLoading.load(name: model.metadata.encoder.name, weights: encoderWeights)
+        guard encoder.featureChannels == model.metadata.decoder.featureSize else {
+            throw CommandFailure("\(encoder.name) gives \(encoder.featureChannels)-channel features but \(self.model) expects \(model.metadata.decoder.featureSize): the model was trained on another encoder.")
+        }
+        var failures = 0
+        let crop = encoder.preprocessing.crop
+        for start in stride(from: 0, to: files.count, by: batchSize) {
+            let urls = Array(files[start..<min(files.count, start + batchSize)])
+            let batch = ImageBatch.load(urls, preprocessing: encoder.preprocessing, maxPixels: maxPixels)
+            for failure in batch.failures { warn(failure.reason) }
+            failures += batch.failures.count
+            guard !batch.decoded.isEmpty else { continue }
+            let encoded = try encoder.encode(batch.pixels, batch: batch.decoded.count, height: crop, width: crop)
+            let features = ImageFeatures(pooled: Tensor(shape: [encoded.batch, encoded.channels], values: encoded.pooled),
+                                         grid: Tensor(shape: [encoded.batch, encoded.cells, encoded.channels], values: encoded.grid))
+            for (index, hypotheses) in zip(batch.decoded, decoding.decode(model.decoder, features)) {
+                try printer.print(urls[index].lastPathComponent, hypotheses)
+            }
+        }
+        if failures > 0 { throw CommandFailure("\(failures) of \(files.count) images could not be captioned (reasons above).") }
+    }
+
+    func predictFromFeatures(_ model: CaptionModel, features: String, printer: PredictionPrinter) throws {
         let store = try FeatureStore(URL(fileURLWithPath: features))
         guard store.featureSize == model.metadata.decoder.featureSize else {
-            throw ValidationError("\(features) holds \(store.featureSize)-channel features but \(self.model) expects \(model.metadata.decoder.featureSize): extract them with the model's encoder (\(model.metadata.encoder.name)).")
+            throw CommandFailure("\(features) holds \(store.featureSize)-channel features but \(self.model) expects \(model.metadata.decoder.featureSize): extract them with the model's encoder (\(model.metadata.encoder.name)).")
         }
         if model.metadata.decoder.architecture.usesGrid && !store.hasGrid {
-            throw ValidationError("\(features) has no grid features, which \(model.metadata.decoder.architecture.rawValue) needs: re-run caption features.")
+            throw CommandFailure("\(features) has no grid features, which \(model.metadata.decoder.architecture.rawValue) needs: re-run caption features.")
         }
         var rows: [Int] = []
         for name in images {
-            guard let row = store.row(of: name) else { throw ValidationError("\(features) has no features for image \(name).") }
+            guard let row = store.row(of: name) else { throw CommandFailure("\(features) has no features for image \(name).") }
             rows.append(row)
         }
         if images.isEmpty { rows = Array(0..<store.count) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]      // fields in declaration order: image, caption, score, alternatives
-        for start in stride(from: 0, to: rows.count, by: max(batchSize, 1)) {
-            let batch = Array(rows[start..<min(rows.count, start + max(batchSize, 1))])
-            let results = decoding.decode(model.decoder, store.features(rows: batch))
-            for (row, hypotheses) in zip(batch, results) {
-                let best = hypotheses[0]
-                if json {
-                    let line = PredictionLine(image: store.images[row], caption: model.sentence(best), score: best.score,
-                                              alternatives: hypotheses.map { .init(caption: model.sentence($0), score: $0.score) })
-                    print(String(decoding: try encoder.encode(line), as: UTF8.self))
-                } else {
-                    print("\(store.images[row])\t\(model.sentence(best))")
-                }
+        for start in stride(from: 0, to: rows.count, by: batchSize) {
+            let batch = Array(rows[start..<min(rows.count, start + batchSize)])
+            for (row, hypotheses) in zip(batch, decoding.decode(model.decoder, store.features(rows: batch))) {
+                try printer.print(store.images[row], hypotheses)
             }
+        }
+    }
+
+    /// Files named directly, every image in named folders (sorted), and paths read from stdin for "-".
+    func imageFiles(_ inputs: [String]) throws -> [URL] {
+        let extensions: Set<String> = ["jpg", "jpeg", "png"]
+        var files: [URL] = []
+        for input in inputs {
+            if input == "-" {
+                while let line = readLine() {
+                    let path = line.trimmingCharacters(in: .whitespaces)
+                    if !path.isEmpty { files.append(URL(fileURLWithPath: path)) }
+                }
+                continue
+            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) else {
+                throw CommandFailure("\(input) does not exist: give image files, folders of images, or - for a list on standard input.")
+            }
+            if isDirectory.boolValue {
+                let names = try FileManager.default.contentsOfDirectory(atPath: input).sorted()
+                files += names.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }
+                    .map { URL(fileURLWithPath: input).appendingPathComponent($0) }
+            } else {
+                files.append(URL(fileURLWithPath: input))
+            }
+        }
+        guard !files.isEmpty else { throw CommandFailure("no images found in \(inputs.joined(separator: ", ")): give .jpg or .png files or folders holding them.") }
+        return files
+    }
+}
+
+/// Prints a prediction as text or one JSON line.
+struct PredictionPrinter {
+    let model: CaptionModel
+    let json: Bool
+    let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.withoutEscapingSlashes]      // fields in declaration order: image, caption, score, alternatives
+        return e
+    }()
+
+    func print(_ image: String, _ hypotheses: [DecodedCaption]) throws {
+        let best = hypotheses[0]
+        if json {
+            let line = PredictionLine(image: image, caption: model.sentence(best), score: best.score,
+                                      alternatives: hypotheses.map { .init(caption: model.sentence($0), score: $0.score) })
+            Swift.print(String(decoding: try encoder.encode(line), as: UTF8.self))
+        } else {
+            Swift.print("\(image)\t\(model.sentence(best))")
         }
     }
 }
