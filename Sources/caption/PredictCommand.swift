@@ -152,28 +152,16 @@ struct Predict: ParsableCommand {
 struct PredictionPrinter {
     let model: CaptionModel
     let json: Bool
-    let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.withoutEscapingSlashes]      // fields in declaration order: image, caption, score, alternatives
-        return e
-    }()
-
     func print(_ image: String, _ hypotheses: [DecodedCaption]) throws {
         let best = hypotheses[0]
         if json {
-            let line = PredictionLine(image: image, caption: model.sentence(best), score: best.score,
-                                      alternatives: hypotheses.map { .init(caption: model.sentence($0), score: $0.score) })
-            Swift.print(String(decoding: try encoder.encode(line), as: UTF8.self))
+            // Written by hand so the fields keep the documented order: image, caption, score, alternatives.
+            func quoted(_ text: String) throws -> String { String(decoding: try JSONEncoder().encode(text), as: UTF8.self) }
+            let alternatives = try hypotheses.map { "{\"caption\":\(try quoted(model.sentence($0))),\"score\":\($0.score)}" }
+            Swift.print("{\"image\":\(try quoted(image)),\"caption\":\(try quoted(model.sentence(best))),\"score\":\(best.score),"
+                        + "\"alternatives\":[\(alternatives.joined(separator: ","))]}")
         } else {
             Swift.print("\(image)\t\(model.sentence(best))")
         }
     }
-}
-
-struct PredictionLine: Encodable {
-    struct Alternative: Encodable { var caption: String; var score: Float }
-    var image: String
-    var caption: String
-    var score: Float
-    var alternatives: [Alternative]
 }
