@@ -76,9 +76,7 @@ struct Evaluate: ParsableCommand {
     func decodePredictions(for images: [String]) throws -> [String: String] {
         let model = try CaptionModel.load(URL(fileURLWithPath: self.model!))
         let store = try FeatureStore(URL(fileURLWithPath: features!))
-        guard store.featureSize == model.metadata.decoder.featureSize else {
-            throw ValidationError("\(features!) holds \(store.featureSize)-channel features but \(self.model!) expects \(model.metadata.decoder.featureSize): extract them with \(model.metadata.encoder.name).")
-        }
+        try store.checkFits(model, modelPath: self.model!)
         let found = images.sorted().compactMap { image in store.row(of: image).map { (image, $0) } }
         if found.count < images.count {
             warn("note: \(images.count - found.count) reference images have no features in \(features!) and get no prediction.")

@@ -99,12 +99,7 @@ struct Predict: ParsableCommand {
 
     func predictFromFeatures(_ model: CaptionModel, features: String, printer: PredictionPrinter) throws {
         let store = try FeatureStore(URL(fileURLWithPath: features))
-        guard store.featureSize == model.metadata.decoder.featureSize else {
-            throw CommandFailure("\(features) holds \(store.featureSize)-channel features but \(self.model) expects \(model.metadata.decoder.featureSize): extract them with the model's encoder (\(model.metadata.encoder.name)).")
-        }
-        if model.metadata.decoder.architecture.usesGrid && !store.hasGrid {
-            throw CommandFailure("\(features) has no grid features, which \(model.metadata.decoder.architecture.rawValue) needs: re-run caption features.")
-        }
+        try store.checkFits(model, modelPath: self.model)
         var rows: [Int] = []
         for name in images {
             guard let row = store.row(of: name) else { throw CommandFailure("\(features) has no features for image \(name).") }

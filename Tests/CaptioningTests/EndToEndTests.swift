@@ -119,3 +119,22 @@ import TensorCore
         #expect(throws: FeatureStoreError.self) { _ = try FeatureStore(broken) }
     }
 }
+
+@Suite struct FeatureStoreFitTests {
+    @Test func attentionModelsNeedGridFeaturesOfTheRightSize() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try ToyTask().model(.softAttentionGRU)          // 8 feature channels
+        let pooledOnly = dir.appendingPathComponent("pooled.safetensors")
+        try SafeTensors(tensors: ["pooled": Tensor(zeros: [1, 8])], metadata: ["images": "[\"a.png\"]"]).write(to: pooledOnly)
+        #expect(throws: FeatureStoreError.self) { try FeatureStore(pooledOnly).checkFits(model, modelPath: "m") }
+        let wrongSize = dir.appendingPathComponent("wrong.safetensors")
+        try SafeTensors(tensors: ["pooled": Tensor(zeros: [1, 6]), "grid": Tensor(zeros: [1, 4, 6])],
+                        metadata: ["images": "[\"a.png\"]"]).write(to: wrongSize)
+        #expect(throws: FeatureStoreError.self) { try FeatureStore(wrongSize).checkFits(model, modelPath: "m") }
+        let good = dir.appendingPathComponent("good.safetensors")
+        try SafeTensors(tensors: ["pooled": Tensor(zeros: [1, 8]), "grid": Tensor(zeros: [1, 4, 8])],
+                        metadata: ["images": "[\"a.png\"]"]).write(to: good)
+        try FeatureStore(good).checkFits(model, modelPath: "m")
+    }
+}

@@ -133,3 +133,18 @@ final class MappedFeatures: FeatureSource {
 public struct FeatureStoreError: Error, CustomStringConvertible {
     public let description: String
 }
+
+extension FeatureStore {
+    /// Checks that this store can feed `model`: the same feature size, and the grid when the
+    /// decoder attends over it. `modelPath` names the model in the message.
+    public func checkFits(_ model: CaptionModel, modelPath: String) throws {
+        let config = model.metadata.decoder
+        guard featureSize == config.featureSize else {
+            throw FeatureStoreError(description: "\(url.path) holds \(featureSize)-channel features but \(modelPath) expects \(config.featureSize): extract them with the model's encoder (\(model.metadata.encoder.name)).")
+        }
+        if config.architecture.usesGrid && !hasGrid {
+            throw FeatureStoreError(description: "\(url.path) has no grid features, which \(config.architecture.rawValue) needs: re-run caption features.")
+        }
+    }
+}
+
