@@ -10,8 +10,28 @@ import Darwin
 
 @inline(__always)
 func record(_ op: @autoclosure () -> Op, inputs: [Tensor], outputs: [Tensor]) {
-    guard let tape = Tape.active, inputs.contains(where: \.requiresGrad) else { return }
+    guard willRecord(inputs), let tape = Tape.active else { return }
     tape.append(op(), outputs: outputs)
+}
+
+/// Whether an op on `inputs` will be recorded: a tape is active and some input needs a gradient.
+/// Fused ops ask first, to save what backward needs only when it will run.
+@inline(__always)
+func willRecord(_ inputs: [Tensor]) -> Bool {
+    Tape.isRecording && inputs.contains(where: \.requiresGrad)
+}
+
+/// Both gate projections of a recurrent cell: (x·W_ihᵀ + b_ih, h·W_hhᵀ + b_hh), each [B, gates·H].
+private func gateProjections(_ x: Tensor, _ h: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor,
+                             gates: Int, cell: String) -> (gi: Tensor, gh: Tensor) {
+    let (batch, hidden) = (h.shape[0], h.shape[1])
+    precondition(weightIH.shape == [gates * hidden, x.shape[1]] && weightHH.shape == [gates * hidden, hidden],
+                 "\(cell): weights do not fit x \(x.shape), h \(h.shape)")
+    let gi = Tensor(uninitialized: [batch, gates * hidden])
+    let gh = Tensor(uninitialized: [batch, gates * hidden])
+    gemm(x.data, weightIH.data, gi.data, m: batch, n: gates * hidden, k: x.shape[1], transposeB: true, bias: biasIH.data)
+    gemm(h.data, weightHH.data, gh.data, m: batch, n: gates * hidden, k: hidden, transposeB: true, bias: biasHH.data)
+    return (gi, gh)
 }
 
 /// C (+)= op(A)·op(B) (+ bias) on raw row-major buffers through the cached oneDNN primitive.
@@ -349,15 +369,10 @@ public func crossEntropy(_ logits: Tensor, targets: IntTensor, ignoreIndex: Int3
 /// One `nn.GRUCell` step: x [B, I], h [B, H], weightIH [3H, I], weightHH [3H, H], biases [3H] → h' [B, H].
 public func gruCell(_ x: Tensor, _ h: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor) -> Tensor {
     let (batch, hidden) = (h.shape[0], h.shape[1])
-    precondition(weightIH.shape == [3 * hidden, x.shape[1]] && weightHH.shape == [3 * hidden, hidden], "gruCell: weights do not fit x \(x.shape), h \(h.shape)")
-    let gi = Tensor(uninitialized: [batch, 3 * hidden])
-    let gh = Tensor(uninitialized: [batch, 3 * hidden])
-    gemm(x.data, weightIH.data, gi.data, m: batch, n: 3 * hidden, k: x.shape[1], transposeB: true, bias: biasIH.data)
-    gemm(h.data, weightHH.data, gh.data, m: batch, n: 3 * hidden, k: hidden, transposeB: true, bias: biasHH.data)
+    let (gi, gh) = gateProjections(x, h, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH, gates: 3, cell: "gruCell")
     let out = Tensor(uninitialized: [batch, hidden])
     let inputs = [x, h, weightIH, weightHH, biasIH, biasHH]
-    let recording = Tape.isRecording && inputs.contains(where: \.requiresGrad)
-    let saved = recording ? Tensor(uninitialized: [batch, 4 * hidden]) : nil
+    let saved = willRecord(inputs) ? Tensor(uninitialized: [batch, 4 * hidden]) : nil
     Recurrent.gruForward(batch: batch, hidden: hidden, gi: gi.data, giStride: 3 * hidden, gh: gh.data,
                          h: h.data, hStride: hidden, out: out.data, outStride: hidden, saved: saved?.data)
     if let saved {
@@ -370,15 +385,10 @@ public func gruCell(_ x: Tensor, _ h: Tensor, weightIH: Tensor, weightHH: Tensor
 /// One `nn.LSTMCell` step: x [B, I], (h, c) [B, H], weightIH [4H, I], weightHH [4H, H], biases [4H] → (h', c').
 public func lstmCell(_ x: Tensor, _ h: Tensor, _ c: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor) -> (h: Tensor, c: Tensor) {
     let (batch, hidden) = (h.shape[0], h.shape[1])
-    precondition(weightIH.shape == [4 * hidden, x.shape[1]] && weightHH.shape == [4 * hidden, hidden], "lstmCell: weights do not fit x \(x.shape), h \(h.shape)")
-    let gi = Tensor(uninitialized: [batch, 4 * hidden])
-    let gh = Tensor(uninitialized: [batch, 4 * hidden])
-    gemm(x.data, weightIH.data, gi.data, m: batch, n: 4 * hidden, k: x.shape[1], transposeB: true, bias: biasIH.data)
-    gemm(h.data, weightHH.data, gh.data, m: batch, n: 4 * hidden, k: hidden, transposeB: true, bias: biasHH.data)
+    let (gi, gh) = gateProjections(x, h, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH, gates: 4, cell: "lstmCell")
     let hOut = Tensor(uninitialized: [batch, hidden]), cOut = Tensor(uninitialized: [batch, hidden])
     let inputs = [x, h, c, weightIH, weightHH, biasIH, biasHH]
-    let recording = Tape.isRecording && inputs.contains(where: \.requiresGrad)
-    let saved = recording ? Tensor(uninitialized: [batch, 5 * hidden]) : nil
+    let saved = willRecord(inputs) ? Tensor(uninitialized: [batch, 5 * hidden]) : nil
     Recurrent.lstmForward(batch: batch, hidden: hidden, gi: gi.data, giStride: 4 * hidden, gh: gh.data,
                           c: c.data, cStride: hidden, hOut: hOut.data, hOutStride: hidden,
                           cOut: cOut.data, cOutStride: hidden, saved: saved?.data)
@@ -401,8 +411,7 @@ public func gruSequence(_ x: Tensor, _ h0: Tensor, weightIH: Tensor, weightHH: T
     let states = Tensor(uninitialized: [steps + 1, batch, hidden])      // h_0 … h_T, time-major
     states.data.update(from: h0.data, count: batch * hidden)
     let inputs = [x, h0, weightIH, weightHH, biasIH, biasHH]
-    let recording = Tape.isRecording && inputs.contains(where: \.requiresGrad)
-    let saved = recording ? Tensor(uninitialized: [steps, batch, 4 * hidden]) : nil
+    let saved = willRecord(inputs) ? Tensor(uninitialized: [steps, batch, 4 * hidden]) : nil
     let gh = Tensor(uninitialized: [batch, 3 * hidden])
     let bh = batch * hidden
     for t in 0..<steps {
@@ -433,8 +442,7 @@ public func lstmSequence(_ x: Tensor, _ h0: Tensor, _ c0: Tensor, weightIH: Tens
     states.data.update(from: h0.data, count: bh)
     cells.data.update(from: c0.data, count: bh)
     let inputs = [x, h0, c0, weightIH, weightHH, biasIH, biasHH]
-    let recording = Tape.isRecording && inputs.contains(where: \.requiresGrad)
-    let saved = recording ? Tensor(uninitialized: [steps, batch, 5 * hidden]) : nil
+    let saved = willRecord(inputs) ? Tensor(uninitialized: [steps, batch, 5 * hidden]) : nil
     let gh = Tensor(uninitialized: [batch, 4 * hidden])
     for t in 0..<steps {
         gemm(states.data + t * bh, weightHH.data, gh.data, m: batch, n: 4 * hidden, k: hidden, transposeB: true, bias: biasHH.data)
