@@ -26,11 +26,9 @@ def rand(*shape, positive=False):
     return (x.abs() + 0.5) if positive else x
 
 
-def op_case(store, name, fn, inputs, ints=None):
-    """Stores name/in.K, name/out[.i], name/up[.i], name/grad.K for out = fn(*inputs, *ints)."""
-    ints = ints or {}
-    leaves = {k: v.double().requires_grad_(True) for k, v in inputs.items()}
-    outs = fn(**leaves, **{k: v for k, v in ints.items()})
+def backward_through(store, name, outs):
+    """Stores name/out.i and a random upstream gradient name/up.i for each output, then back-propagates
+    sum_i(out_i * up_i), so every input's gradient is its vector-Jacobian product with the upstream."""
     outs = outs if isinstance(outs, tuple) else (outs,)
     loss = 0
     for i, o in enumerate(outs):
@@ -39,6 +37,14 @@ def op_case(store, name, fn, inputs, ints=None):
         store[f"{name}/out.{i}"] = o.detach().float()
         loss = loss + (o * up.double()).sum()
     loss.backward()
+
+
+def op_case(store, name, fn, inputs, ints=None):
+    """Stores name/in.K, name/out[.i], name/up[.i], name/grad.K for out = fn(*inputs, *ints)."""
+    ints = ints or {}
+    leaves = {k: v.double().requires_grad_(True) for k, v in inputs.items()}
+    outs = fn(**leaves, **{k: v for k, v in ints.items()})
+    backward_through(store, name, outs)
     for k, v in inputs.items():
         store[f"{name}/in.{k}"] = v
         store[f"{name}/grad.{k}"] = leaves[k].grad.float()
@@ -117,14 +123,7 @@ def module_case(store, name, module, inputs, call):
         store[f"{name}/param.{k}"] = v.float()
     leaves = {k: v.double().requires_grad_(True) if v.is_floating_point() else v for k, v in inputs.items()}
     outs = call(module, **leaves)
-    outs = outs if isinstance(outs, tuple) else (outs,)
-    loss = 0
-    for i, o in enumerate(outs):
-        up = torch.randn(o.shape)
-        store[f"{name}/up.{i}"] = up
-        store[f"{name}/out.{i}"] = o.detach().float()
-        loss = loss + (o * up.double()).sum()
-    loss.backward()
+    backward_through(store, name, outs)
     for k, p in module.named_parameters():
         store[f"{name}/grad.param.{k}"] = p.grad.float()
     for k, v in inputs.items():
