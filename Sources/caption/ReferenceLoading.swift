@@ -86,28 +86,14 @@ private func forEachJSONLine(_ path: String, _ body: ([String: Any], Int) throws
     } catch {
         throw InputFileError(path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist")
     }
-    guard String(validating: data, as: UTF8.self) != nil else {
-        throw InputFileError(path, "is not UTF-8 text")
-    }
-    // Split on newline bytes; JSON parsing works on each line's bytes directly.
-    var lineNumber = 0
-    var lineStart = data.startIndex
-    while lineStart <= data.endIndex {
-        let lineEnd = data[lineStart...].firstIndex(of: 0x0A) ?? data.endIndex
-        lineNumber += 1
-        let line = data[lineStart..<lineEnd]
-        lineStart = lineEnd + 1
-        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: line)
-        } catch {
-            throw InputFileError(path, line: lineNumber, "is not valid JSON")
+    do {
+        try JSONLines.forEachObject(in: data, body)
+    } catch let error as JSONLinesError {
+        switch error {
+        case .notUTF8: throw InputFileError(path, "is not UTF-8 text")
+        case .invalidJSON(let line): throw InputFileError(path, line: line, "is not valid JSON")
+        case .notAnObject(let line): throw InputFileError(path, line: line, "is not a JSON object")
         }
-        guard let object = parsed as? [String: Any] else {
-            throw InputFileError(path, line: lineNumber, "is not a JSON object")
-        }
-        try body(object, lineNumber)
     }
 }
 
