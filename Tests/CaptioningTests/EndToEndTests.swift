@@ -35,6 +35,23 @@ import TensorCore
                 try put(images.enumerated().filter { split($0.offset) == s }.map(\.element).joined(separator: "\n") + "\n", "Flickr_8k.\(name).txt")
             }
             return dir.path
+        case "flickr30k":
+            var tokens = ""
+            for (i, image) in images.enumerated() { for (n, c) in captions(i).enumerated() { tokens += "\(image)#\(n)\t\(c)\n" } }
+            try put(tokens, "results_20130124.token")
+            try writeSplitLists(in: dir)
+            return dir.path
+        case "flickr30k-kaggle":
+            var rows = "image_name| comment_number| comment\n"
+            for (i, image) in images.enumerated() { for (n, c) in captions(i).enumerated() { rows += "\(image)| \(n)| \(c)\n" } }
+            try put(rows, "results.csv")
+            try writeSplitLists(in: dir)
+            return dir.path
+        case "folder-csv":   // a plain folder of images plus a CSV whose split column assigns every image
+            var csv = "file,split,text\n"
+            for (i, image) in images.enumerated() { for c in captions(i) { csv += "\(image),\(split(i)),\"\(c)\"\n" } }
+            try put(csv, "labels.csv")
+            return dir.path
         default:   // Karpathy split JSON
             let entries = images.enumerated().map { i, image -> [String: Any] in
                 ["filename": image, "split": split(i) == "train" && i % 2 == 1 ? "restval" : split(i),
@@ -43,6 +60,15 @@ import TensorCore
             let url = dir.appendingPathComponent("dataset_flickr8k.json")
             try JSONSerialization.data(withJSONObject: ["images": entries, "dataset": "flickr8k"]).write(to: url)
             return url.path
+        }
+    }
+
+    /// `splits/{train,val,test}.txt`, the split lists of layouts whose caption file has no split.
+    static func writeSplitLists(in dir: URL) throws {
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("splits"), withIntermediateDirectories: true)
+        for s in ["train", "val", "test"] {
+            let names = images.enumerated().filter { split($0.offset) == s }.map(\.element).joined(separator: "\n") + "\n"
+            try names.write(to: dir.appendingPathComponent("splits/\(s).txt"), atomically: true, encoding: .utf8)
         }
     }
 
@@ -57,11 +83,15 @@ import TensorCore
                         metadata: ["images": images, "encoder": "test", "image_size": "224"]).write(to: url)
     }
 
-    @Test(arguments: ["kaggle", "flickr8k", "karpathy"])
+    @Test(arguments: ["kaggle", "flickr8k", "flickr30k", "flickr30k-kaggle", "folder-csv", "karpathy"])
     func trainResumePredict(_ layout: String) throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let dataset = try CaptionDataset.load(try Self.write(layout, in: dir), checkImages: false)
+        let expectedLayout: [String: DatasetLayout] = [
+            "kaggle": .flickr8kKaggle, "flickr8k": .flickr8kOriginal, "flickr30k": .flickr30kToken,
+            "flickr30k-kaggle": .flickr30kKaggle, "folder-csv": .folderCSV, "karpathy": .karpathyJSON]
+        #expect(dataset.layout == expectedLayout[layout])
         #expect(dataset.split(.train).count == 8 && dataset.split(.val).count == 2 && dataset.split(.test).count == 2)
         let featureURL = dir.appendingPathComponent("features.safetensors")
         try Self.writeFeatures(to: featureURL)
