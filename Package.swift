@@ -57,6 +57,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CaptionDataTests", dependencies: ["CaptionData"],
                     resources: [.copy("Fixtures")]),
+        // Runs the built `caption` executable as users do (exit status, messages, outputs left intact).
+        .testTarget(name: "CLITests", dependencies: ["caption"]),
     ],
     swiftLanguageModes: [.v5]
 )
