@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "CaptionDataTests", dependencies: ["CaptionData"],
                     resources: [.copy("Fixtures")]),
         // Runs the built `caption` executable as users do (exit status, messages, outputs left intact).
-        .testTarget(name: "CLITests", dependencies: ["caption"]),
+        .testTarget(name: "CLITests", dependencies: ["caption", "Captioning", "TensorCore"]),
     ],
     swiftLanguageModes: [.v5]
 )

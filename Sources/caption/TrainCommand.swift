@@ -44,7 +44,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("scheduled-sampling"), help: "Final probability of feeding back the model's own word.") var scheduledSampling: Float = 0
     @Option(help: "Early-stopping patience, in epochs.") var patience = 4
     @Option(name: .customLong("time-budget"), help: "Stop after this many seconds of training.") var timeBudget: Double?
-    @Flag(help: "Captions naming missing images are an error.") var strict = false
+    @Flag(help: "Captions whose images have no features are an error (by default they are counted, reported and skipped).")
+    var strict = false
 
     func run() throws {
         try runtime.apply()
@@ -67,6 +68,10 @@ struct Train: ParsableCommand {
             vocabulary = try Vocabulary(tokens: saved.metadata.vocabulary)
         }
         let data = try TrainingData(dataset: dataset, features: store, minCount: minCount, maxWords: maxWords, vocabulary: vocabulary)
+        for warning in dataset.warnings { warn(warning) }
+        if !data.imagesWithoutFeatures.isEmpty && strict {
+            throw CommandFailure("\(data.imagesWithoutFeatures.count) captioned images of \(self.data) have no features in \(features) (e.g. \(data.imagesWithoutFeatures[0])): extract them with caption features, or drop --strict to skip them.")
+        }
         if !data.imagesWithoutFeatures.isEmpty {
             warn("\(data.imagesWithoutFeatures.count) images of \(dataset.name) have no features in \(features) (e.g. \(data.imagesWithoutFeatures[0])); they are skipped.")
         }
