@@ -43,10 +43,11 @@ def main():
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--min-count", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2, help="1 is faster on a machine that is busy with other work")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     random.seed(args.seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
 
     captions = {}
     with open(os.path.join(args.data, "captions.txt"), newline="") as f:
