@@ -2,7 +2,7 @@
 same dataset and feature file, and report its test-split scores with pycocoevalcap: the quality anchor
 for the Swift decoders (same features, seed budget and epochs).
 
-    /tmp/ref/bin/python tools/reference/train_twin.py --data DIR --features F.safetensors \
+    /tmp/ref/bin/python tools/reference/train_twin.py --data DIR --features F.safetensors [--save twin.safetensors] \
         --arch soft-attention-gru --epochs 6 [--hidden 512] [--seed 1]
 
 Dataset: the Flickr8k Kaggle layout (captions.txt + splits/{train,val,test}.txt), as `caption synth` writes.
@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--min-count", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--save", help="write the best state dict here (safetensors) and vocab.txt beside it, for `caption import`")
     ap.add_argument("--threads", type=int, default=2, help="1 is faster on a machine that is busy with other work")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -139,6 +140,11 @@ def main():
         if val["BLEU-4"] > best:
             best, best_state = val["BLEU-4"], {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
+    if args.save:
+        from safetensors.torch import save_file
+        save_file({k: v.contiguous() for k, v in best_state.items()}, args.save)
+        with open(os.path.join(os.path.dirname(os.path.abspath(args.save)), "vocab.txt"), "w") as f:
+            f.write("\n".join(vocab) + "\n")
     print(json.dumps({"arch": args.arch, "val_BLEU-4": best, **{f"test_{k}": v for k, v in score(split["test"]).items()}}))
 
 
