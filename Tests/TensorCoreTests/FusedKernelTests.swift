@@ -1,0 +1,55 @@
+import Testing
+import TestSupport
+@testable import TensorCore
+
+/// Fused kernels against the unfused ops they replace: same value, same gradients.
+@Suite struct FusedKernelTests {
+    /// loss and d(loss)/d(inputs) of `f` on fresh copies of `inputs`.
+    func lossAndGradients(_ inputs: [Tensor], _ f: ([Tensor]) -> Tensor) -> (Float, [Tensor]) {
+        let leaves = inputs.map { t -> Tensor in let c = t.copy(); c.requiresGrad = true; return c }
+        let tape = Tape()
+        let loss = tape.record { f(leaves) }
+        tape.backward(from: loss)
+        return (loss.item, leaves.map { $0.grad ?? Tensor(zeros: $0.shape) })
+    }
+
+    @Test(arguments: [false, true])
+    func linearCrossEntropyMatchesLinearThenCrossEntropy(withPadding: Bool) {
+        var rng = RandomGenerator(seed: 5)
+        let (rows, inF, classes) = (37, 24, 300)
+        let x = Tensor.randn([rows, inF], rng: &rng), w = Tensor.randn([classes, inF], rng: &rng, std: 0.3)
+        let b = Tensor.randn([classes], rng: &rng)
+        let targets = IntTensor((0..<rows).map { r in withPadding && r % 3 == 0 ? 0 : Int32(1 + rng.int(below: classes - 1)) })
+        let (fusedLoss, fused) = lossAndGradients([x, w, b]) {
+            linearCrossEntropy($0[0], weight: $0[1], bias: $0[2], targets: targets, ignoreIndex: 0)
+        }
+        let (plainLoss, plain) = lossAndGradients([x, w, b]) {
+            crossEntropy(linear($0[0], weight: $0[1], bias: $0[2]), targets: targets, ignoreIndex: 0)
+        }
+        #expect(abs(fusedLoss - plainLoss) <= 1e-5 * abs(plainLoss), "loss \(fusedLoss) vs \(plainLoss)")
+        for (name, (a, e)) in zip(["x", "weight", "bias"], zip(fused, plain)) {
+            expectClose(a, e, tolerance: 1e-5, "gradient of \(name)")
+        }
+        if withPadding {
+            for r in stride(from: 0, to: rows, by: 3) { #expect((0..<inF).allSatisfy { fused[0].data[r * inF + $0] == 0 }) }
+        }
+    }
+
+    @Test func linearCrossEntropyWithoutBiasAndWithThreeDimensionalInput() {
+        var rng = RandomGenerator(seed: 6)
+        let x = Tensor.randn([3, 4, 8], rng: &rng), w = Tensor.randn([11, 8], rng: &rng)
+        let targets = IntTensor([1, 2, 0, 0, 5, 6, 7, 0, 10, 0, 3, 4])
+        let (fusedLoss, fused) = lossAndGradients([x, w]) { linearCrossEntropy($0[0], weight: $0[1], bias: nil, targets: targets, ignoreIndex: 0) }
+        let (plainLoss, plain) = lossAndGradients([x, w]) {
+            crossEntropy(linear($0[0], weight: $0[1], bias: nil).reshaped([-1, 11]), targets: targets, ignoreIndex: 0)
+        }
+        #expect(abs(fusedLoss - plainLoss) <= 1e-5 * abs(plainLoss))
+        expectClose(fused[0], plain[0], tolerance: 1e-5, "gradient of x")
+        expectClose(fused[1], plain[1], tolerance: 1e-5, "gradient of weight")
+    }
+
+    @Test func linearCrossEntropyOfOnlyIgnoredTargetsIsNaN() {
+        let x = Tensor(shape: [2, 2], values: [1, 2, 3, 4]), w = Tensor(shape: [3, 2], values: [1, 0, 0, 1, 1, 1])
+        #expect(linearCrossEntropy(x, weight: w, bias: nil, targets: IntTensor([0, 0]), ignoreIndex: 0).item.isNaN)
+    }
+}
