@@ -351,7 +351,7 @@ struct Bench: ParsableCommand {
         let total = 8 + headerData.count + pooledBytes + gridBytes
         if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size == total { return }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: url.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
         var length = UInt64(headerData.count).littleEndian
