@@ -18,9 +18,12 @@ struct Bench: ParsableCommand {
     @Option(help: "Seconds to time each workload after warm-up.") var seconds: Double = 3
     @Option(name: .customLong("write-corpus"), help: ArgumentHelp("Write the evaluate workload's corpus here as references.jsonl and predictions.jsonl, and exit.", valueName: "dir", visibility: .hidden))
     var writeCorpus: String?
+    @Option(help: ArgumentHelp("Run each workload exactly this many times after one warm-up call instead of for --seconds (for profilers).", visibility: .hidden))
+    var iterations: Int?
 
     func run() throws {
         try runtime.apply()
+        Self.fixedIterations = iterations
         if let writeCorpus {
             try Self.writeEvaluationCorpus(to: URL(fileURLWithPath: writeCorpus))
             return
@@ -57,8 +60,17 @@ struct Bench: ParsableCommand {
         let run: () -> Double
     }
 
-    /// Runs `body` twice to warm up, then as often as fits in `seconds`; returns calls per second.
+    nonisolated(unsafe) static var fixedIterations: Int?
+
+    /// Runs `body` twice to warm up, then as often as fits in `seconds` (or once to warm up, then
+    /// `--iterations` times); returns calls per second.
     static func rate(seconds: Double, _ body: () -> Void) -> Double {
+        if let n = fixedIterations {
+            body()
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<n { body() }
+            return Double(n) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
         body(); body()
         let start = DispatchTime.now().uptimeNanoseconds
         var n = 0, elapsed = 0.0
@@ -71,24 +83,26 @@ struct Bench: ParsableCommand {
     }
 
     static func workloads(seconds: Double) -> [Workload] {
-        var rng = RandomGenerator(seed: 0)
+        // Every workload builds its inputs when it runs, so `--only` pays only for what it asks for.
         // The decoders' GEMMs (SPEC §5 workload: B 64, T 22, E 256, H 512, V 3000): the output layer
         // over all steps, the GRU input projection over all steps, and one recurrent step.
         let shapes: [(m: Int, k: Int, n: Int)] = [(1344, 512, 3000), (1344, 256, 1536), (64, 512, 1536)]
-        var list = shapes.map { s -> Workload in
-            let a = Tensor.randn([s.m, s.k], rng: &rng), w = Tensor.randn([s.n, s.k], rng: &rng)
-            return Workload(key: "matmul_\(s.m)x\(s.k)x\(s.n)_gflops", unit: "GFLOP/s") {
+        var list = shapes.enumerated().map { index, s -> Workload in
+            Workload(key: "matmul_\(s.m)x\(s.k)x\(s.n)_gflops", unit: "GFLOP/s") {
+                var rng = RandomGenerator(seed: UInt64(index))
+                let a = Tensor.randn([s.m, s.k], rng: &rng), w = Tensor.randn([s.n, s.k], rng: &rng)
                 let perSecond = rate(seconds: seconds) { _ = linear(a, weight: w, bias: nil) }
                 return perSecond * 2 * Double(s.m * s.k * s.n) / 1e9
             }
         }
-        let (b, i, h) = (64, 256, 512)
-        let x = Tensor.randn([b, i], rng: &rng), h0 = Tensor.randn([b, h], rng: &rng)
-        let bound = 1 / Float(h).squareRoot()
-        let weights = [[3 * h, i], [3 * h, h], [3 * h], [3 * h]].map {
-            Tensor.uniform($0, low: -bound, high: bound, rng: &rng, requiresGrad: true)
-        }
         list.append(Workload(key: "gru_cell_b64_i256_h512_fwd_bwd_ms", unit: "ms") {
+            var rng = RandomGenerator(seed: 0)
+            let (b, i, h) = (64, 256, 512)
+            let x = Tensor.randn([b, i], rng: &rng), h0 = Tensor.randn([b, h], rng: &rng)
+            let bound = 1 / Float(h).squareRoot()
+            let weights = [[3 * h, i], [3 * h, h], [3 * h], [3 * h]].map {
+                Tensor.uniform($0, low: -bound, high: bound, rng: &rng, requiresGrad: true)
+            }
             let perSecond = rate(seconds: seconds) {
                 for w in weights { w.grad = nil }
                 let tape = Tape()
@@ -102,23 +116,45 @@ struct Bench: ParsableCommand {
         return list
     }
 
+    /// A value made on first use (bench inputs shared by several workloads).
+    final class Lazy<T> {
+        private var value: T?
+        private let make: () -> T
+        init(_ make: @escaping () -> T) { self.make = make }
+        var get: T {
+            if let value { return value }
+            let v = make()
+            value = v
+            return v
+        }
+    }
+
     /// EfficientNet-Lite0 on random [32, 3, 224, 224] and [1, 3, 224, 224] input, as bench_torch.py
     /// times `extract_features`; needs the weights `scripts/bootstrap` downloads.
     static func encoderWorkloads(seconds: Double) -> [Workload] {
-        guard let url = EncoderLoading.defaultWeights(for: EfficientNetLiteVariant.lite0.name),
-              let encoder = try? ConvNetEncoder.load(name: EfficientNetLiteVariant.lite0.name, weights: url) else {
-            FileHandle.standardError.write(Data("bench: skipping the EfficientNet-Lite0 workloads: no weights in \(EncoderLoading.cacheDirectory.path)/weights (run scripts/bootstrap).\n".utf8))
-            return []
+        let encoder = Lazy { () -> ConvNetEncoder? in
+            guard let url = EncoderLoading.defaultWeights(for: EfficientNetLiteVariant.lite0.name),
+                  let encoder = try? ConvNetEncoder.load(name: EfficientNetLiteVariant.lite0.name, weights: url) else {
+                FileHandle.standardError.write(Data("bench: skipping the EfficientNet-Lite0 workloads: no weights in \(EncoderLoading.cacheDirectory.path)/weights (run scripts/bootstrap).\n".utf8))
+                return nil
+            }
+            return encoder
         }
-        var rng = RandomGenerator(seed: 1)
-        func randomImages(_ batch: Int) -> [Float] { Tensor.randn([batch, 3, 224, 224], rng: &rng).scalars }
-        let batch32 = randomImages(32), single = randomImages(1)
+        let images = Lazy { () -> (batch32: [Float], single: [Float]) in
+            var rng = RandomGenerator(seed: 1)
+            func randomImages(_ batch: Int) -> [Float] { Tensor.randn([batch, 3, 224, 224], rng: &rng).scalars }
+            return (randomImages(32), randomImages(1))
+        }
         return [
             Workload(key: "features_lite0_b32_images_per_s", unit: "images/s") {
-                32 * rate(seconds: seconds) { _ = try! encoder.encode(batch32, batch: 32, height: 224, width: 224) }
+                guard let encoder = encoder.get else { return .nan }
+                let batch32 = images.get.batch32
+                return 32 * rate(seconds: seconds) { _ = try! encoder.encode(batch32, batch: 32, height: 224, width: 224) }
             },
             Workload(key: "features_lite0_b1_ms", unit: "ms") {
-                1000 / rate(seconds: seconds) { _ = try! encoder.encode(single, batch: 1, height: 224, width: 224) }
+                guard let encoder = encoder.get else { return .nan }
+                let single = images.get.single
+                return 1000 / rate(seconds: seconds) { _ = try! encoder.encode(single, batch: 1, height: 224, width: 224) }
             },
         ]
     }
@@ -127,23 +163,18 @@ struct Bench: ParsableCommand {
     /// V 3000, C 1280, L 49, batch 64, T 22 with caption lengths 11.8 ± 3.8 words.
     static func decoderWorkloads(seconds: Double) -> [Workload] {
         let (v, c, l, b, t) = (3000, 1280, 49, 64, 22)
-        var rng = RandomGenerator(seed: 0)
-        var ids = [Int32](repeating: 0, count: b * t)
-        var targets = 0
-        for r in 0..<b {
-            let n = min(max(Int((rng.normal() * 3.8 + 11.8).rounded()), 4), t - 2)
-            ids[r * t] = 1
-            for j in 1...n { ids[r * t + j] = Int32(4 + rng.int(below: v - 4)) }
-            ids[r * t + n + 1] = 2
-            targets += n + 1
+        let inputs = Lazy { () -> (tokens: IntTensor, features: ImageFeatures, total: Int) in
+            var rng = RandomGenerator(seed: 0)
+            let tokens = flickrLikeTokens(batch: b, vocabulary: v, steps: t, rng: &rng)
+            let grid = Tensor.randn([b, l, c], rng: &rng)
+            let features = ImageFeatures(pooled: Tensor.randn([b, c], rng: &rng), grid: grid)
+            let total = tokens.values.filter { $0 != 0 }.count - b      // targets: words + <end>
+            return (tokens, features, total)
         }
-        let tokens = IntTensor(shape: [b, t], values: ids)
-        let grid = Tensor.randn([b, l, c], rng: &rng)
-        let features = ImageFeatures(pooled: Tensor.randn([b, c], rng: &rng), grid: grid)
-        let total = targets
 
         func train(_ arch: Architecture, key: String) -> Workload {
             Workload(key: key, unit: "tokens/s") {
+                let (tokens, features, total) = inputs.get
                 let decoder = try! makeDecoder(DecoderConfig(architecture: arch, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
                 let optimizer = Adam(decoder.namedParameters, learningRate: 4e-4)
                 decoder.setTraining(true)
@@ -162,6 +193,7 @@ struct Bench: ParsableCommand {
         }
 
         let greedy = Workload(key: "greedy_showtell_gru_b64_captions_per_s", unit: "captions/s") {
+            let features = inputs.get.features
             let decoder = try! makeDecoder(DecoderConfig(architecture: .showTellGRU, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
             decoder.setTraining(false)
             // As the PyTorch side: t − 1 steps of argmax for the whole batch, no early stop.
@@ -185,7 +217,7 @@ struct Bench: ParsableCommand {
 
         let beam = Workload(key: "beam3_showtell_gru_ms", unit: "ms") {
             let decoder = try! makeDecoder(DecoderConfig(architecture: .showTellGRU, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
-            let one = features.rows([0])
+            let one = inputs.get.features.rows([0])
             return 1000 / rate(seconds: seconds) {
                 _ = beamSearch(decoder, one, options: SearchOptions(beamSize: 3, maxWords: t - 2))
             }

@@ -52,4 +52,31 @@ import TestSupport
         let x = Tensor(shape: [2, 2], values: [1, 2, 3, 4]), w = Tensor(shape: [3, 2], values: [1, 0, 0, 1, 1, 1])
         #expect(linearCrossEntropy(x, weight: w, bias: nil, targets: IntTensor([0, 0]), ignoreIndex: 0).item.isNaN)
     }
+
+    /// The four-lane GRU pointwise loop gives exactly the scalar formula's values (and saved tensors).
+    @Test(arguments: [13, 16])
+    func vectorisedGRUPointwiseEqualsScalar(hidden: Int) {
+        var rng = RandomGenerator(seed: 8)
+        let batch = 3, h = hidden
+        let gi = Tensor.randn([batch, 3 * h], rng: &rng, std: 3), gh = Tensor.randn([batch, 3 * h], rng: &rng, std: 3)
+        let prev = Tensor.randn([batch, h], rng: &rng)
+        gi.data[0] = 1e-5; gi.data[1] = -20; gh.data[2 * h] = 0; gi.data[2 * h] = 2e-4   // tiny and clamped arguments
+        let out = Tensor(zeros: [batch, h]), saved = Tensor(zeros: [batch, 4 * h])
+        Recurrent.gruForward(batch: batch, hidden: h, gi: gi.data, giStride: 3 * h, gh: gh.data, h: prev.data, hStride: h,
+                             out: out.data, outStride: h, saved: saved.data)
+        let unsaved = Tensor(zeros: [batch, h])
+        Recurrent.gruForward(batch: batch, hidden: h, gi: gi.data, giStride: 3 * h, gh: gh.data, h: prev.data, hStride: h,
+                             out: unsaved.data, outStride: h, saved: nil)
+        for b in 0..<batch {
+            for j in 0..<h {
+                let x = gi.data + b * 3 * h, y = gh.data + b * 3 * h
+                let r = fastSigmoid(x[j] + y[j]), z = fastSigmoid(x[h + j] + y[h + j])
+                let n = fastTanh(x[2 * h + j] + r * y[2 * h + j])
+                let expected = (1 - z) * n + z * prev.data[b * h + j]
+                #expect(out.data[b * h + j] == expected && unsaved.data[b * h + j] == expected, "row \(b) unit \(j)")
+                let s = saved.data + b * 4 * h
+                #expect(s[j] == r && s[h + j] == z && s[2 * h + j] == n && s[3 * h + j] == y[2 * h + j])
+            }
+        }
+    }
 }
