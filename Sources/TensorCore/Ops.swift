@@ -132,8 +132,16 @@ public func - (s: Float, a: Tensor) -> Tensor { (-a) + s }
 // MARK: - Unary
 
 extension Tensor {
-    public func tanh() -> Tensor { unary(.tanh(self)) { fastTanh($0) } }
-    public func sigmoid() -> Tensor { unary(.sigmoid(self)) { fastSigmoid($0) } }
+    public func tanh() -> Tensor {
+        let out = Kernels.squash(self, sigmoid: false)
+        record(.tanh(self), inputs: [self], outputs: [out])
+        return out
+    }
+    public func sigmoid() -> Tensor {
+        let out = Kernels.squash(self, sigmoid: true)
+        record(.sigmoid(self), inputs: [self], outputs: [out])
+        return out
+    }
     public func relu() -> Tensor { unary(.relu(self)) { max($0, 0) } }
     public func exp() -> Tensor { unary(.exp(self)) { expf($0) } }
     public func log() -> Tensor { unary(.log(self)) { logf($0) } }

@@ -79,4 +79,15 @@ import TestSupport
             }
         }
     }
+
+    /// Tensor.tanh() and sigmoid() (four lanes) equal the scalar functions on every element.
+    @Test func vectorisedTanhAndSigmoidEqualScalar() {
+        var rng = RandomGenerator(seed: 12)
+        let x = Tensor.randn([1001], rng: &rng, std: 4)
+        x.data[0] = 3e-4; x.data[1] = -1e-6; x.data[2] = 30; x.data[3] = -30; x.data[4] = 0
+        let t = x.tanh(), s = x.sigmoid()
+        for i in 0..<x.count {
+            #expect(t.data[i] == fastTanh(x.data[i]) && s.data[i] == fastSigmoid(x.data[i]), "element \(i)")
+        }
+    }
 }
