@@ -63,7 +63,27 @@ public final class Adam: Optimizer {
             guard let grad = p.grad else { continue }
             let theta = p.data, g = grad.data, m = firstMoments[i].data, v = secondMoments[i].data
             let decay = decoupledWeightDecay ? 1 - lr * wd : 1
-            for j in 0..<p.count {
+            var start = 0
+            if wd == 0 && lerpWeight < 0.5 {
+                // The common case on four SSE lanes: the scalar loop's operations in its order, so
+                // the same values; the scalar loop below finishes the tail.
+                start = p.count & ~3
+                var j = 0
+                while j < start {
+                    let gj = UnsafeRawPointer(g + j).loadUnaligned(as: SIMD4<Float>.self)
+                    var mj = UnsafeRawPointer(m + j).loadUnaligned(as: SIMD4<Float>.self)
+                    var vj = UnsafeRawPointer(v + j).loadUnaligned(as: SIMD4<Float>.self)
+                    let tj = UnsafeRawPointer(theta + j).loadUnaligned(as: SIMD4<Float>.self)
+                    mj = mj + lerpWeight * (gj - mj)
+                    vj = vj * b2 + (1 - b2) * gj * gj
+                    let denominator = vj.squareRoot() / correction2 + eps
+                    UnsafeMutableRawPointer(m + j).storeBytes(of: mj, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(v + j).storeBytes(of: vj, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(theta + j).storeBytes(of: tj - stepSize * (mj / denominator), as: SIMD4<Float>.self)
+                    j += 4
+                }
+            }
+            for j in start..<p.count {
                 var gj = g[j]
                 if wd != 0 {
                     if decoupledWeightDecay { theta[j] *= decay } else { gj += wd * theta[j] }

@@ -16,6 +16,10 @@ enum Op {
     case permute(Tensor, [Int])
     case dropout(Tensor, mask: Tensor)
     case crossEntropy(logits: Tensor, targets: IntTensor, probabilities: Tensor, ignoreIndex: Int32, valid: Int)
+    /// rows: the rows of x that were kept (nil: all of them), gathered: those rows contiguously,
+    /// targets: their targets, probabilities: their softmax [rows, V] (overwritten by backward).
+    case linearCrossEntropy(x: Tensor, weight: Tensor, bias: Tensor?, rows: [Int32]?, gathered: Tensor,
+                            targets: [Int32], probabilities: Tensor)
     case gruCell(x: Tensor, h: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor, saved: Tensor)
     case lstmCell(x: Tensor, h: Tensor, c: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor, saved: Tensor)
     case gruSequence(x: Tensor, h0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor,
@@ -149,6 +153,38 @@ enum Gradients {
                 }
             }
             accumulate(logits, d, fresh: true)
+
+        // Fused output layer + cross-entropy (maths beside `linearCrossEntropy` in Ops.swift):
+        // dz = (p − onehot)·dy/n in place over p, then the three GEMM-side gradients over kept rows.
+        case let .linearCrossEntropy(x, w, bias, rows, gathered, targets, probabilities):
+            let (n, classes) = (probabilities.shape[0], probabilities.shape[1])
+            let inF = w.shape[1]
+            let scale = g.data[0] / Float(n)
+            let pd = probabilities.data
+            targets.withUnsafeBufferPointer { kt in
+                Threads.parallelRanges(n, minimumPerThread: max(1, 65_536 / max(classes, 1))) { range in
+                    for r in range {
+                        let row = pd + r * classes
+                        for j in 0..<classes { row[j] *= scale }
+                        row[Int(kt[r])] -= scale
+                    }
+                }
+            }
+            if x.requiresGrad {
+                let dx = gradBuffer(x)
+                if let rows {
+                    let dGathered = Tensor(uninitialized: [n, inF])
+                    gemm(pd, w.data, dGathered.data, m: n, n: inF, k: classes)
+                    for (i, r) in rows.enumerated() {
+                        let dst = dx.data + Int(r) * inF, src = dGathered.data + i * inF
+                        for j in 0..<inF { dst[j] += src[j] }
+                    }
+                } else {
+                    gemm(pd, w.data, dx.data, m: n, n: inF, k: classes, accumulate: true)
+                }
+            }
+            if w.requiresGrad { gemm(pd, gathered.data, gradBuffer(w).data, m: classes, n: inF, k: n, transposeA: true, accumulate: true) }
+            if let bias, bias.requiresGrad { addColumnSums(pd, rows: n, cols: classes, into: gradBuffer(bias).data) }
 
         // GRU cell: pointwise backward (Recurrent.gruBackward), then the two GEMMs' gradients.
         case let .gruCell(x, h, wIH, wHH, bIH, bHH, saved):

@@ -132,8 +132,16 @@ public func - (s: Float, a: Tensor) -> Tensor { (-a) + s }
 // MARK: - Unary
 
 extension Tensor {
-    public func tanh() -> Tensor { unary(.tanh(self)) { fastTanh($0) } }
-    public func sigmoid() -> Tensor { unary(.sigmoid(self)) { fastSigmoid($0) } }
+    public func tanh() -> Tensor {
+        let out = Kernels.squash(self, sigmoid: false)
+        record(.tanh(self), inputs: [self], outputs: [out])
+        return out
+    }
+    public func sigmoid() -> Tensor {
+        let out = Kernels.squash(self, sigmoid: true)
+        record(.sigmoid(self), inputs: [self], outputs: [out])
+        return out
+    }
     public func relu() -> Tensor { unary(.relu(self)) { max($0, 0) } }
     public func exp() -> Tensor { unary(.exp(self)) { expf($0) } }
     public func log() -> Tensor { unary(.log(self)) { logf($0) } }
@@ -361,6 +369,76 @@ public func crossEntropy(_ logits: Tensor, targets: IntTensor, ignoreIndex: Int3
     let out = Tensor(shape: [], values: [Float(total / Double(valid))])
     record(.crossEntropy(logits: logits, targets: targets, probabilities: probabilities, ignoreIndex: ignoreIndex, valid: valid),
            inputs: [logits], outputs: [out])
+    return out
+}
+
+/// The output layer and the loss in one op: mean cross-entropy of the logits x·Wᵀ + b against
+/// `targets`, as `crossEntropy(linear(x, weight:, bias:), targets:, ignoreIndex:)` computes it, but
+/// without the logits of ignored rows (padding) and without a separate logits tensor:
+///
+///   forward, over the n rows r whose target t_r is not ignored:
+///     z_r = x_r·Wᵀ + b          (one GEMM over the gathered rows, into the buffer P)
+///     p_r = softmax(z_r)        (in place over P)
+///     loss = (1/n) Σ_r (log Σ_j exp z_rj − z_r,t_r) = (1/n) Σ_r (m_r + log s_r − z_r,t_r)
+///   backward, dy = dloss:
+///     dz_r = (p_r − onehot(t_r)) · dy/n                 (in place over P)
+///     dx_r = dz_r·W,  dW = Σ_r dz_rᵀ·x_r,  db = Σ_r dz_r,  and dx = 0 on ignored rows,
+/// which is what the unfused ops give, since ignored rows have dz = 0. NaN when every target is ignored.
+/// x [.., I] with targets.count rows, weight [V, I], bias [V] → scalar.
+public func linearCrossEntropy(_ x: Tensor, weight: Tensor, bias: Tensor?, targets: IntTensor, ignoreIndex: Int32 = -100) -> Tensor {
+    let (v, inFeatures) = (weight.shape[0], weight.shape[1])
+    precondition(x.shape.last == inFeatures && x.count == targets.count * inFeatures,
+                 "linearCrossEntropy: input \(x.shape) does not hold \(targets.count) rows of \(inFeatures) features")
+    precondition(bias == nil || bias!.shape == [v], "linearCrossEntropy: bias \(bias!.shape) is not [\(v)]")
+    var rows: [Int32] = [], kept: [Int32] = []
+    rows.reserveCapacity(targets.count)
+    kept.reserveCapacity(targets.count)
+    for (r, t) in targets.values.enumerated() where t != ignoreIndex {
+        precondition(t >= 0 && Int(t) < v, "target \(t) is out of range for \(v) classes")
+        rows.append(Int32(r))
+        kept.append(t)
+    }
+    let n = rows.count
+    if n == 0 { return Tensor(shape: [], values: [.nan]) }
+    // The rows that count, contiguous: x itself when nothing is ignored.
+    let all = n == targets.count
+    let gathered: Tensor
+    if all {
+        gathered = x
+    } else {
+        gathered = Tensor(uninitialized: [n, inFeatures])
+        for (i, r) in rows.enumerated() {
+            (gathered.data + i * inFeatures).update(from: x.data + Int(r) * inFeatures, count: inFeatures)
+        }
+    }
+    let probabilities = Tensor(uninitialized: [n, v])
+    let pp = probabilities.data
+    gemm(gathered.data, weight.data, pp, m: n, n: v, k: inFeatures, transposeB: true, bias: bias?.data)
+    var rowLoss = [Float](repeating: 0, count: n)
+    rowLoss.withUnsafeMutableBufferPointer { losses in
+        let lossPtr = losses.baseAddress!
+        kept.withUnsafeBufferPointer { kt in
+            Threads.parallelRanges(n, minimumPerThread: max(1, 65_536 / max(v, 1))) { range in
+                for r in range {
+                    let p = pp + r * v
+                    var m = -Float.infinity
+                    for j in 0..<v { m = max(m, p[j]) }
+                    let target = p[Int(kt[r])]
+                    var s: Float = 0
+                    for j in 0..<v { let e = expf(p[j] - m); p[j] = e; s += e }
+                    let inv = 1 / s
+                    for j in 0..<v { p[j] *= inv }
+                    lossPtr[r] = m + logf(s) - target
+                }
+            }
+        }
+    }
+    var total: Double = 0
+    for r in 0..<n { total += Double(rowLoss[r]) }
+    let out = Tensor(shape: [], values: [Float(total / Double(n))])
+    record(.linearCrossEntropy(x: x, weight: weight, bias: bias, rows: all ? nil : rows, gathered: gathered,
+                               targets: kept, probabilities: probabilities),
+           inputs: [x, weight] + (bias.map { [$0] } ?? []), outputs: [out])
     return out
 }
 

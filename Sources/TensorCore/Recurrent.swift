@@ -9,6 +9,13 @@ import Darwin
 /// one pass over memory. Gate order and equations are PyTorch's (`nn.GRU`: r, z, n; `nn.LSTM`: i, f, g, o).
 enum Recurrent {
     @inline(__always) static func sigmoid(_ x: Float) -> Float { fastSigmoid(x) }
+    @inline(__always) static func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+    }
+    @inline(__always) static func load4(_ p: UnsafeMutablePointer<Float>) -> SIMD4<Float> { load4(UnsafePointer(p)) }
+    @inline(__always) static func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
+    }
 
     // MARK: GRU
     //
@@ -30,7 +37,19 @@ enum Recurrent {
         for b in 0..<batch {
             let xi = gi + b * giStride, hh = gh + b * 3 * H, hp = h + b * hStride, o = out + b * outStride
             let s = saved.map { $0 + b * 4 * H }
-            for j in 0..<H {
+            // Four lanes at a time (the same operations as the scalar tail, so the same values).
+            let vectorEnd = H & ~3
+            var j = 0
+            while j < vectorEnd {
+                let r = fastSigmoid(load4(xi + j) + load4(hh + j))
+                let z = fastSigmoid(load4(xi + H + j) + load4(hh + H + j))
+                let ghn = load4(hh + 2 * H + j)
+                let n = fastTanh(load4(xi + 2 * H + j) + r * ghn)
+                store4((SIMD4(repeating: 1) - z) * n + z * load4(hp + j), o + j)
+                if let s { store4(r, s + j); store4(z, s + H + j); store4(n, s + 2 * H + j); store4(ghn, s + 3 * H + j) }
+                j += 4
+            }
+            for j in vectorEnd..<H {
                 let r = sigmoid(xi[j] + hh[j])
                 let z = sigmoid(xi[H + j] + hh[H + j])
                 let ghn = hh[2 * H + j]

@@ -23,15 +23,32 @@ public enum Threads {
     }
 
     /// Runs `body` over `0..<total` split into contiguous chunks, in parallel when the work is
-    /// large enough to pay for the hand-off.
+    /// large enough to pay for the hand-off. The chunks run on the OpenMP team oneDNN uses (through
+    /// `GOMP_parallel`), not on Dispatch threads: OpenMP workers spin for a while after each GEMM,
+    /// and Dispatch threads started then would compete with them for the same cores.
     static func parallelRanges(_ total: Int, minimumPerThread: Int = 16_384, _ body: (Range<Int>) -> Void) {
         let workers = min(count, max(1, total / max(minimumPerThread, 1)))
         if workers <= 1 { body(0..<total); return }
         let chunk = (total + workers - 1) / workers
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let start = w * chunk
-            let end = min(total, start + chunk)
-            if start < end { body(start..<end) }
+        withoutActuallyEscaping(body) { body in
+            var job = ParallelJob(total: total, chunk: chunk, chunks: workers, body: body)
+            withUnsafeMutablePointer(to: &job) { pointer in
+                GOMP_parallel({ raw in
+                    let job = raw!.assumingMemoryBound(to: ParallelJob.self).pointee
+                    // The team may be smaller than asked for (nested regions run on one thread):
+                    // each thread takes every team-size-th chunk, so every chunk runs exactly once.
+                    let team = Int(omp_get_num_threads()), me = Int(omp_get_thread_num())
+                    for c in stride(from: me, to: job.chunks, by: max(team, 1)) {
+                        let start = c * job.chunk, end = min(job.total, start + job.chunk)
+                        if start < end { job.body(start..<end) }
+                    }
+                }, pointer, UInt32(workers), 0)
+            }
         }
     }
+}
+
+private struct ParallelJob {
+    let total: Int, chunk: Int, chunks: Int
+    let body: (Range<Int>) -> Void
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CaptionMetrics
 import Captioning
 import Foundation
 import Layers
@@ -15,10 +16,22 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.") var json = false
     @Option(name: .long, parsing: .upToNextOption, help: "Run only these keys.") var only: [String] = []
     @Option(help: "Seconds to time each workload after warm-up.") var seconds: Double = 3
+    @Option(name: .customLong("write-corpus"), help: ArgumentHelp("Write the evaluate workload's corpus here as references.jsonl and predictions.jsonl, and exit.", valueName: "dir", visibility: .hidden))
+    var writeCorpus: String?
+    @Option(help: ArgumentHelp("Run each workload exactly this many times after one warm-up call instead of for --seconds (for profilers).", visibility: .hidden))
+    var iterations: Int?
 
     func run() throws {
         try runtime.apply()
-        let workloads = Self.workloads(seconds: seconds)
+        Self.fixedIterations = iterations
+        if let writeCorpus {
+            try Self.writeEvaluationCorpus(to: URL(fileURLWithPath: writeCorpus))
+            return
+        }
+        // Memory figures are per process: when other keys run too, measure them in a fresh child.
+        let isolated = only.count == 1 && Self.memoryKeys.contains(only[0])
+        let workloads = Self.workloads(seconds: seconds) + Self.evaluationWorkloads(seconds: seconds)
+            + Self.memoryWorkloads(seconds: seconds, isolated: isolated, threads: runtime.threads)
         let unknown = Set(only).subtracting(workloads.map(\.key))
         guard unknown.isEmpty else {
             throw ValidationError("unknown bench key(s) \(unknown.sorted().joined(separator: ", ")); known: \(workloads.map(\.key).joined(separator: ", ")).")
@@ -26,7 +39,8 @@ struct Bench: ParsableCommand {
         var results: [(String, Double, String)] = []
         for w in workloads where only.isEmpty || only.contains(w.key) {
             if !json { FileHandle.standardError.write(Data("bench: \(w.key)…\n".utf8)) }
-            results.append((w.key, w.run(), w.unit))
+            let value = w.run()
+            if value.isFinite { results.append((w.key, value, w.unit)) }
         }
         if json {
             var object: [String: Any] = ["threads": Threads.count]
@@ -46,8 +60,17 @@ struct Bench: ParsableCommand {
         let run: () -> Double
     }
 
-    /// Runs `body` twice to warm up, then as often as fits in `seconds`; returns calls per second.
+    nonisolated(unsafe) static var fixedIterations: Int?
+
+    /// Runs `body` twice to warm up, then as often as fits in `seconds` (or once to warm up, then
+    /// `--iterations` times); returns calls per second.
     static func rate(seconds: Double, _ body: () -> Void) -> Double {
+        if let n = fixedIterations {
+            body()
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<n { body() }
+            return Double(n) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
         body(); body()
         let start = DispatchTime.now().uptimeNanoseconds
         var n = 0, elapsed = 0.0
@@ -60,24 +83,26 @@ struct Bench: ParsableCommand {
     }
 
     static func workloads(seconds: Double) -> [Workload] {
-        var rng = RandomGenerator(seed: 0)
+        // Every workload builds its inputs when it runs, so `--only` pays only for what it asks for.
         // The decoders' GEMMs (SPEC §5 workload: B 64, T 22, E 256, H 512, V 3000): the output layer
         // over all steps, the GRU input projection over all steps, and one recurrent step.
         let shapes: [(m: Int, k: Int, n: Int)] = [(1344, 512, 3000), (1344, 256, 1536), (64, 512, 1536)]
-        var list = shapes.map { s -> Workload in
-            let a = Tensor.randn([s.m, s.k], rng: &rng), w = Tensor.randn([s.n, s.k], rng: &rng)
-            return Workload(key: "matmul_\(s.m)x\(s.k)x\(s.n)_gflops", unit: "GFLOP/s") {
+        var list = shapes.enumerated().map { index, s -> Workload in
+            Workload(key: "matmul_\(s.m)x\(s.k)x\(s.n)_gflops", unit: "GFLOP/s") {
+                var rng = RandomGenerator(seed: UInt64(index))
+                let a = Tensor.randn([s.m, s.k], rng: &rng), w = Tensor.randn([s.n, s.k], rng: &rng)
                 let perSecond = rate(seconds: seconds) { _ = linear(a, weight: w, bias: nil) }
                 return perSecond * 2 * Double(s.m * s.k * s.n) / 1e9
             }
         }
-        let (b, i, h) = (64, 256, 512)
-        let x = Tensor.randn([b, i], rng: &rng), h0 = Tensor.randn([b, h], rng: &rng)
-        let bound = 1 / Float(h).squareRoot()
-        let weights = [[3 * h, i], [3 * h, h], [3 * h], [3 * h]].map {
-            Tensor.uniform($0, low: -bound, high: bound, rng: &rng, requiresGrad: true)
-        }
         list.append(Workload(key: "gru_cell_b64_i256_h512_fwd_bwd_ms", unit: "ms") {
+            var rng = RandomGenerator(seed: 0)
+            let (b, i, h) = (64, 256, 512)
+            let x = Tensor.randn([b, i], rng: &rng), h0 = Tensor.randn([b, h], rng: &rng)
+            let bound = 1 / Float(h).squareRoot()
+            let weights = [[3 * h, i], [3 * h, h], [3 * h], [3 * h]].map {
+                Tensor.uniform($0, low: -bound, high: bound, rng: &rng, requiresGrad: true)
+            }
             let perSecond = rate(seconds: seconds) {
                 for w in weights { w.grad = nil }
                 let tape = Tape()
@@ -91,23 +116,45 @@ struct Bench: ParsableCommand {
         return list
     }
 
+    /// A value made on first use (bench inputs shared by several workloads).
+    final class Lazy<T> {
+        private var value: T?
+        private let make: () -> T
+        init(_ make: @escaping () -> T) { self.make = make }
+        var get: T {
+            if let value { return value }
+            let v = make()
+            value = v
+            return v
+        }
+    }
+
     /// EfficientNet-Lite0 on random [32, 3, 224, 224] and [1, 3, 224, 224] input, as bench_torch.py
     /// times `extract_features`; needs the weights `scripts/bootstrap` downloads.
     static func encoderWorkloads(seconds: Double) -> [Workload] {
-        guard let url = EncoderLoading.defaultWeights(for: EfficientNetLiteVariant.lite0.name),
-              let encoder = try? ConvNetEncoder.load(name: EfficientNetLiteVariant.lite0.name, weights: url) else {
-            FileHandle.standardError.write(Data("bench: skipping the EfficientNet-Lite0 workloads: no weights in \(EncoderLoading.cacheDirectory.path)/weights (run scripts/bootstrap).\n".utf8))
-            return []
+        let encoder = Lazy { () -> ConvNetEncoder? in
+            guard let url = EncoderLoading.defaultWeights(for: EfficientNetLiteVariant.lite0.name),
+                  let encoder = try? ConvNetEncoder.load(name: EfficientNetLiteVariant.lite0.name, weights: url) else {
+                FileHandle.standardError.write(Data("bench: skipping the EfficientNet-Lite0 workloads: no weights in \(EncoderLoading.cacheDirectory.path)/weights (run scripts/bootstrap).\n".utf8))
+                return nil
+            }
+            return encoder
         }
-        var rng = RandomGenerator(seed: 1)
-        func randomImages(_ batch: Int) -> [Float] { Tensor.randn([batch, 3, 224, 224], rng: &rng).scalars }
-        let batch32 = randomImages(32), single = randomImages(1)
+        let images = Lazy { () -> (batch32: [Float], single: [Float]) in
+            var rng = RandomGenerator(seed: 1)
+            func randomImages(_ batch: Int) -> [Float] { Tensor.randn([batch, 3, 224, 224], rng: &rng).scalars }
+            return (randomImages(32), randomImages(1))
+        }
         return [
             Workload(key: "features_lite0_b32_images_per_s", unit: "images/s") {
-                32 * rate(seconds: seconds) { _ = try! encoder.encode(batch32, batch: 32, height: 224, width: 224) }
+                guard let encoder = encoder.get else { return .nan }
+                let batch32 = images.get.batch32
+                return 32 * rate(seconds: seconds) { _ = try! encoder.encode(batch32, batch: 32, height: 224, width: 224) }
             },
             Workload(key: "features_lite0_b1_ms", unit: "ms") {
-                1000 / rate(seconds: seconds) { _ = try! encoder.encode(single, batch: 1, height: 224, width: 224) }
+                guard let encoder = encoder.get else { return .nan }
+                let single = images.get.single
+                return 1000 / rate(seconds: seconds) { _ = try! encoder.encode(single, batch: 1, height: 224, width: 224) }
             },
         ]
     }
@@ -116,31 +163,25 @@ struct Bench: ParsableCommand {
     /// V 3000, C 1280, L 49, batch 64, T 22 with caption lengths 11.8 ± 3.8 words.
     static func decoderWorkloads(seconds: Double) -> [Workload] {
         let (v, c, l, b, t) = (3000, 1280, 49, 64, 22)
-        var rng = RandomGenerator(seed: 0)
-        var ids = [Int32](repeating: 0, count: b * t)
-        var targets = 0
-        for r in 0..<b {
-            let n = min(max(Int((rng.normal() * 3.8 + 11.8).rounded()), 4), t - 2)
-            ids[r * t] = 1
-            for j in 1...n { ids[r * t + j] = Int32(4 + rng.int(below: v - 4)) }
-            ids[r * t + n + 1] = 2
-            targets += n + 1
+        let inputs = Lazy { () -> (tokens: IntTensor, features: ImageFeatures, total: Int) in
+            var rng = RandomGenerator(seed: 0)
+            let tokens = flickrLikeTokens(batch: b, vocabulary: v, steps: t, rng: &rng)
+            let grid = Tensor.randn([b, l, c], rng: &rng)
+            let features = ImageFeatures(pooled: Tensor.randn([b, c], rng: &rng), grid: grid)
+            let total = tokens.values.filter { $0 != 0 }.count - b      // targets: words + <end>
+            return (tokens, features, total)
         }
-        let tokens = IntTensor(shape: [b, t], values: ids)
-        let grid = Tensor.randn([b, l, c], rng: &rng)
-        let features = ImageFeatures(pooled: Tensor.randn([b, c], rng: &rng), grid: grid)
-        let total = targets
 
         func train(_ arch: Architecture, key: String) -> Workload {
             Workload(key: key, unit: "tokens/s") {
+                let (tokens, features, total) = inputs.get
                 let decoder = try! makeDecoder(DecoderConfig(architecture: arch, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
                 let optimizer = Adam(decoder.namedParameters, learningRate: 4e-4)
                 decoder.setTraining(true)
                 let steps = rate(seconds: seconds) {
                     let tape = Tape()
-                    let loss = tape.record { () -> Tensor in
-                        let (logits, attention) = decoder.forward(features, tokens: tokens)
-                        return captionLoss(logits: logits, attention: attention, tokens: tokens, attentionPenalty: arch.defaultAttentionPenalty)
+                    let loss = tape.record {
+                        decoder.trainingLoss(features, tokens: tokens, attentionPenalty: arch.defaultAttentionPenalty)
                     }
                     tape.backward(from: loss)
                     clipGradientNorm(decoder.parameters, maxNorm: 5)
@@ -152,6 +193,7 @@ struct Bench: ParsableCommand {
         }
 
         let greedy = Workload(key: "greedy_showtell_gru_b64_captions_per_s", unit: "captions/s") {
+            let features = inputs.get.features
             let decoder = try! makeDecoder(DecoderConfig(architecture: .showTellGRU, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
             decoder.setTraining(false)
             // As the PyTorch side: t − 1 steps of argmax for the whole batch, no early stop.
@@ -175,7 +217,7 @@ struct Bench: ParsableCommand {
 
         let beam = Workload(key: "beam3_showtell_gru_ms", unit: "ms") {
             let decoder = try! makeDecoder(DecoderConfig(architecture: .showTellGRU, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
-            let one = features.rows([0])
+            let one = inputs.get.features.rows([0])
             return 1000 / rate(seconds: seconds) {
                 _ = beamSearch(decoder, one, options: SearchOptions(beamSize: 3, maxWords: t - 2))
             }
@@ -188,5 +230,186 @@ struct Bench: ParsableCommand {
             train(.adaptiveAttentionGRU, key: "train_adaptive_attention_gru_tokens_per_s"),
             greedy, beam,
         ]
+    }
+
+    // MARK: - Evaluation
+
+    static let evaluationImages = 5000, evaluationReferences = 5
+
+    /// tools/reference/bench_metrics.py's corpus: caption_corpus.make_sets(7, 5000, 5, 5).
+    static func evaluationCorpus() -> [ScoringItem] {
+        BenchCorpus.makeSets(seed: 7, count: evaluationImages, minReferences: evaluationReferences, maxReferences: evaluationReferences)
+            .map { ScoringItem(image: $0.image, prediction: $0.prediction, references: $0.references) }
+    }
+
+    static func writeEvaluationCorpus(to directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var references = "", predictions = ""
+        func quoted(_ s: String) -> String {
+            String(decoding: try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes]), as: UTF8.self).dropFirst().dropLast().description
+        }
+        for item in evaluationCorpus() {
+            references += "{\"image\": \(quoted(item.image)), \"captions\": [\(item.references.map(quoted).joined(separator: ", "))]}\n"
+            predictions += "{\"image\": \(quoted(item.image)), \"caption\": \(quoted(item.prediction))}\n"
+        }
+        try references.write(to: directory.appendingPathComponent("references.jsonl"), atomically: true, encoding: .utf8)
+        try predictions.write(to: directory.appendingPathComponent("predictions.jsonl"), atomically: true, encoding: .utf8)
+    }
+
+    /// BLEU-1..4, ROUGE-L and CIDEr-D of 5,000 predictions against 5 references each, PTB-tokenised,
+    /// as bench_metrics.py times pycocoevalcap (tokenizer + Bleu + Rouge + Cider; no METEOR).
+    static func evaluationWorkloads(seconds: Double) -> [Workload] {
+        [Workload(key: "evaluate_5000_seconds", unit: "s") {
+            let items = evaluationCorpus()
+            let scorer = CaptionScorer(options: ScoringOptions(meteor: false, threads: Threads.count))
+            return 1 / rate(seconds: seconds) { _ = try! scorer.evaluate(items) }
+        }]
+    }
+
+    // MARK: - Memory
+
+    static let memoryKeys = ["train_peak_rss_mb", "train_flickr8k_rss_anon_mb", "train_flickr8k_peak_rss_mb"]
+
+    /// Fields of /proc/self/status in MiB (VmHWM, VmRSS, RssAnon, RssFile); nil off Linux.
+    static func memoryStatus() -> [String: Double] {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return [:] }
+        var out: [String: Double] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(whereSeparator: { $0 == ":" || $0 == " " || $0 == "\t" })
+            if parts.count >= 2, let kb = Double(parts[1]) { out[String(parts[0])] = kb / 1024 }
+        }
+        return out
+    }
+
+    /// Resets VmHWM to the current RSS (Linux ≥ 4.0), so a peak belongs to the workload measured.
+    static func resetPeakRSS() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
+
+    /// The memory figures: peak RSS of training the largest decoder (soft attention) on the SPEC §5
+    /// batch, and training on a Flickr8k-sized memory-mapped feature store (8,091 × 49 × 1280
+    /// float32, 2 GB on disk): peak anonymous memory (must stay under 1 GB) and peak RSS. Each is
+    /// measured in a fresh process unless it is the only key asked for.
+    static func memoryWorkloads(seconds: Double, isolated: Bool, threads: Int?) -> [Workload] {
+        memoryKeys.map { key in
+            Workload(key: key, unit: "MiB") {
+                if !isolated { return measureInChild(key: key, seconds: seconds, threads: threads) }
+                return key == "train_peak_rss_mb" ? trainPeakRSS() : trainOnMappedStore()[key] ?? .nan
+            }
+        }
+    }
+
+    static func measureInChild(key: String, seconds: Double, threads: Int?) -> Double {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path), let path = Bundle.main.executablePath {
+            process.executableURL = URL(fileURLWithPath: path)
+        }
+        process.arguments = ["bench", "--json", "--only", key, "--seconds", String(seconds)] + (threads.map { ["--threads", String($0)] } ?? [])
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        do { try process.run() } catch { return .nan }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let value = (object[key] as? NSNumber)?.doubleValue else { return .nan }
+        return value
+    }
+
+    static func trainPeakRSS() -> Double {
+        let (v, c, l, b) = (3000, 1280, 49, 64)
+        var rng = RandomGenerator(seed: 0)
+        let tokens = flickrLikeTokens(batch: b, vocabulary: v, rng: &rng)
+        let features = ImageFeatures(pooled: Tensor.randn([b, c], rng: &rng), grid: Tensor.randn([b, l, c], rng: &rng))
+        let decoder = try! makeDecoder(DecoderConfig(architecture: .softAttentionGRU, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
+        let optimizer = Adam(decoder.namedParameters, learningRate: 4e-4)
+        decoder.setTraining(true)
+        resetPeakRSS()
+        for _ in 0..<3 { trainStep(decoder, optimizer, features, tokens) }
+        return memoryStatus()["VmHWM"] ?? .nan
+    }
+
+    static func trainStep(_ decoder: CaptionDecoder, _ optimizer: Adam, _ features: ImageFeatures, _ tokens: IntTensor) {
+        let tape = Tape()
+        let loss = tape.record {
+            decoder.trainingLoss(features, tokens: tokens, attentionPenalty: decoder.config.architecture.defaultAttentionPenalty)
+        }
+        tape.backward(from: loss)
+        clipGradientNorm(decoder.parameters, maxNorm: 5)
+        optimizer.step()
+        optimizer.zeroGrad()
+    }
+
+    /// Writes (once) a Flickr8k-sized float32 feature store, then reads every row in batches of 64
+    /// as an epoch does, with soft-attention training steps on the first batches; samples RssAnon
+    /// after every batch.
+    static func trainOnMappedStore() -> [String: Double] {
+        let (images, l, c, b) = (8091, 49, 1280, 64)
+        let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("captioner-bench/flickr8k-features-f32.safetensors")
+        guard (try? writeFeatureStore(url, images: images, cells: l, channels: c)) != nil,
+              let store = try? FeatureStore(url) else { return [:] }
+        var rng = RandomGenerator(seed: 0)
+        let decoder = try! makeDecoder(DecoderConfig(architecture: .softAttentionGRU, vocabularySize: 3000, featureSize: c), source: .initialise(seed: 0))
+        let optimizer = Adam(decoder.namedParameters, learningRate: 4e-4)
+        decoder.setTraining(true)
+        let tokens = flickrLikeTokens(batch: b, vocabulary: 3000, rng: &rng)
+        var order = Array(0..<images)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+        resetPeakRSS()
+        var anon = memoryStatus()["RssAnon"] ?? 0
+        var batchIndex = 0
+        for start in stride(from: 0, to: images, by: b) {
+            let rows = Array(order[start..<min(images, start + b)])
+            let features = store.features(rows: rows)
+            if batchIndex < 3 && rows.count == b { trainStep(decoder, optimizer, features, tokens) }
+            batchIndex += 1
+            anon = max(anon, memoryStatus()["RssAnon"] ?? 0)
+        }
+        return ["train_flickr8k_rss_anon_mb": anon, "train_flickr8k_peak_rss_mb": memoryStatus()["VmHWM"] ?? .nan]
+    }
+
+    /// A safetensors file as `caption features` writes it: pooled [N, C] and grid [N, L, C] float32.
+    static func writeFeatureStore(_ url: URL, images: Int, cells: Int, channels: Int) throws {
+        let names = (0..<images).map { String(format: "%05d.jpg", $0) }
+        let namesJSON = String(decoding: try JSONSerialization.data(withJSONObject: names), as: UTF8.self)
+        let pooledBytes = images * channels * 4, gridBytes = images * cells * channels * 4
+        let header: [String: Any] = [
+            "__metadata__": ["images": namesJSON, "encoder": "efficientnet-lite0", "image_size": "224"],
+            "pooled": ["dtype": "F32", "shape": [images, channels], "data_offsets": [0, pooledBytes]],
+            "grid": ["dtype": "F32", "shape": [images, cells, channels], "data_offsets": [pooledBytes, pooledBytes + gridBytes]],
+        ]
+        var headerData = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while headerData.count % 8 != 0 { headerData.append(0x20) }
+        let total = 8 + headerData.count + pooledBytes + gridBytes
+        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size == total { return }
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        var length = UInt64(headerData.count).littleEndian
+        try handle.write(contentsOf: Data(bytes: &length, count: 8))
+        try handle.write(contentsOf: headerData)
+        // 1 MiB of N(0, 1) values, repeated: the values do not matter, only the size does.
+        var rng = RandomGenerator(seed: 3)
+        let block = Tensor.randn([1 << 18], rng: &rng)
+        let chunk = Data(bytes: block.data, count: block.count * 4)
+        var remaining = pooledBytes + gridBytes
+        while remaining > 0 {
+            let n = min(remaining, chunk.count)
+            try handle.write(contentsOf: chunk.prefix(n))
+            remaining -= n
+        }
+    }
+
+    /// bench_torch.py's `flickr_like_tokens`: lengths N(11.8, 3.8) clamped to 4…T−2, <start> w… <end> <pad>….
+    static func flickrLikeTokens(batch b: Int, vocabulary v: Int, steps t: Int = 22, rng: inout RandomGenerator) -> IntTensor {
+        var ids = [Int32](repeating: 0, count: b * t)
+        for r in 0..<b {
+            let n = min(max(Int((rng.normal() * 3.8 + 11.8).rounded()), 4), t - 2)
+            ids[r * t] = 1
+            for j in 1...n { ids[r * t + j] = Int32(4 + rng.int(below: v - 4)) }
+            ids[r * t + n + 1] = 2
+        }
+        return IntTensor(shape: [b, t], values: ids)
     }
 }

@@ -20,6 +20,31 @@ import TensorCore
     }
 
     @Test func adam() { steps("adam") { Adam($0, learningRate: 1e-2) } }
+    /// The four-lane Adam loop gives exactly the scalar update (11 values: two vector blocks and a tail).
+    @Test func adamVectorLoopEqualsScalarFormula() {
+        var rng = RandomGenerator(seed: 4)
+        let theta = Tensor.randn([11], rng: &rng)
+        theta.requiresGrad = true
+        var (expected, m, v) = (theta.scalars, [Float](repeating: 0, count: 11), [Float](repeating: 0, count: 11))
+        let adam = Adam([("theta", theta)], learningRate: 1e-2)
+        for step in 1...3 {
+            let g = Tensor.randn([11], rng: &rng)
+            theta.grad = g
+            adam.step()
+            // Adam's constants as it computes them (float32 hyper-parameters).
+            let (lr, b1, b2): (Float, Float, Float) = (1e-2, 0.9, 0.999)
+            let stepSize = Float(Double(lr) / (1 - pow(Double(b1), Double(step))))
+            let correction2 = Float((1 - pow(Double(b2), Double(step))).squareRoot())
+            for j in 0..<11 {
+                let gj = g.data[j]
+                m[j] = m[j] + (1 - b1) * (gj - m[j])
+                v[j] = v[j] * b2 + (1 - b2) * gj * gj
+                expected[j] -= stepSize * (m[j] / (v[j].squareRoot() / correction2 + 1e-8))
+            }
+            #expect(theta.scalars == expected, "step \(step)")
+        }
+    }
+
     @Test func adamWithL2() { steps("adam_wd") { Adam($0, learningRate: 1e-2, weightDecay: 0.1) } }
     @Test func adamW() { steps("adamw") { Adam.adamW($0, learningRate: 1e-2, weightDecay: 0.1) } }
     @Test func sgd() { steps("sgd") { SGD($0, learningRate: 0.1) } }

@@ -69,6 +69,9 @@ import Testing
     @Test mutating func crossEntropyLoss() {
         let targets = IntTensor([3, 0, 1, 4])
         check([randn([4, 5])], "cross-entropy with ignored index") { [crossEntropy($0[0], targets: targets, ignoreIndex: 0)] }
+        check([randn([4, 3]), randn([5, 3]), randn([5])], "fused linear cross-entropy with ignored index") {
+            [linearCrossEntropy($0[0], weight: $0[1], bias: $0[2], targets: targets, ignoreIndex: 0)]
+        }
     }
 
     @Test mutating func recurrentCellsAndSequences() {

@@ -72,6 +72,13 @@ public final class AdaptiveAttention: CaptionDecoder {
     }
 
     public func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?) {
+        let (y, alphas) = outputFeatures(features, tokens: tokens)
+        return (out(y), alphas)
+    }
+
+    public var outputLayer: Linear { out }
+
+    public func outputFeatures(_ features: ImageFeatures, tokens: IntTensor) -> (features: Tensor, attention: Tensor?) {
         let (inputs, _) = teacherForcing(tokens)
         var state = initialState(features)
         let emb = embed(inputs)                                   // [B, T-1, E]
@@ -82,7 +89,7 @@ public final class AdaptiveAttention: CaptionDecoder {
             outputs.append(r.output.unsqueezed(axis: 1))
             alphas.append(r.alpha.unsqueezed(axis: 1))
         }
-        return (out(drop(concat(outputs, axis: 1))), concat(alphas, axis: 1))
+        return (drop(concat(outputs, axis: 1)), concat(alphas, axis: 1))
     }
 
     public func step(_ state: DecoderState, words: IntTensor) -> DecoderStep {

@@ -89,6 +89,11 @@ public protocol CaptionDecoder: Module {
     /// Teacher forcing. tokens [B, T] = <start> w… <end> <pad>…; returns logits [B, T−1, V] for
     /// the targets tokens[:, 1:], and the attention weights [B, T−1, L] where the model has them.
     func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?)
+    /// Teacher forcing up to the output layer: the (dropped-out) vectors [B, T−1, H] that
+    /// `outputLayer` maps to `forward`'s logits, and the attention weights.
+    func outputFeatures(_ features: ImageFeatures, tokens: IntTensor) -> (features: Tensor, attention: Tensor?)
+    /// The last layer, H → V.
+    var outputLayer: Linear { get }
     func initialState(_ features: ImageFeatures) -> DecoderState
     func step(_ state: DecoderState, words: IntTensor) -> DecoderStep
     /// The generator behind dropout masks; training reseeds it every step so runs repeat exactly.
@@ -150,6 +155,21 @@ func teacherForcing(_ tokens: IntTensor) -> (inputs: IntTensor, targets: IntTens
     return (IntTensor(shape: [b, t - 1], values: inputs), IntTensor(shape: [b * (t - 1)], values: targets))
 }
 
+extension CaptionDecoder {
+    /// `captionLoss(forward(features, tokens))` with the output layer fused into the cross-entropy
+    /// (`linearCrossEntropy`): no logits for padding, no [B, T−1, V] tensor kept for backward. Same
+    /// value and gradients as the unfused pair, same dropout draws.
+    public func trainingLoss(_ features: ImageFeatures, tokens: IntTensor, attentionPenalty: Float) -> Tensor {
+        let (y, attention) = outputFeatures(features, tokens: tokens)
+        let (_, targets) = teacherForcing(tokens)
+        let layer = outputLayer
+        let ce = linearCrossEntropy(y.reshaped([-1, layer.inFeatures]), weight: layer.weight, bias: layer.bias,
+                                    targets: targets, ignoreIndex: SpecialToken.pad)
+        guard let attention, attentionPenalty > 0 else { return ce }
+        return ce + attentionLoss(attention, targets: targets, penalty: attentionPenalty)
+    }
+}
+
 /// The twin's `caption_loss`: mean cross-entropy over real target tokens (padding id 0 ignored),
 /// plus λ · mean_b Σ_i (1 − Σ_t α_bti)², t running over steps whose target is not padding.
 public func captionLoss(logits: Tensor, attention: Tensor?, tokens: IntTensor, attentionPenalty: Float) -> Tensor {
@@ -157,11 +177,16 @@ public func captionLoss(logits: Tensor, attention: Tensor?, tokens: IntTensor, a
     let v = logits.shape[logits.rank - 1]
     let ce = crossEntropy(logits.reshaped([-1, v]), targets: targets, ignoreIndex: 0)
     guard let attention, attentionPenalty > 0 else { return ce }
+    return ce + attentionLoss(attention, targets: targets, penalty: attentionPenalty)
+}
+
+/// λ · mean_b Σ_i (1 − Σ_t α_bti)² over the steps whose target is not padding.
+func attentionLoss(_ attention: Tensor, targets: IntTensor, penalty: Float) -> Tensor {
     let (b, steps) = (attention.shape[0], attention.shape[1])
     let mask = Tensor(shape: [b, steps, 1], values: targets.values.map { $0 != 0 ? 1 : 0 })
     let covered = (attention * mask).sum(axis: 1)              // [B, L]
     let shortfall = 1 - covered
-    return ce + (shortfall * shortfall).sum(axis: 1).mean() * attentionPenalty
+    return (shortfall * shortfall).sum(axis: 1).mean() * penalty
 }
 
 extension DecoderConfig {

@@ -36,6 +36,13 @@ public final class ShowTell: CaptionDecoder {
     }
 
     public func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?) {
+        let (y, _) = outputFeatures(features, tokens: tokens)
+        return (out(y), nil)                                      // [B, T-1, V]
+    }
+
+    public var outputLayer: Linear { out }
+
+    public func outputFeatures(_ features: ImageFeatures, tokens: IntTensor) -> (features: Tensor, attention: Tensor?) {
         let (inputs, _) = teacherForcing(tokens)
         let x = embed(inputs)                                     // [B, T-1, E]
         let state = initialState(features)
@@ -45,7 +52,7 @@ public final class ShowTell: CaptionDecoder {
         } else {
             y = lstm!(x, (state.hidden, state.cell!)).y
         }
-        return (out(drop(y)), nil)                                // [B, T-1, V]
+        return (drop(y), nil)                                     // [B, T-1, H]
     }
 
     public func initialState(_ features: ImageFeatures) -> DecoderState {

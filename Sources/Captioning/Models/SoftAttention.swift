@@ -52,6 +52,13 @@ public final class SoftAttention: CaptionDecoder {
     }
 
     public func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?) {
+        let (y, alphas) = outputFeatures(features, tokens: tokens)
+        return (out(y), alphas)                                   // [B, T-1, V], [B, T-1, L]
+    }
+
+    public var outputLayer: Linear { out }
+
+    public func outputFeatures(_ features: ImageFeatures, tokens: IntTensor) -> (features: Tensor, attention: Tensor?) {
         let (inputs, _) = teacherForcing(tokens)
         let steps = inputs.shape[1]
         var state = initialState(features)
@@ -65,7 +72,7 @@ public final class SoftAttention: CaptionDecoder {
             alphas.append(alpha.unsqueezed(axis: 1))
         }
         let y = concat(hiddens, axis: 1)                          // [B, T-1, H]
-        return (out(drop(y)), concat(alphas, axis: 1))            // [B, T-1, V], [B, T-1, L]
+        return (drop(y), concat(alphas, axis: 1))                 // [B, T-1, H], [B, T-1, L]
     }
 
     public func step(_ state: DecoderState, words: IntTensor) -> DecoderStep {

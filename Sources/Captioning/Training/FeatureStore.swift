@@ -18,10 +18,16 @@ public final class FeatureStore: FeatureSource {
             FeatureStoreError(description: "\(url.path) \(what): re-create it with `caption features`.")
         }
         let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .alwaysMapped)
-        } catch {
-            throw FeatureStoreError(description: "\(url.path) cannot be read (\(error.localizedDescription)): check the path and its permissions.")
+        let shared: Bool
+        if let mapped = sharedMapping(url) {
+            (data, shared) = (mapped, true)
+        } else {
+            do {
+                data = try Data(contentsOf: url, options: .alwaysMapped)
+            } catch {
+                throw FeatureStoreError(description: "\(url.path) cannot be read (\(error.localizedDescription)): check the path and its permissions.")
+            }
+            shared = false
         }
         guard data.count >= 8 else { throw fail("is too short to be a safetensors file") }
         let declaredLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
@@ -63,7 +69,7 @@ public final class FeatureStore: FeatureSource {
         images = names
         encoder = metadata["encoder"] ?? "unknown"
         imageSize = Int(metadata["image_size"] ?? "") ?? 0
-        store = MappedFeatures(data: data, pooled: pooled, grid: grid)
+        store = MappedFeatures(data: data, pooled: pooled, grid: grid, releasesPages: shared)
         rowOfImage = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -90,11 +96,16 @@ final class MappedFeatures: FeatureSource {
     let data: Data
     let pooled: Slab
     let grid: Slab?
+    /// `data` is a read-only shared mapping of the file: after converting rows, their pages are
+    /// dropped from this process (MADV_DONTNEED; they stay in the page cache), so resident memory
+    /// does not grow to the file's size over an epoch.
+    let releasesPages: Bool
 
-    init(data: Data, pooled: Slab, grid: Slab?) {
+    init(data: Data, pooled: Slab, grid: Slab?, releasesPages: Bool = false) {
         self.data = data
         self.pooled = pooled
         self.grid = grid
+        self.releasesPages = releasesPages
     }
 
     var count: Int { pooled.shape[0] }
@@ -124,10 +135,40 @@ final class MappedFeatures: FeatureSource {
                         target[j] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base + 4 * j, as: UInt32.self)))
                     }
                 }
+                if releasesPages, let start = raw.baseAddress {
+                    let rowBytes = width * (slab.half ? 2 : 4)
+                    releasePages(start + slab.offset + row * rowBytes, count: rowBytes)
+                }
             }
         }
         return out
     }
+
+    /// MADV_DONTNEED on the whole pages inside [pointer, pointer + count).
+    private func releasePages(_ pointer: UnsafeRawPointer, count: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: pointer) + page - 1) / page * page
+        let last = (Int(bitPattern: pointer) + count) / page * page
+        guard last > first, let address = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(address, last - first, Int32(MADV_DONTNEED))
+    }
+}
+
+/// The file mapped read-only and shared (so dropping its pages never loses data), as `Data`; nil
+/// when it cannot be mapped that way (the caller falls back to Foundation's mapping).
+private func sharedMapping(_ url: URL) -> Data? {
+    #if os(Linux)
+    let fd = open(url.path, O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, info.st_size > 0 else { return nil }
+    let size = Int(info.st_size)
+    guard let address = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), address != MAP_FAILED else { return nil }
+    return Data(bytesNoCopy: address, count: size, deallocator: .custom { pointer, count in munmap(pointer, count) })
+    #else
+    return nil
+    #endif
 }
 
 public struct FeatureStoreError: Error, CustomStringConvertible {

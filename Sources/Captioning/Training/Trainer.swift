@@ -152,14 +152,13 @@ public final class Trainer {
         let penalty = options.attentionPenalty ?? decoder.config.architecture.defaultAttentionPenalty
         let tape = Tape()
         let loss = tape.record { () -> Tensor in
-            let (logits, attention): (Tensor, Tensor?)
             if sampling > 0 {
                 var rng = RandomGenerator(seed: Self.mix(options.seed, UInt64(epoch), UInt64(step), 0x55))
-                (logits, attention) = decoder.forwardScheduled(feats, tokens: tokens, probability: sampling, rng: &rng)
-            } else {
-                (logits, attention) = decoder.forward(feats, tokens: tokens)
+                let (logits, attention) = decoder.forwardScheduled(feats, tokens: tokens, probability: sampling, rng: &rng)
+                return captionLoss(logits: logits, attention: attention, tokens: tokens, attentionPenalty: penalty)
             }
-            return captionLoss(logits: logits, attention: attention, tokens: tokens, attentionPenalty: penalty)
+            // Teacher forcing with the output layer fused into the loss (same value and gradients).
+            return decoder.trainingLoss(feats, tokens: tokens, attentionPenalty: penalty)
         }
         tape.backward(from: loss)
         clipGradientNorm(decoder.parameters, maxNorm: options.gradientClip)
