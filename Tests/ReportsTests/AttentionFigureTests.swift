@@ -1,4 +1,4 @@
-import Captioning
+@testable import Captioning
 import Foundation
 import Testing
 @testable import Reports
@@ -28,7 +28,7 @@ func rgb(_ p: (r: UInt8, g: UInt8, b: UInt8)) -> [UInt8] { [p.r, p.g, p.b] }
         let heat = AttentionFigure.heatmap(Self.oneHot(row: 2, column: 5), size: 224)
         let peak = heat.indices.max { heat[$0] < heat[$1] }!
         #expect((160..<192).contains(peak % 224) && (64..<96).contains(peak / 224))
-        #expect(abs(heat.max()! - 1) < 1e-6)
+        #expect(heat.max()! > 0.95 && heat.max()! <= 1)   // pixel centres fall near, not on, the cell centre
     }
 
     @Test func onePanelPerWordAfterThePicture() {
@@ -36,14 +36,14 @@ func rgb(_ p: (r: UInt8, g: UInt8, b: UInt8)) -> [UInt8] { [p.r, p.g, p.b] }
                                      attention: (0..<7).map { Self.oneHot(row: $0, column: $0) }, sentinel: [])
         let vocabulary = ["<pad>", "<start>", "<end>", "<unk>", "a", "red", "circle", "left", "of", "the", "square"]
         let figure = AttentionFigure(picture: Self.grey, caption: caption, vocabulary: vocabulary, panelSize: 64, columns: 3)!
-        #expect(figure.words.map(\.text) == ["a", "red", "circle", "left", "of", "the", "square"])
+        #expect(figure.words.map { $0.text } == ["a", "red", "circle", "left", "of", "the", "square"])
         #expect(figure.caption == "a red circle left of the square")
         let layout = figure.layout
         #expect(layout.panels.count == 8)              // the picture, then seven words
         let rendered = figure.render()
         #expect(rendered.width == layout.width && rendered.height == layout.height)
         // Three panels per row: eight panels take three rows.
-        #expect(Set(layout.panels.map(\.y)).count == 3)
+        #expect(Set(layout.panels.map { $0.y }).count == 3)
     }
 
     @Test func showTellCaptionsHaveNoFigure() {

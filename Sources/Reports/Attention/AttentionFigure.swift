@@ -66,20 +66,22 @@ public struct AttentionFigure {
         return side * side == cells ? (side, side) : (1, cells)
     }
 
-    /// The attention map upsampled bilinearly to size × size and divided by its largest weight, so the
-    /// most attended cell is 1 whatever the total (adaptive attention's α sums to 1 − β).
+    /// The attention map upsampled bilinearly to size × size and stretched to [0, 1] between its
+    /// smallest and largest weight: the figure shows where a word looks relative to the rest of the
+    /// picture (diffuse maps and adaptive attention's α, which sums to 1 − β, stay readable). A
+    /// uniform map is all 0.
     public static func heatmap(_ attention: [Float], size: Int) -> [Float] {
         let (rows, columns) = gridShape(cells: attention.count)
-        let peak = attention.max() ?? 0
+        let low = attention.min() ?? 0, range = (attention.max() ?? 0) - low
         var out = [Float](repeating: 0, count: size * size)
-        guard peak > 0 else { return out }
+        guard range > 0 else { return out }
         for y in 0..<size {
             let (r0, r1, fy) = Canvas.bilinearTaps(y, from: size, to: rows)
             for x in 0..<size {
                 let (c0, c1, fx) = Canvas.bilinearTaps(x, from: size, to: columns)
                 let top = attention[r0 * columns + c0] * (1 - fx) + attention[r0 * columns + c1] * fx
                 let bottom = attention[r1 * columns + c0] * (1 - fx) + attention[r1 * columns + c1] * fx
-                out[y * size + x] = (top * (1 - fy) + bottom * fy) / peak
+                out[y * size + x] = (top * (1 - fy) + bottom * fy - low) / range
             }
         }
         return out
@@ -92,7 +94,7 @@ public struct AttentionFigure {
         for i in 0..<(size * size) {
             let v = heat[i]
             let color = HeatColorMap.color(v)
-            let alpha = 0.15 + 0.6 * v   // cold cells stay readable, hot cells glow
+            let alpha = 0.1 + 0.6 * v   // cold cells stay readable, hot cells glow
             for (c, value) in [color.r, color.g, color.b].enumerated() {
                 let under = Float(panel.pixels[i * 3 + c])
                 panel.pixels[i * 3 + c] = UInt8(min(255, max(0, (under * (1 - alpha) + value * 255 * alpha).rounded())))

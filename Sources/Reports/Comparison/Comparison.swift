@@ -76,7 +76,7 @@ public final class Comparison {
     public func logURL(_ config: Architecture) -> URL { directory.appendingPathComponent("\(config.rawValue).log.jsonl") }
 
     /// Trains and scores every configuration in turn, then writes the table, JSON, curves and report.
-    public func run(progress: (ComparisonEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> ComparisonSummary {
+    public func run(progress: @escaping (ComparisonEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> ComparisonSummary {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var results: [ComparisonResult] = []
         for (index, config) in configs.enumerated() {

@@ -1,12 +1,14 @@
-/// A 5×7 pixel font for printable ASCII plus β (the adaptive model's sentinel weight), embedded so
-/// figures need no font files. Each glyph is five columns, bit 0 at the top.
+/// A 5×7 pixel font with one descender row (g, j, p, q, y) for printable ASCII plus β (the adaptive
+/// model's sentinel weight), embedded so figures need no font files. Each glyph is five columns, bit 0
+/// at the top.
 enum BitmapFont {
-    static let glyphWidth = 5, glyphHeight = 7
+    static let glyphWidth = 5, glyphHeight = 8
     /// Horizontal advance per character, in font pixels (one blank column between glyphs).
     static let advance = 6
 
     static func columns(of character: Character) -> [UInt8] {
-        if character == "β" { return [0x7E, 0x25, 0x25, 0x1A, 0x00] }
+        if character == "β" { return [0xFE, 0x25, 0x25, 0x1A, 0x00] }
+        if let descending = descenders[character] { return descending }
         guard let ascii = character.asciiValue, ascii >= 0x20, ascii <= 0x7E else { return columns(of: "?") }
         let start = Int(ascii - 0x20) * 5
         return Array(ascii5x7[start..<start + 5])
@@ -17,6 +19,12 @@ enum BitmapFont {
         let column = columns(of: character)[x]
         return column & (1 << UInt8(y)) != 0
     }
+
+    /// Letters that reach below the line, redrawn over the 8th row.
+    private static let descenders: [Character: [UInt8]] = [
+        "g": [0x18, 0xA4, 0xA4, 0xA4, 0x7C], "j": [0x40, 0x80, 0x80, 0x7D, 0x00], "p": [0xFC, 0x24, 0x24, 0x24, 0x18],
+        "q": [0x18, 0x24, 0x24, 0x24, 0xFC], "y": [0x1C, 0xA0, 0xA0, 0xA0, 0x7C],
+    ]
 
     // The classic 5×7 LCD font, 0x20 (space) to 0x7E (~).
     private static let ascii5x7: [UInt8] = [
