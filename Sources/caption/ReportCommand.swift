@@ -87,7 +87,7 @@ struct Report: ParsableCommand {
         var notes = ["Model \(model!) (\(architecture), \(captionModel.decoder.parameterCount) parameters, vocabulary "
                      + "\(captionModel.metadata.vocabulary.count)) on \(dataset.name); features \(features!)."]
         if let provenance = captionModel.metadata.provenance.epochs {
-            notes.append("Trained for \(provenance) epochs with seed \(captionModel.metadata.provenance.seed.map(String.init) ?? "?").")
+            notes.append("Trained for \(provenance) epoch\(provenance == 1 ? "" : "s") with seed \(captionModel.metadata.provenance.seed.map(String.init) ?? "?").")
         }
         if history.isEmpty { notes.append("No epoch log found, so no learning curves.") }
         if !missing.isEmpty { notes.append("Pictures missing for \(missing.joined(separator: ", ")): only captions are shown for them.") }

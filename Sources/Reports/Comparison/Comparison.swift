@@ -115,21 +115,27 @@ public final class Comparison {
                 model: modelURL(config).lastPathComponent, log: logURL(config).lastPathComponent, history: summary.history)
             results.append(result)
             progress(.finished(result))
+            // The table so far survives a later failure or Ctrl-C.
+            if index + 1 < configs.count { try write(makeSummary(results), report: false) }
         }
-        let summary = ComparisonSummary(dataset: dataset.name, features: features.url.path, settings: settings,
-                                        beamSize: search.beamSize, results: results)
+        let summary = makeSummary(results)
         try write(summary)
         return summary
     }
 
-    /// compare.md, compare.json, curves.svg and report.html in the output folder.
-    public func write(_ summary: ComparisonSummary) throws {
+    func makeSummary(_ results: [ComparisonResult]) -> ComparisonSummary {
+        ComparisonSummary(dataset: dataset.name, features: features.url.path, settings: settings, beamSize: search.beamSize, results: results)
+    }
+
+    /// compare.md, compare.json, curves.svg and (with `report`) report.html in the output folder.
+    public func write(_ summary: ComparisonSummary, report: Bool = true) throws {
         try AtomicFile.write(Self.markdown(summary), to: directory.appendingPathComponent("compare.md"))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try encoder.encode(summary), to: directory.appendingPathComponent("compare.json"))
         try AtomicFile.write(CurveChart.svg(histories: summary.results.map { ($0.config, $0.history) }, standalone: true),
                              to: directory.appendingPathComponent("curves.svg"))
+        guard report else { return }
         try Self.report(summary, directory: directory, dataset: dataset, features: features, search: search, sampleCount: sampleCount)
             .write(to: directory.appendingPathComponent("report.html"))
     }
