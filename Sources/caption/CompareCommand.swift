@@ -13,7 +13,8 @@ struct Compare: ParsableCommand {
         trained exactly as `caption train` would with the same flags (its model and epoch log go to OUT), then scored \
         on the test split as `caption evaluate` would (beam 3, every metric; METEOR when Java and the jar are present). \
         Writes OUT/compare.md (the table: every metric, parameters, training time, tokens/s), OUT/compare.json, \
-        OUT/curves.svg (learning curves of all configurations) and OUT/report.html, and prints the table.
+        OUT/curves.svg (learning curves of all configurations) and OUT/report.html, and prints the table. \
+        --time-budget applies to each configuration.
         """)
 
     @OptionGroup var runtime: RuntimeOptions
@@ -26,6 +27,8 @@ struct Compare: ParsableCommand {
     @Option(help: "Beam width for the test-split captions; 1 decodes greedily.") var beam = 3
     @Option(help: "Test images shown in the report.") var samples = 4
     @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (it starts a Java process).") var noMeteor = false
+    @Flag(help: "Continue a comparison in --out that stopped: finished configurations are only scored again, an interrupted one continues from its checkpoint.")
+    var resume = false
 
     func validate() throws {
         guard beam >= 1 else { throw ValidationError("--beam must be at least 1, not \(beam).") }
@@ -73,6 +76,7 @@ struct Compare: ParsableCommand {
         comparison.search = SearchOptions(beamSize: beam, maxWords: training.maxWords)
         comparison.meteor = !noMeteor
         comparison.sampleCount = samples
+        comparison.resume = resume
 
         signal(SIGINT) { _ in interruptRequested = true }
         var bar: ProgressBar?

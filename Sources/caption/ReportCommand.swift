@@ -12,8 +12,8 @@ struct Report: ParsableCommand {
         One HTML file with everything embedded (pictures as base64 PNG, curves as inline SVG, inline CSS): the \
         test-split metric table (from --metrics, the JSON of `caption evaluate --json`, or computed now), the \
         learning curves from the epoch log, and sample test images with the generated caption, the references and, \
-        for attention models, the attention figure of every word. With --compare DIR it rebuilds DIR/report.html \
-        from the compare.json, models and logs `caption compare` left there.
+        for attention models, the attention figure of every word. With --compare DIR it rebuilds DIR/report.html, \
+        compare.md and curves.svg from the compare.json, models and logs `caption compare` left there.
         """)
 
     @OptionGroup var runtime: RuntimeOptions
@@ -57,7 +57,12 @@ struct Report: ParsableCommand {
                                                sampleCount: samples)
             let target = URL(fileURLWithPath: out ?? directory.appendingPathComponent("report.html").path)
             try report.write(to: target)
-            print("wrote \(target.path)")
+            // The table and curves follow compare.json too (e.g. after results of separate runs were joined).
+            try AtomicFile.write(Comparison.markdown(summary), to: directory.appendingPathComponent("compare.md"))
+            try AtomicFile.write(CurveChart.svg(histories: summary.results.map { ($0.config, $0.history) }, standalone: true),
+                                 to: directory.appendingPathComponent("curves.svg"))
+            print(Comparison.markdown(summary))
+            print("wrote \(target.path), \(compare)/compare.md and \(compare)/curves.svg")
             return
         }
         let modelURL = URL(fileURLWithPath: model!)

@@ -78,6 +78,27 @@ import Testing
         }
     }
 
+    /// A stopped comparison continues where it was: finished configurations are not trained again.
+    @Test func resumeKeepsFinishedConfigurations() throws {
+        let tiny = try TinyShapes()
+        defer { tiny.remove() }
+        let out = tiny.directory.appendingPathComponent("compare")
+        func comparison(resume: Bool) throws -> Comparison {
+            let c = try Comparison(dataset: try tiny.dataset(), features: try tiny.store(), settings: TinyShapes.settings,
+                                   configs: [.showTellLSTM], directory: out)
+            c.meteor = false
+            c.sampleCount = 0
+            c.resume = resume
+            return c
+        }
+        let first = try comparison(resume: false).run()
+        var trainingSteps = 0
+        let again = try comparison(resume: true).run(progress: { if case .training = $0 { trainingSteps += 1 } })
+        #expect(trainingSteps == 0)
+        #expect(again.results[0].history == first.results[0].history)
+        #expect(again.results[0].metric("BLEU-4") == first.results[0].metric("BLEU-4"))
+    }
+
     @Test func attentionConfigsNeedGridFeatures() throws {
         let tiny = try TinyShapes()
         defer { tiny.remove() }

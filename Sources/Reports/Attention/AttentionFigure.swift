@@ -89,16 +89,23 @@ public struct AttentionFigure {
 
     /// The picture with `attention` laid over it at `size` × `size`.
     public static func overlay(_ picture: Canvas, attention: [Float], size: Int) -> Canvas {
-        var panel = picture.resized(width: size, height: size)
-        let heat = heatmap(attention, size: size)
-        for i in 0..<(size * size) {
+        overlay(resizedPicture: picture.resized(width: size, height: size), attention: attention)
+    }
+
+    /// `attention` laid over a picture already at panel size.
+    static func overlay(resizedPicture panel: Canvas, attention: [Float]) -> Canvas {
+        var panel = panel
+        let heat = heatmap(attention, size: panel.width)
+        for i in 0..<(panel.width * panel.height) {
             let v = heat[i]
             let color = HeatColorMap.color(v)
             let alpha = 0.1 + 0.6 * v   // cold cells stay readable, hot cells glow
-            for (c, value) in [color.r, color.g, color.b].enumerated() {
-                let under = Float(panel.pixels[i * 3 + c])
-                panel.pixels[i * 3 + c] = UInt8(min(255, max(0, (under * (1 - alpha) + value * 255 * alpha).rounded())))
+            func blend(_ under: UInt8, _ value: Float) -> UInt8 {
+                UInt8(min(255, max(0, (Float(under) * (1 - alpha) + value * 255 * alpha).rounded())))
             }
+            panel.pixels[i * 3] = blend(panel.pixels[i * 3], color.r)
+            panel.pixels[i * 3 + 1] = blend(panel.pixels[i * 3 + 1], color.g)
+            panel.pixels[i * 3 + 2] = blend(panel.pixels[i * 3 + 2], color.b)
         }
         return panel
     }
@@ -109,10 +116,11 @@ public struct AttentionFigure {
         canvas.text(Canvas.fitting(caption, width: layout.width - 2 * Self.margin, scale: Self.titleScale),
                     x: Self.margin, y: Self.margin, scale: Self.titleScale)
         let size = panelSize
-        canvas.draw(picture.resized(width: size, height: size), x: layout.panels[0].x, y: layout.panels[0].y)
+        let resized = picture.resized(width: size, height: size)
+        canvas.draw(resized, x: layout.panels[0].x, y: layout.panels[0].y)
         label(&canvas, "(image)", at: layout.panels[0], color: (110, 110, 110))
         for (word, origin) in zip(words, layout.panels.dropFirst()) {
-            canvas.draw(Self.overlay(picture, attention: word.attention, size: size), x: origin.x, y: origin.y)
+            canvas.draw(Self.overlay(resizedPicture: resized, attention: word.attention), x: origin.x, y: origin.y)
             label(&canvas, word.text, at: origin, color: (0, 0, 0))
             if let beta = word.sentinel {
                 let y = origin.y + size + 6 + Canvas.textHeight(scale: Self.labelScale) + 8

@@ -59,6 +59,9 @@ public final class Comparison {
     public var search = SearchOptions()
     public var meteor = true
     public var sampleCount = 4
+    /// Continue an earlier comparison in the same folder: a configuration whose checkpoint is there
+    /// continues from it (a finished one is only scored again) instead of training from scratch.
+    public var resume = false
 
     public init(dataset: CaptionDataset, features: FeatureStore, settings: TrainingSettings, configs: [Architecture], directory: URL) throws {
         guard !configs.isEmpty else { throw ReportError("no configurations to compare: pass --configs, e.g. show-tell-gru,soft-attention-gru.") }
@@ -88,6 +91,7 @@ public final class Comparison {
                                parameters: run.model.decoder.parameterCount, stepsPerEpoch: run.trainer.stepsPerEpoch))
             var reported = 0
             let checkpoint = directory.appendingPathComponent("\(config.rawValue).safetensors.checkpoint")
+            if resume && FileManager.default.fileExists(atPath: checkpoint.path) { try run.trainer.resume(from: checkpoint) }
             let summary = try run.trainer.run(checkpoint: checkpoint, bestModel: modelURL(config), log: logURL(config), progress: { p in
                 // An epoch's record (with its validation scores) exists once the next epoch has begun.
                 while reported < run.trainer.history.count {
@@ -147,7 +151,7 @@ public final class Comparison {
             MetricRow(label: r.config, scores: ComparisonResult.metricNames.map { ($0, r.metric($0)) },
                       facts: [("parameters", formatCount(r.parameters)), ("train s", String(format: "%.0f", r.trainingSeconds)),
                               ("tokens/s", String(format: "%.0f", r.tokensPerSecond)),
-                              ("epochs", "\(r.epochs)" + (r.bestEpoch.map { " (best \($0))" } ?? ""))])
+                              ("epochs", epochsNote(r))])
         }
     }
 
@@ -218,6 +222,12 @@ public final class Comparison {
                           metricRows: tableRows(summary),
                           curvesSVG: CurveChart.svg(histories: summary.results.map { ($0.config, $0.history) }),
                           samples: samples)
+    }
+
+    /// "6 (best 5)", or with why training stopped before its epochs ran out: "4 (best 4, time-budget)".
+    static func epochsNote(_ r: ComparisonResult) -> String {
+        let notes = (r.bestEpoch.map { ["best \($0)"] } ?? []) + (r.stopReason == StopReason.completed.rawValue ? [] : [r.stopReason])
+        return "\(r.epochs)" + (notes.isEmpty ? "" : " (" + notes.joined(separator: ", ") + ")")
     }
 
     static func formatCount(_ n: Int) -> String {
