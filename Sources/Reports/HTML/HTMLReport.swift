@@ -85,7 +85,7 @@ public struct HTMLReport {
         table.metrics{border-collapse:collapse;font-variant-numeric:tabular-nums}
         table.metrics th,table.metrics td{border:1px solid #ccc;padding:5px 10px;text-align:right}
         table.metrics th:first-child,table.metrics td:first-child{text-align:left}
-        table.metrics thead th{background:#f3f3f3}td.best{font-weight:bold;background:#eef7ee}
+        table.metrics thead th{background:#f3f3f3;white-space:nowrap}td.best{font-weight:bold;background:#eef7ee}
         .sample{border:1px solid #ddd;border-radius:6px;padding:12px;margin:16px 0;display:flex;flex-wrap:wrap;gap:16px}
         .sample img.picture{width:224px;height:224px;image-rendering:auto;border:1px solid #ccc}
         .sample .text{flex:1;min-width:320px}.sample h3{margin:0 0 6px 0;font-size:15px;font-family:monospace}
