@@ -8,6 +8,7 @@ import PackageDescription
 //   CaptionData    — dataset layouts (Flickr8k/30k, Karpathy JSON, CSV), tokens, vocabulary
 //   Captioning     — the four decoders, loss, greedy and beam decoding, training, the model file
 //   CaptionMetrics — BLEU, ROUGE-L, CIDEr-D, METEOR (coco-caption compatible)
+//   Reports        — attention figures, HTML reports, multi-configuration comparisons
 //   caption        — the command-line tool
 let optimised: [SwiftSetting] = [.unsafeFlags(["-wmo"], .when(configuration: .release))]
 
@@ -21,6 +22,7 @@ let package = Package(
         .library(name: "CaptionMetrics", targets: ["CaptionMetrics"]),
         .library(name: "CaptionData", targets: ["CaptionData"]),
         .library(name: "Captioning", targets: ["Captioning"]),
+        .library(name: "Reports", targets: ["Reports"]),
         .executable(name: "caption", targets: ["caption"]),
     ],
     dependencies: [
@@ -37,10 +39,12 @@ let package = Package(
         .target(name: "CaptionData", dependencies: ["CPNG"], swiftSettings: optimised),
         .target(name: "Captioning", dependencies: ["TensorCore", "Layers", "CaptionData", "CaptionMetrics"],
                 swiftSettings: optimised),
+        .target(name: "Reports", dependencies: ["Captioning", "CaptionData", "CaptionMetrics", "Vision", "TensorCore"],
+                swiftSettings: optimised),
         .executableTarget(
             name: "caption",
             dependencies: [
-                "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning",
+                "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),
@@ -55,6 +59,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CaptioningTests", dependencies: ["Captioning", "CaptionData", "Layers", "TensorCore", "TestSupport", "Vision"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Captioning", "CaptionData", "TensorCore"]),
         .testTarget(name: "CaptionDataTests", dependencies: ["CaptionData"],
                     resources: [.copy("Fixtures")]),
         // Runs the built `caption` executable as users do (exit status, messages, outputs left intact).

@@ -5,5 +5,5 @@ struct Caption: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caption",
         abstract: "Train, evaluate and serve image captioning models.",
-        subcommands: [Synth.self, Features.self, Train.self, Predict.self, Evaluate.self, Classify.self, Import.self, Export.self, Bench.self])
+        subcommands: [Synth.self, Features.self, Train.self, Predict.self, Evaluate.self, Compare.self, Attend.self, Report.self, Classify.self, Import.self, Export.self, Bench.self])
 }

@@ -28,22 +28,7 @@ struct Train: ParsableCommand {
     @Option(help: "Epoch log, JSON lines (default: <out>.log.jsonl).") var log: String?
     @Flag(help: "Continue from --checkpoint.") var resume = false
 
-    @Option var epochs = 20
-    @Option(name: .customLong("batch-size")) var batchSize = 64
-    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 4e-4
-    @Option(help: "Seed for initialisation, shuffling, dropout and sampling.") var seed: UInt64 = 1
-    @Option(name: .customLong("min-count"), help: "Keep words seen at least this often in training captions.") var minCount = 5
-    @Option(name: .customLong("max-words"), help: "Longer captions are cut.") var maxWords = 30
-    @Option var embed = 256
-    @Option var hidden = 512
-    @Option(help: "Attention size (soft attention).") var attention = 256
-    @Option var dropout: Float = 0.5
-    @Option(name: .customLong("clip"), help: "Gradient-norm limit.") var gradientClip: Float = 5
-    @Option(name: .customLong("attention-penalty"), help: "λ of the doubly stochastic attention penalty (default 1 for soft attention).")
-    var attentionPenalty: Float?
-    @Option(name: .customLong("scheduled-sampling"), help: "Final probability of feeding back the model's own word.") var scheduledSampling: Float = 0
-    @Option(help: "Early-stopping patience, in epochs.") var patience = 4
-    @Option(name: .customLong("time-budget"), help: "Stop after this many seconds of training.") var timeBudget: Double?
+    @OptionGroup var training: TrainingFlags
     @Flag(help: "Captions whose images have no features are an error (by default they are counted, reported and skipped).")
     var strict = false
 
@@ -67,7 +52,8 @@ struct Train: ParsableCommand {
             let saved = try CaptionModel.load(checkpointURL)
             vocabulary = try Vocabulary(tokens: saved.metadata.vocabulary)
         }
-        let data = try TrainingData(dataset: dataset, features: store, minCount: minCount, maxWords: maxWords, vocabulary: vocabulary)
+        let run = try TrainingRun(dataset: dataset, features: store, settings: training.settings(architecture), vocabulary: vocabulary)
+        let (data, decoder, trainer, options) = (run.data, run.model.decoder, run.trainer, run.trainer.options)
         for warning in dataset.warnings { warn(warning) }
         if !data.imagesWithoutFeatures.isEmpty && strict {
             throw CommandFailure("\(data.imagesWithoutFeatures.count) captioned images of \(self.data) have no features in \(features) (e.g. \(data.imagesWithoutFeatures[0])): extract them with caption features, or drop --strict to skip them.")
@@ -75,26 +61,6 @@ struct Train: ParsableCommand {
         if !data.imagesWithoutFeatures.isEmpty {
             warn("\(data.imagesWithoutFeatures.count) images of \(dataset.name) have no features in \(features) (e.g. \(data.imagesWithoutFeatures[0])); they are skipped.")
         }
-        let config = DecoderConfig(architecture: architecture, vocabularySize: data.vocabulary.count, featureSize: store.featureSize,
-                                   embeddingSize: embed, hiddenSize: hidden, attentionSize: attention, dropout: dropout)
-        let decoder = try makeDecoder(config, source: .initialise(seed: seed))
-        let metadata = ModelMetadata(decoder: config, vocabulary: data.vocabulary.tokens,
-                                     encoder: EncoderInfo(name: store.encoder, imageSize: store.imageSize > 0 ? store.imageSize : 224),
-                                     provenance: Provenance(dataset: dataset.name, seed: seed, source: "caption train"))
-        let model = CaptionModel(decoder: decoder, metadata: metadata)
-
-        var options = TrainingOptions()
-        options.epochs = epochs
-        options.batchSize = batchSize
-        options.learningRate = learningRate
-        options.gradientClip = gradientClip
-        options.seed = seed
-        options.attentionPenalty = attentionPenalty
-        options.scheduledSampling = scheduledSampling
-        options.earlyStoppingPatience = patience
-        options.timeBudget = timeBudget
-        let trainer = try Trainer(model: model, samples: data.samples, features: store, options: options,
-                                  validate: data.validation.isEmpty ? nil : { data.validate($0, features: store, maxWords: maxWords) })
         if resume { try trainer.resume(from: checkpointURL) }
         if data.validation.isEmpty { warn("\(dataset.name) has no validation split: no early stopping; the last epoch's model is kept.") }
 
@@ -122,8 +88,8 @@ struct Train: ParsableCommand {
         case .interrupted:
             print("interrupted: checkpoint written to \(checkpointURL.path); continue with --resume")
             throw ExitCode(130)
-        case .earlyStopping: print("stopped early: no better validation \(options.monitor) for \(patience) epochs")
-        case .timeBudget: print("stopped: time budget of \(Int(timeBudget ?? 0)) s used")
+        case .earlyStopping: print("stopped early: no better validation \(options.monitor) for \(training.patience) epochs")
+        case .timeBudget: print("stopped: time budget of \(Int(training.timeBudget ?? 0)) s used")
         case .completed: break
         }
         print("best model: \(outURL.path)" + (summary.bestScore.map { " (\(options.monitor) \(String(format: "%.4f", $0)) at epoch \(summary.bestEpoch!))" } ?? ""))
@@ -132,4 +98,46 @@ struct Train: ParsableCommand {
 
 func warn(_ message: String) {
     FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+}
+
+/// The training choices `caption train` and `caption compare` share, with the same names and defaults.
+struct TrainingFlags: ParsableArguments {
+    @Option var epochs = 20
+    @Option(name: .customLong("batch-size")) var batchSize = 64
+    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 4e-4
+    @Option(help: "Seed for initialisation, shuffling, dropout and sampling.") var seed: UInt64 = 1
+    @Option(name: .customLong("min-count"), help: "Keep words seen at least this often in training captions.") var minCount = 5
+    @Option(name: .customLong("max-words"), help: "Longer captions are cut.") var maxWords = 30
+    @Option var embed = 256
+    @Option var hidden = 512
+    @Option(help: "Attention size (soft attention).") var attention = 256
+    @Option var dropout: Float = 0.5
+    @Option(name: .customLong("clip"), help: "Gradient-norm limit.") var gradientClip: Float = 5
+    @Option(name: .customLong("attention-penalty"), help: "λ of the doubly stochastic attention penalty (default 1 for soft attention).")
+    var attentionPenalty: Float?
+    @Option(name: .customLong("scheduled-sampling"), help: "Final probability of feeding back the model's own word.") var scheduledSampling: Float = 0
+    @Option(help: "Early-stopping patience, in epochs.") var patience = 4
+    @Option(name: .customLong("time-budget"), help: "Stop after this many seconds of training.") var timeBudget: Double?
+
+    /// The flags as the settings `TrainingRun` (and `caption compare`) share.
+    func settings(_ architecture: Architecture) -> TrainingSettings {
+        var settings = TrainingSettings()
+        settings.architecture = architecture
+        settings.epochs = epochs
+        settings.batchSize = batchSize
+        settings.learningRate = learningRate
+        settings.seed = seed
+        settings.minCount = minCount
+        settings.maxWords = maxWords
+        settings.embeddingSize = embed
+        settings.hiddenSize = hidden
+        settings.attentionSize = attention
+        settings.dropout = dropout
+        settings.gradientClip = gradientClip
+        settings.attentionPenalty = attentionPenalty
+        settings.scheduledSampling = scheduledSampling
+        settings.earlyStoppingPatience = patience
+        settings.timeBudget = timeBudget
+        return settings
+    }
 }

@@ -1,0 +1,104 @@
+import ArgumentParser
+import CaptionData
+import Captioning
+import Foundation
+import Reports
+import TensorCore
+import Vision
+
+struct Attend: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Draw where an attention model looks for each word of its caption (PNG).",
+        discussion: """
+        Runs image → encoder → decoder and writes a PNG: the picture as the encoder saw it (resized and \
+        center-cropped), then one panel per generated word with its attention map upsampled bilinearly and laid \
+        over the picture, the word underneath, and for adaptive attention the sentinel weight β (how much the \
+        word came from the language model rather than the image). Without an image, --features, --image and \
+        --data draw from precomputed features and find the picture in the dataset. Show-tell models have no \
+        attention and are refused.
+        """)
+
+    @OptionGroup var runtime: RuntimeOptions
+    @Option(help: "An attention model (soft-attention-gru or adaptive-attention-gru).") var model: String
+    @Argument(help: "The image to caption (JPEG or PNG).") var imagePath: String?
+    @Option(name: [.short, .customLong("out")], help: "The PNG to write.") var out: String
+    @Option(help: "Beam width; 1 decodes greedily.") var beam = 3
+    @Option(name: .customLong("max-words"), help: "Longest caption, in words.") var maxWords = 30
+    @Option(name: .customLong("encoder-weights"), help: "Weights of the model's encoder (default: the bootstrap download for efficientnet-lite0).")
+    var encoderWeights: String?
+    @Option(help: "Precomputed features (from caption features) instead of running the encoder.") var features: String?
+    @Option(name: .customLong("image"), help: "With --features: the image's name in the feature file.") var imageName: String?
+    @Option(help: "With --features: the dataset, to find the picture.") var data: String?
+    @Option(name: .customLong("panel-size"), help: "Panel width and height in pixels.") var panelSize = 224
+    @Option(help: "Panels per row.") var columns = 5
+    @Option(name: .customLong("max-pixels"), help: "Refuse images larger than this many pixels.") var maxPixels = ImageDecoder.defaultMaxPixels
+
+    func validate() throws {
+        if features == nil {
+            guard imagePath != nil else { throw ValidationError("give an IMAGE, or --features with --image and --data.") }
+        } else {
+            guard imagePath == nil else { throw ValidationError("give an IMAGE or --features, not both.") }
+            guard imageName != nil, data != nil else { throw ValidationError("--features needs --image NAME and --data DATASET (to find the picture).") }
+        }
+        guard beam >= 1 else { throw ValidationError("--beam must be at least 1, not \(beam).") }
+        guard panelSize >= 32 else { throw ValidationError("--panel-size must be at least 32, not \(panelSize).") }
+        guard columns >= 1 else { throw ValidationError("--columns must be at least 1, not \(columns).") }
+    }
+
+    func decode(_ decoder: CaptionDecoder, _ features: ImageFeatures) -> DecodedCaption {
+        beam == 1 ? greedyDecode(decoder, features, maxWords: maxWords)[0]
+                  : beamSearch(decoder, features, options: SearchOptions(beamSize: beam, maxWords: maxWords))[0][0]
+    }
+
+    func run() throws {
+        try runtime.apply()
+        let model = try CaptionModel.load(URL(fileURLWithPath: self.model))
+        let architecture = model.metadata.decoder.architecture
+        guard architecture.usesGrid else {
+            throw CommandFailure("\(self.model) is a \(architecture.rawValue) model, which has no attention to draw: pass a soft-attention-gru or adaptive-attention-gru model.")
+        }
+        let (picture, caption) = try features == nil ? fromImage(model) : fromFeatures(model)
+        guard let figure = AttentionFigure(picture: picture, caption: caption, vocabulary: model.metadata.vocabulary,
+                                           panelSize: panelSize, columns: columns) else {
+            throw CommandFailure("\(self.model) produced no attention maps for this caption: check that the model file is intact.")
+        }
+        let url = URL(fileURLWithPath: out)
+        let folder = url.deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: folder) else {
+            throw CommandFailure("cannot write \(out): the folder \(folder) does not exist; create it or choose another -o.")
+        }
+        try figure.render().writePNG(to: url)
+        print("\(figure.caption)\nwrote \(out): \(figure.words.count) word panels")
+    }
+
+    /// Decodes, crops and encodes the image, keeping the crop the encoder saw for the picture.
+    func fromImage(_ model: CaptionModel) throws -> (Canvas, DecodedCaption) {
+        let encoder = try EncoderLoading.load(name: model.metadata.encoder.name, weights: encoderWeights)
+        guard encoder.featureChannels == model.metadata.decoder.featureSize else {
+            throw CommandFailure("\(encoder.name) gives \(encoder.featureChannels)-channel features but \(self.model) expects \(model.metadata.decoder.featureSize): the model was trained on another encoder.")
+        }
+        let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: imagePath!), maxPixels: maxPixels)
+        let crop = encoder.preprocessing.crop
+        let encoded = try encoder.encode(encoder.preprocessing.tensor(for: image), batch: 1, height: crop, width: crop)
+        let features = ImageFeatures(pooled: Tensor(shape: [1, encoded.channels], values: encoded.pooled),
+                                     grid: Tensor(shape: [1, encoded.cells, encoded.channels], values: encoded.grid))
+        return (Canvas(encoder.preprocessing.cropped(image)), decode(model.decoder, features))
+    }
+
+    func fromFeatures(_ model: CaptionModel) throws -> (Canvas, DecodedCaption) {
+        let store = try FeatureStore(URL(fileURLWithPath: features!))
+        try store.checkFits(model, modelPath: self.model)
+        guard let row = store.row(of: imageName!) else {
+            throw CommandFailure("\(features!) has no features for image \(imageName!): check the name or extract its features with caption features.")
+        }
+        let dataset = try CaptionDataset.load(data!, checkImages: false)
+        let name = store.images[row]
+        let item = dataset.items.first { $0.image == name } ?? ImageCaptions(image: name, split: nil, captions: [])
+        let url = dataset.imageURL(for: item)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw CommandFailure("\(url.path) does not exist: pass --data the dataset whose images the features were computed from.")
+        }
+        let picture = try EncoderView.picture(at: url, encoder: model.metadata.encoder, maxPixels: maxPixels)
+        return (picture, decode(model.decoder, store.features(rows: [row])))
+    }
+}
