@@ -1,7 +1,6 @@
 import Foundation
 import TensorCore
 import Testing
-import TestSupport
 
 /// Helpers the parity suites share: reading a committed fixture and comparing tensors.
 
