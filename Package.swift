@@ -8,6 +8,7 @@ import PackageDescription
 //   CaptionData    — dataset layouts (Flickr8k/30k, Karpathy JSON, CSV), tokens, vocabulary
 //   Captioning     — the four decoders, loss, greedy and beam decoding, training, the model file
 //   CaptionMetrics — BLEU, ROUGE-L, CIDEr-D, METEOR (coco-caption compatible)
+//   CaptionServer  — the HTTP service (Hummingbird 2): batching worker, limits, metrics, web page
 //   caption        — the command-line tool
 let optimised: [SwiftSetting] = [.unsafeFlags(["-wmo"], .when(configuration: .release))]
 
@@ -21,10 +22,16 @@ let package = Package(
         .library(name: "CaptionMetrics", targets: ["CaptionMetrics"]),
         .library(name: "CaptionData", targets: ["CaptionData"]),
         .library(name: "Captioning", targets: ["Captioning"]),
+        .library(name: "CaptionServer", targets: ["CaptionServer"]),
         .executable(name: "caption", targets: ["caption"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
@@ -37,10 +44,22 @@ let package = Package(
         .target(name: "CaptionData", dependencies: ["CPNG"], swiftSettings: optimised),
         .target(name: "Captioning", dependencies: ["TensorCore", "Layers", "CaptionData", "CaptionMetrics"],
                 swiftSettings: optimised),
+        .target(
+            name: "CaptionServer",
+            dependencies: [
+                "TensorCore", "Vision", "Captioning",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: optimised),
         .executableTarget(
             name: "caption",
             dependencies: [
-                "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning",
+                "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning", "CaptionServer",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),
@@ -56,6 +75,12 @@ let package = Package(
         .testTarget(name: "CaptioningTests", dependencies: ["Captioning", "CaptionData", "Layers", "TensorCore", "TestSupport", "Vision"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CaptionDataTests", dependencies: ["CaptionData"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "CaptionServerTests",
+                    dependencies: ["CaptionServer", "Captioning", "Layers", "TensorCore", "Vision",
+                                   .product(name: "Hummingbird", package: "hummingbird"),
+                                   .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                   .product(name: "Logging", package: "swift-log")],
                     resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
