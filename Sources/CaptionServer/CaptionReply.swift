@@ -51,6 +51,7 @@ struct CaptionReply: Encodable {
 struct CaptionWording {
     let vocabulary: [String]
     let cropFraction: Double
+    let modelAttends: Bool
 
     func word(_ token: Int32) -> String {
         Int(token) < vocabulary.count ? vocabulary[Int(token)] : "<unk>"
@@ -60,9 +61,9 @@ struct CaptionWording {
         caption.tokens.map(word).joined(separator: " ")
     }
 
-    /// Nil when the model has no attention (show-tell) or the client did not ask.
-    func attention(of caption: DecodedCaption) -> CaptionReply.Attention? {
-        guard let cells = caption.attention.first?.count, cells > 0 else { return nil }
+    /// Nil when the model has no attention (show-tell); `cells` is the encoder grid's L.
+    func attention(of caption: DecodedCaption, cells: Int) -> CaptionReply.Attention? {
+        guard modelAttends, cells > 0 else { return nil }
         // The encoders' grids are square (7×7 at 224 px); anything else is shown as one row.
         let side = Int(Double(cells).squareRoot().rounded())
         let (rows, columns) = side * side == cells ? (side, side) : (1, cells)

@@ -39,7 +39,8 @@ public final class CaptionServer: Sendable {
         self.preparation = ImagePreparation(preprocessing: encoder.preprocessing, maxPixels: configuration.maxPixels,
                                             concurrentDecodes: configuration.concurrentDecodes)
         self.wording = CaptionWording(vocabulary: model.metadata.vocabulary,
-                                      cropFraction: Double(encoder.preprocessing.crop) / Double(encoder.preprocessing.resizeShorter))
+                                      cropFraction: Double(encoder.preprocessing.crop) / Double(encoder.preprocessing.resizeShorter),
+                                      modelAttends: model.metadata.decoder.architecture.usesGrid)
         self.health = HealthReply(status: "ok", architecture: model.metadata.decoder.architecture.rawValue,
                                   encoder: model.metadata.encoder.name, vocabulary: model.metadata.vocabulary.count,
                                   attention: model.metadata.decoder.architecture.usesGrid, maxBatch: configuration.maxBatch)
@@ -107,7 +108,7 @@ public final class CaptionServer: Sendable {
         let body = CaptionReply(
             caption: wording.sentence(best), score: CaptionWording.score(best.score),
             alternatives: result.hypotheses.map { .init(caption: wording.sentence($0), score: CaptionWording.score($0.score)) },
-            attention: options.attention ? wording.attention(of: best) : nil,
+            attention: options.attention ? wording.attention(of: best, cells: result.gridCells) : nil,
             timing: timing)
         return Self.json(try CaptionReply.encoder.encode(body))
     }

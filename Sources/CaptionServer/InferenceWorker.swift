@@ -12,6 +12,8 @@ public struct CaptionResult: Sendable {
     public var queueWait: Duration
     public var encodeTime: Duration
     public var decodeTime: Duration
+    /// L, the cells of the encoder's grid that attention weights range over.
+    public var gridCells: Int
 }
 
 /// Owns the model and the encoder, which are not safe to call concurrently, and runs them on one
@@ -60,8 +62,8 @@ public final class InferenceWorker: @unchecked Sendable, Service {
         thread.start()
     }
 
-    /// Captions one preprocessed image ([3, crop, crop]). Cancelling the calling task while the image
-    /// is still queued takes it out of the queue; once its batch runs, the result is simply dropped.
+    /// Captions one preprocessed image ([3, crop, crop]). Cancelling the calling task answers it at
+    /// once with CancellationError: a queued image leaves the queue, a running one's result is dropped.
     public func caption(pixels: [Float], options: CaptionOptions) async throws -> CaptionResult {
         let id: UInt64 = condition.withLock { nextID += 1; return nextID }
         return try await withTaskCancellationHandler {
@@ -78,9 +80,11 @@ public final class InferenceWorker: @unchecked Sendable, Service {
         } onCancel: {
             condition.lock()
             defer { condition.unlock() }
-            guard let index = pending.firstIndex(where: { $0.id == id }) else { return }
-            pending.remove(at: index)
-            metrics.setQueueDepth(pending.count)
+            if let index = pending.firstIndex(where: { $0.id == id }) {
+                pending.remove(at: index)
+                metrics.setQueueDepth(pending.count)
+            }
+            // Answered now even when its batch is already running: a time-out must not wait for the model.
             waiting.removeValue(forKey: id)?.resume(throwing: CancellationError())
         }
     }
@@ -171,7 +175,8 @@ public final class InferenceWorker: @unchecked Sendable, Service {
             metrics.recordBatch(size: batch.count, duration: finished - started)
             return batch.indices.map { i in
                 .success(CaptionResult(hypotheses: hypotheses[i], batchSize: batch.count, queueWait: started - batch[i].enqueued,
-                                       encodeTime: encoded - started, decodeTime: finished - encoded))
+                                       encodeTime: encoded - started, decodeTime: finished - encoded,
+                                       gridCells: features.grid?.shape[1] ?? 0))
             }
         } catch {
             logger.error("model run failed: \(error)")

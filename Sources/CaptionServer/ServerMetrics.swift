@@ -11,6 +11,9 @@ public final class ServerMetrics: Sendable {
     private let inFlight: Gauge
     private let inference: DurationHistogram
 
+    /// The route labels; every other path is counted as "unmatched".
+    static let routes: Set<String> = ["/", "/healthz", "/metrics", "/v1/captions"]
+
     static let latencyBuckets: [Duration] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000].map { .milliseconds($0) }
 
     public init() {
@@ -60,8 +63,8 @@ struct MetricsAndErrorsMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             response = Self.jsonError(for: error)
         }
-        // The matched route pattern, never the raw path, so garbage URLs cannot grow the label set.
-        let route = context.endpointPath ?? "unmatched"
+        // One of the service's routes or "unmatched", never the raw path, so garbage URLs cannot grow the label set.
+        let route = context.endpointPath.flatMap { ServerMetrics.routes.contains($0) ? $0 : nil } ?? "unmatched"
         metrics.recordRequest(route: route, status: response.status.code, duration: ContinuousClock.now - start)
         return response
     }

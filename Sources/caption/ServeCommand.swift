@@ -66,9 +66,10 @@ struct Serve: AsyncParsableCommand {
         configuration.defaultBeam = beam
         let server = try CaptionServer(model: model, encoder: encoder, configuration: configuration, logger: logger)
         let description = "\(self.model) (\(model.metadata.decoder.architecture.rawValue), \(encoder.name))"
+        let announcer = logger
         try await server.application(onServerRunning: { channel in
             // The bound port, which differs from --port when that is 0.
-            logger.notice("serving \(description) on http://\(host):\(channel.localAddress?.port ?? port)")
+            announcer.notice("serving \(description) on http://\(host):\(channel.localAddress?.port ?? port)")
         }).runService()
     }
 }

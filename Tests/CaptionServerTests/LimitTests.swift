@@ -18,11 +18,6 @@ import Testing
             let response = try await post(client, type: "image/png", png)
             #expect(response.status == .contentTooLarge)
             #expect(try errorMessage(response).contains("--max-body-mb"))
-            // Refused from the declared length alone, before reading.
-            let declared = try await client.execute(uri: "/v1/captions", method: .post,
-                                                    headers: [.contentType: "image/png", .contentLength: "99999999"],
-                                                    body: ByteBuffer(bytes: png.prefix(100)))
-            #expect(declared.status == .contentTooLarge)
             #expect(try await post(client, type: "image/jpeg", try fixture("chelsea.jpg")).status == .ok)
         }
     }
@@ -86,7 +81,8 @@ import Testing
             for query in ["beam=0", "beam=abc", "beam=11", "max_words=0", "max_words=1000", "attention=maybe", "temperature=2"] {
                 let response = try await post(client, "/v1/captions?\(query)", type: "image/png", png)
                 #expect(response.status == .badRequest, "\(query)")
-                #expect(!(try errorMessage(response)).isEmpty)
+                let message = try errorMessage(response)
+                #expect(!message.isEmpty)
             }
             let (badJSON, type) = multipart([("options", nil, "application/json", Data("{beam: 3".utf8)),
                                              ("image", "a.png", "image/png", png)])

@@ -10,11 +10,16 @@ import Testing
 import Vision
 
 /// A tiny random-weight model over a small vocabulary: real decoding, in microseconds.
-func tinyModel(_ architecture: Architecture = .softAttentionGRU, seed: UInt64 = 7) throws -> CaptionModel {
+/// With `neverEnding`, <end> can never win, so every caption runs to max_words.
+func tinyModel(_ architecture: Architecture = .softAttentionGRU, seed: UInt64 = 7, neverEnding: Bool = false) throws -> CaptionModel {
     let vocabulary = ["<pad>", "<start>", "<end>", "<unk>", "a", "red", "blue", "circle", "square", "left", "of", "above"]
     let config = DecoderConfig(architecture: architecture, vocabularySize: vocabulary.count, featureSize: QuadrantEncoder.channels,
                                embeddingSize: 8, hiddenSize: 8, attentionSize: 8, dropout: 0)
     let decoder = try makeDecoder(config, source: .initialise(seed: seed))
+    if neverEnding {
+        let bias = try #require(decoder.namedParameters.first { $0.name == "out.bias" }?.tensor)
+        bias.data[Int(SpecialToken.end)] = -1e4
+    }
     return CaptionModel(decoder: decoder, metadata: ModelMetadata(decoder: config, vocabulary: vocabulary,
                                                                    encoder: EncoderInfo(), provenance: Provenance()))
 }
@@ -74,11 +79,11 @@ final class QuadrantEncoder: FeatureEncoder, @unchecked Sendable {
 }
 
 func testServer(_ configure: (inout ServerConfiguration) -> Void = { _ in }, encoder: QuadrantEncoder = QuadrantEncoder(),
-                architecture: Architecture = .softAttentionGRU) throws -> CaptionServer {
+                architecture: Architecture = .softAttentionGRU, neverEnding: Bool = false) throws -> CaptionServer {
     var configuration = ServerConfiguration()
     configuration.maxWait = .milliseconds(2)
     configure(&configuration)
-    return try CaptionServer(model: try tinyModel(architecture), encoder: encoder, configuration: configuration,
+    return try CaptionServer(model: try tinyModel(architecture, neverEnding: neverEnding), encoder: encoder, configuration: configuration,
                              logger: Logger(label: "caption-server-tests"))
 }
 
@@ -125,7 +130,7 @@ func pngHeader(width: UInt32, height: UInt32) -> Data {
 }
 
 /// Polls until `condition` holds (or fails the test after `seconds`).
-func waitUntil(_ seconds: Double = 5, _ what: String, _ condition: () -> Bool) async throws {
+func waitUntil(_ what: String, seconds: Double = 5, _ condition: () -> Bool) async throws {
     let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
     while !condition() {
         guard ContinuousClock.now < deadline else { Issue.record("timed out waiting until \(what)"); return }
