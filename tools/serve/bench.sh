@@ -6,7 +6,8 @@
 #   tools/serve/bench.sh MODEL IMAGE [SECONDS] [QUERY]
 #   e.g. tools/serve/bench.sh /tmp/srv-model.safetensors /tmp/srv-shapes/Images/00000.png 10 'beam=3'
 #
-# CAPTION (default .build/release/caption) is the binary; PORT (default 18080) the port.
+# CAPTION (default .build/release/caption) is the binary; PORT (default 18080) the port; BATCHES (default "8 1")
+# the --max-batch values compared; SERVE_ARGS extra flags for caption serve (e.g. --threads 1).
 set -euo pipefail
 model=${1:?usage: bench.sh MODEL IMAGE [SECONDS] [QUERY]}
 image=${2:?usage: bench.sh MODEL IMAGE [SECONDS] [QUERY]}
@@ -31,8 +32,8 @@ file:close()
 LUA
 
 printf '%-10s %-9s %12s %10s %10s %8s\n' max-batch in-flight captions/s p50-ms p99-ms non-2xx
-for batch in 8 1; do
-  "$caption" serve --model "$model" --port "$port" --max-batch "$batch" --queue 256 --log-level warning &
+for batch in ${BATCHES:-8 1}; do
+  "$caption" serve --model "$model" --port "$port" --max-batch "$batch" --queue 256 --log-level warning ${SERVE_ARGS:-} &
   server=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   # Warm-up: plans for the batch shapes are built on first use.
