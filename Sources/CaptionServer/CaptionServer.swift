@@ -66,7 +66,7 @@ public final class CaptionServer: Sendable {
                      body: ResponseBody(byteBuffer: ByteBuffer(string: WebPage.html)))
         }
         router.get("/healthz") { [health] _, _ in
-            Self.json(try JSONEncoder().encode(health))
+            Self.json(try CaptionReply.encoder.encode(health))
         }
         router.get("/metrics") { [metrics] _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -15,6 +15,7 @@ import Testing
                 #expect(body["status"] as? String == "ok")
                 #expect(body["architecture"] as? String == "soft-attention-gru")
                 #expect(body["attention"] as? Bool == true)
+                #expect(body["max_batch"] as? Int == 8)
             }
         }
     }
