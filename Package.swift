@@ -9,6 +9,7 @@ import PackageDescription
 //   Captioning     — the four decoders, loss, greedy and beam decoding, training, the model file
 //   CaptionMetrics — BLEU, ROUGE-L, CIDEr-D, METEOR (coco-caption compatible)
 //   Reports        — attention figures, HTML reports, multi-configuration comparisons
+//   CaptionServer  — the HTTP service (Hummingbird 2): batching worker, limits, metrics, web page
 //   caption        — the command-line tool
 let optimised: [SwiftSetting] = [.unsafeFlags(["-wmo"], .when(configuration: .release))]
 
@@ -23,10 +24,16 @@ let package = Package(
         .library(name: "CaptionData", targets: ["CaptionData"]),
         .library(name: "Captioning", targets: ["Captioning"]),
         .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "CaptionServer", targets: ["CaptionServer"]),
         .executable(name: "caption", targets: ["caption"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
@@ -41,10 +48,22 @@ let package = Package(
                 swiftSettings: optimised),
         .target(name: "Reports", dependencies: ["Captioning", "CaptionData", "CaptionMetrics", "Vision", "TensorCore"],
                 swiftSettings: optimised),
+        .target(
+            name: "CaptionServer",
+            dependencies: [
+                "TensorCore", "Vision", "Captioning",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: optimised),
         .executableTarget(
             name: "caption",
             dependencies: [
-                "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning", "Reports",
+                "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning", "Reports", "CaptionServer",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),
@@ -64,6 +83,12 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         // Runs the built `caption` executable as users do (exit status, messages, outputs left intact).
         .testTarget(name: "CLITests", dependencies: ["caption", "Captioning", "TensorCore"]),
+        .testTarget(name: "CaptionServerTests",
+                    dependencies: ["CaptionServer", "Captioning", "Layers", "TensorCore", "Vision",
+                                   .product(name: "Hummingbird", package: "hummingbird"),
+                                   .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                   .product(name: "Logging", package: "swift-log")],
+                    resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

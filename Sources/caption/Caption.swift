@@ -1,9 +1,10 @@
 import ArgumentParser
 
 @main
-struct Caption: ParsableCommand {
+struct Caption: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caption",
         abstract: "Train, evaluate and serve image captioning models.",
-        subcommands: [Synth.self, Features.self, Train.self, Predict.self, Evaluate.self, Compare.self, Attend.self, Report.self, Classify.self, Import.self, Export.self, Bench.self])
+        subcommands: [Synth.self, Features.self, Train.self, Predict.self, Evaluate.self, Compare.self, Attend.self, Report.self,
+                      Classify.self, Import.self, Export.self, Bench.self, Serve.self])
 }

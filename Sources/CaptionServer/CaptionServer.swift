@@ -1,0 +1,147 @@
+import Captioning
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Vision
+
+/// The captioning service: routes, limits and the batching worker around one model and its encoder.
+/// The caller loads both (the CLI from files, tests from whatever they build) and hands them in.
+///
+///     let server = try CaptionServer(model: model, encoder: encoder, configuration: configuration, logger: logger)
+///     try await server.application().runService()
+public final class CaptionServer: Sendable {
+    public let configuration: ServerConfiguration
+    public let metrics: ServerMetrics
+    public let worker: InferenceWorker
+    private let logger: Logger
+    private let admission: Admission
+    private let preparation: ImagePreparation
+    private let wording: CaptionWording
+    private let health: HealthReply
+
+    public init(model: CaptionModel, encoder: FeatureEncoder, configuration: ServerConfiguration = ServerConfiguration(),
+                logger: Logger) throws {
+        guard encoder.featureChannels == model.metadata.decoder.featureSize else {
+            throw ServerError(.internalServerError, "The encoder gives \(encoder.featureChannels)-channel features but the model expects \(model.metadata.decoder.featureSize): serve the model with the encoder it was trained on.")
+        }
+        guard configuration.maxBatch >= 1, configuration.queueCapacity >= 1, configuration.maxBodyBytes >= 1,
+              configuration.maxPixels >= 1, configuration.timeoutSeconds > 0 else {
+            throw ServerError(.internalServerError, "Batch size, queue, body limit, pixel limit and timeout must all be positive.")
+        }
+        self.configuration = configuration
+        self.logger = logger
+        let metrics = ServerMetrics()
+        self.metrics = metrics
+        self.worker = InferenceWorker(model: model, encoder: encoder, maxBatch: configuration.maxBatch,
+                                      maxWait: configuration.maxWait, metrics: metrics, logger: logger)
+        self.admission = Admission(capacity: configuration.queueCapacity, metrics: metrics)
+        self.preparation = ImagePreparation(preprocessing: encoder.preprocessing, maxPixels: configuration.maxPixels,
+                                            concurrentDecodes: configuration.concurrentDecodes)
+        self.wording = CaptionWording(vocabulary: model.metadata.vocabulary,
+                                      cropFraction: Double(encoder.preprocessing.crop) / Double(encoder.preprocessing.resizeShorter),
+                                      modelAttends: model.metadata.decoder.architecture.usesGrid)
+        self.health = HealthReply(status: "ok", architecture: model.metadata.decoder.architecture.rawValue,
+                                  encoder: model.metadata.encoder.name, vocabulary: model.metadata.vocabulary.count,
+                                  attention: model.metadata.decoder.architecture.usesGrid, maxBatch: configuration.maxBatch)
+    }
+
+    /// The Hummingbird application: the HTTP server plus the worker as a service, so SIGTERM/SIGINT
+    /// stop accepting, let in-flight requests finish, then stop the worker.
+    public func application(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: router(),
+                    server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.timeoutSeconds.rounded(.up))))),
+                    configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
+                                                            serverName: "caption"),
+                    services: [worker],
+                    onServerRunning: onServerRunning,
+                    logger: logger)
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router<BasicRequestContext>()
+        router.add(middleware: MetricsAndErrorsMiddleware(metrics: metrics))
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: WebPage.html)))
+        }
+        router.get("/healthz") { [health] _, _ in
+            Self.json(try CaptionReply.encoder.encode(health))
+        }
+        router.get("/metrics") { [metrics] _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+        router.post("/v1/captions") { [self] request, _ in
+            try await caption(request)
+        }
+        return router
+    }
+
+    private func caption(_ request: Request) async throws -> Response {
+        let received = ContinuousClock.now
+        let defaults = CaptionOptions(beam: configuration.defaultBeam, maxWords: configuration.defaultMaxWords, attention: false)
+        // Bad query options are refused before the body is read or a queue slot is taken.
+        let queryOptions = try defaults.applying(request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) },
+                                                 limits: configuration)
+        return try await admission.withSlot {
+            try await Self.withTimeout(configuration.timeoutSeconds) { [self] in
+                let upload = try await Upload.read(request, maxBytes: configuration.maxBodyBytes)
+                let read = ContinuousClock.now
+                var options = queryOptions
+                if let json = upload.optionsJSON { options = try options.applying(json: json, limits: configuration) }
+                options = try options.applying(upload.fields, limits: configuration)
+                let pixels = try await preparation.pixels(of: upload.image)
+                let prepared = ContinuousClock.now
+                let result = try await worker.caption(pixels: pixels, options: options)
+                return try reply(result, options: options, timing: CaptionReply.Timing(
+                    readMs: (read - received).milliseconds, imageMs: (prepared - read).milliseconds,
+                    queueMs: result.queueWait.milliseconds, encodeMs: result.encodeTime.milliseconds,
+                    decodeMs: result.decodeTime.milliseconds, totalMs: (ContinuousClock.now - received).milliseconds,
+                    batchSize: result.batchSize))
+            }
+        }
+    }
+
+    private func reply(_ result: CaptionResult, options: CaptionOptions, timing: CaptionReply.Timing) throws -> Response {
+        let best = result.hypotheses[0]
+        let body = CaptionReply(
+            caption: wording.sentence(best), score: CaptionWording.score(best.score),
+            alternatives: result.hypotheses.map { .init(caption: wording.sentence($0), score: CaptionWording.score($0.score)) },
+            attention: options.attention ? wording.attention(of: best, cells: result.gridCells) : nil,
+            timing: timing)
+        return Self.json(try CaptionReply.encoder.encode(body))
+    }
+
+    static func json(_ data: Data) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Runs `operation`, or throws 504 once `seconds` have passed. On time-out the operation is
+    /// cancelled and awaited: reading the body, waiting for a decoding slot and waiting in the
+    /// model's queue all stop at cancellation, and the connection's body stream is never left with
+    /// a reader behind the server's back.
+    static func withTimeout<T: Sendable>(_ seconds: Double, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw ServerError.timedOut(after: seconds) }
+            return value
+        }
+    }
+}
+
+/// `GET /healthz`: the service is up, and what it serves.
+struct HealthReply: Encodable, Sendable {
+    var status: String
+    var architecture: String
+    var encoder: String
+    var vocabulary: Int
+    var attention: Bool
+    var maxBatch: Int
+}
