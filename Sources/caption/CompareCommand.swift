@@ -79,31 +79,22 @@ struct Compare: ParsableCommand {
         comparison.resume = resume
 
         signal(SIGINT) { _ in interruptRequested = true }
-        var bar: ProgressBar?
-        var barEpoch = 0
+        let bars = EpochProgressBars()
         let summary = try comparison.run(progress: { event in
             switch event {
             case let .starting(config, index, count, parameters, steps):
                 print("\n[\(index)/\(count)] training \(config): \(parameters) parameters, \(steps) steps per epoch")
-                barEpoch = 0
+                bars.finish()
             case let .training(_, p):
-                if p.epoch != barEpoch {
-                    bar?.finish()
-                    bar = ProgressBar("epoch \(p.epoch)/\(p.epochs)", total: p.steps, unit: "steps")
-                    barEpoch = p.epoch
-                }
-                bar?.update(p.step, rate: Double(p.step) / max(p.epochSeconds, 1e-9),
-                            note: String(format: "loss %.3f  %.0f tokens/s", p.loss, p.tokensPerSecond))
+                bars.update(p)
             case let .epochFinished(config, record):
-                bar?.finish()
-                bar = nil
+                bars.finish()
                 let scores = ["BLEU-4", "CIDEr-D"].compactMap { k in record.validation[k].map { "val \(k) \(String(format: "%.4f", $0))" } }
                 print("  \(config) epoch \(record.epoch): loss \(String(format: "%.4f", record.trainLoss)), "
                       + "\(String(format: "%.0f", record.tokensPerSecond)) tokens/s, \(String(format: "%.0f", record.seconds)) s"
                       + (scores.isEmpty ? "" : ", " + scores.joined(separator: ", ")))
             case let .evaluating(config):
-                bar?.finish()
-                bar = nil
+                bars.finish()
                 print("  scoring \(config) on the test split (beam \(beam))")
             case let .finished(result):
                 print("  \(result.config): BLEU-4 \(String(format: "%.4f", result.metric("BLEU-4") ?? .nan)), "

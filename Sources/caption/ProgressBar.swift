@@ -1,3 +1,4 @@
+import Captioning
 import Foundation
 
 /// A one-line progress bar on standard error: fraction done, rate, ETA and a caller's note.
@@ -41,5 +42,28 @@ final class ProgressBar {
         guard seconds.isFinite else { return "--:--" }
         let s = Int(seconds.rounded())
         return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%02d:%02d", s / 60, s % 60)
+    }
+}
+
+/// One progress bar per training epoch, with loss and tokens/s: what `train` and `compare` show.
+final class EpochProgressBars {
+    private var bar: ProgressBar?
+    private var epoch = 0
+
+    func update(_ progress: TrainingProgress) {
+        if progress.epoch != epoch {
+            bar?.finish()
+            bar = ProgressBar("epoch \(progress.epoch)/\(progress.epochs)", total: progress.steps, unit: "steps")
+            epoch = progress.epoch
+        }
+        bar?.update(progress.step, rate: Double(progress.step) / max(progress.epochSeconds, 1e-9),
+                    note: String(format: "loss %.3f  %.0f tokens/s", progress.loss, progress.tokensPerSecond))
+    }
+
+    /// Ends the current bar's line; the next update starts a new one.
+    func finish() {
+        bar?.finish()
+        bar = nil
+        epoch = 0
     }
 }

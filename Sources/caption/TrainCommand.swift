@@ -67,18 +67,10 @@ struct Train: ParsableCommand {
         print("training \(architecture.rawValue) on \(data.samples.count) captions of \(dataset.name): vocabulary \(data.vocabulary.count), "
               + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch")
         signal(SIGINT) { _ in interruptRequested = true }
-        var bar: ProgressBar?
-        var barEpoch = 0
-        let summary = try trainer.run(checkpoint: checkpointURL, bestModel: outURL, log: logURL, progress: { p in
-            if p.epoch != barEpoch {
-                bar?.finish()
-                bar = ProgressBar("epoch \(p.epoch)/\(p.epochs)", total: p.steps, unit: "steps")
-                barEpoch = p.epoch
-            }
-            bar?.update(p.step, rate: Double(p.step) / max(p.epochSeconds, 1e-9),
-                        note: String(format: "loss %.3f  %.0f tokens/s", p.loss, p.tokensPerSecond))
-        }, shouldStop: { interruptRequested })
-        bar?.finish()
+        let bars = EpochProgressBars()
+        let summary = try trainer.run(checkpoint: checkpointURL, bestModel: outURL, log: logURL,
+                                      progress: bars.update, shouldStop: { interruptRequested })
+        bars.finish()
         for record in summary.history.suffix(3) {
             let scores = ["BLEU-4", "CIDEr-D"].compactMap { k in record.validation[k].map { "\(k) \(String(format: "%.4f", $0))" } }
             print("epoch \(record.epoch): loss \(String(format: "%.4f", record.trainLoss)), \(String(format: "%.0f", record.tokensPerSecond)) tokens/s"
