@@ -22,10 +22,7 @@ import TensorCore
             var csv = "image,caption\n"
             for (i, image) in images.enumerated() { for c in captions(i) { csv += "\(image),\"\(c)\"\n" } }
             try put(csv, "captions.txt")
-            try FileManager.default.createDirectory(at: dir.appendingPathComponent("splits"), withIntermediateDirectories: true)
-            for s in ["train", "val", "test"] {
-                try put(images.enumerated().filter { split($0.offset) == s }.map(\.element).joined(separator: "\n") + "\n", "splits/\(s).txt")
-            }
+            try writeSplitLists(in: dir)
             return dir.path
         case "flickr8k":
             var tokens = ""
