@@ -11,7 +11,24 @@ import PackageDescription
 //   Reports        — attention figures, HTML reports, multi-configuration comparisons
 //   CaptionServer  — the HTTP service (Hummingbird 2): batching worker, limits, metrics, web page
 //   caption        — the command-line tool
-let optimised: [SwiftSetting] = [.unsafeFlags(["-wmo"], .when(configuration: .release))]
+import Foundation
+
+// The kernels' own loops (recurrent cells, softmax, Adam, bfloat16 rounding) use the AVX2 and FMA
+// units when the building machine has them (Haswell and later); elsewhere they stay at the baseline ISA.
+// The package is always built on the machine that runs it (`make`), so this never ships a binary
+// to a CPU it cannot run on.
+let hostHasAVX2: Bool = {
+    #if arch(x86_64) && os(Linux)
+    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return false }
+    let flags = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+    let words = Set(flags.split(separator: " "))
+    return ["avx2", "fma", "bmi2", "movbe"].allSatisfy { words.contains(Substring($0)) }
+    #else
+    return false
+    #endif
+}()
+let optimised: [SwiftSetting] = [.unsafeFlags(["-wmo"] + (hostHasAVX2 ? ["-target-cpu", "haswell"] : []),
+                                              .when(configuration: .release))]
 
 let package = Package(
     name: "Captioner",

@@ -68,8 +68,10 @@ public final class Adam: Optimizer {
                 // The common case on four SSE lanes: the scalar loop's operations in its order, so
                 // the same values; the scalar loop below finishes the tail.
                 start = p.count & ~3
-                var j = 0
-                while j < start {
+                // Both cores: each chunk is a whole number of lanes.
+                Threads.parallelRanges(start / 4, minimumPerThread: 1 << 14) { lanes in
+                var j = lanes.lowerBound * 4
+                while j < lanes.upperBound * 4 {
                     let gj = UnsafeRawPointer(g + j).loadUnaligned(as: SIMD4<Float>.self)
                     var mj = UnsafeRawPointer(m + j).loadUnaligned(as: SIMD4<Float>.self)
                     var vj = UnsafeRawPointer(v + j).loadUnaligned(as: SIMD4<Float>.self)
@@ -81,6 +83,7 @@ public final class Adam: Optimizer {
                     UnsafeMutableRawPointer(v + j).storeBytes(of: vj, as: SIMD4<Float>.self)
                     UnsafeMutableRawPointer(theta + j).storeBytes(of: tj - stepSize * (mj / denominator), as: SIMD4<Float>.self)
                     j += 4
+                }
                 }
             }
             for j in start..<p.count {
@@ -94,6 +97,7 @@ public final class Adam: Optimizer {
                 let denominator = v[j].squareRoot() / correction2 + eps
                 theta[j] -= stepSize * (m[j] / denominator)
             }
+            p.storage.markModified()
         }
     }
 
@@ -160,6 +164,7 @@ public final class SGD: Optimizer {
                 for j in 0..<p.count { direction[j] = nesterov ? direction[j] + momentum * b[j] : b[j] }
             }
             for j in 0..<p.count { theta[j] -= learningRate * direction[j] }
+            p.storage.markModified()
         }
     }
 
@@ -193,8 +198,15 @@ public func clipGradientNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
     var sumSquares: Double = 0
     for p in parameters {
         guard let g = p.grad else { continue }
-        var s: Float = 0
-        for j in 0..<g.count { s += g.data[j] * g.data[j] }
+        // Eight running sums, so the loop vectorises.
+        var lanes = SIMD8<Float>(), j = 0
+        while j + 8 <= g.count {
+            let x = UnsafeRawPointer(g.data + j).loadUnaligned(as: SIMD8<Float>.self)
+            lanes += x * x
+            j += 8
+        }
+        var s = lanes.sum()
+        while j < g.count { s += g.data[j] * g.data[j]; j += 1 }
         sumSquares += Double(s)
     }
     let norm = Float(sumSquares.squareRoot())

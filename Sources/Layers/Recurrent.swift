@@ -75,10 +75,11 @@ public final class GRU: Module {
 
     public var namedParameters: [(name: String, tensor: Tensor)] { weights.named }
 
-    /// x [B, T, I], h0 [B, H] → outputs [B, T, H] (the last step is h_T).
-    public func callAsFunction(_ x: Tensor, _ h0: Tensor) -> Tensor {
+    /// x [B, T, I], h0 [B, H] → outputs [B, T, H] (the last step is h_T). With `lengths`, row b
+    /// runs lengths[b] steps and its outputs after them are zero (PyTorch's packed sequences).
+    public func callAsFunction(_ x: Tensor, _ h0: Tensor, lengths: [Int]? = nil) -> Tensor {
         let p = weights
-        return gruSequence(x, h0, weightIH: p.weightIH, weightHH: p.weightHH, biasIH: p.biasIH, biasHH: p.biasHH)
+        return gruSequence(x, h0, weightIH: p.weightIH, weightHH: p.weightHH, biasIH: p.biasIH, biasHH: p.biasHH, lengths: lengths)
     }
 
     /// One step, for decoding: x [B, I], h [B, H] → h' [B, H]; the same equations as the sequence.
@@ -95,10 +96,12 @@ public final class LSTM: Module {
 
     public var namedParameters: [(name: String, tensor: Tensor)] { weights.named }
 
-    /// x [B, T, I], (h0, c0) [B, H] → (outputs [B, T, H], c_T [B, H]).
-    public func callAsFunction(_ x: Tensor, _ state: (h: Tensor, c: Tensor)) -> (y: Tensor, c: Tensor) {
+    /// x [B, T, I], (h0, c0) [B, H] → (outputs [B, T, H], c_T [B, H]). With `lengths`, as `GRU`;
+    /// c is then each row's cell after its own last step.
+    public func callAsFunction(_ x: Tensor, _ state: (h: Tensor, c: Tensor), lengths: [Int]? = nil) -> (y: Tensor, c: Tensor) {
         let p = weights
-        return lstmSequence(x, state.h, state.c, weightIH: p.weightIH, weightHH: p.weightHH, biasIH: p.biasIH, biasHH: p.biasHH)
+        return lstmSequence(x, state.h, state.c, weightIH: p.weightIH, weightHH: p.weightHH, biasIH: p.biasIH, biasHH: p.biasHH,
+                            lengths: lengths)
     }
 
     public func step(_ x: Tensor, _ state: (h: Tensor, c: Tensor)) -> (h: Tensor, c: Tensor) { weights.lstmStep(x, state) }

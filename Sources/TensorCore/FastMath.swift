@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// tanh and the logistic sigmoid as branch-free rational approximations (Eigen's
 /// `generic_fast_tanh_float`: a 13/6 minimax rational function on [−7.99, 7.99], within a few ulp of
 /// tanh). Unlike libm's `tanhf`, loops over these vectorise, which matters: attention evaluates tanh
@@ -55,4 +59,60 @@ func fastTanh(_ value: SIMD4<Float>) -> SIMD4<Float> {
 @inline(__always)
 func fastSigmoid(_ x: SIMD4<Float>) -> SIMD4<Float> {
     SIMD4(repeating: 0.5) + SIMD4(repeating: 0.5) * fastTanh(SIMD4(repeating: 0.5) * x)
+}
+
+/// eˣ on 16 lanes: Cephes' expf (range reduction by n·ln 2 in two parts, a degree-6 polynomial on
+/// [−½ln 2, ½ln 2], then 2ⁿ through the exponent bits), within 2 ulp of libm's expf. Below −87.3
+/// (where expf is subnormal or 0) it returns 0; above 88.37 it saturates at e^88.37.
+@inline(__always)
+func fastExp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    let low = SIMD16<Float>(repeating: -87.336_544), high = SIMD16<Float>(repeating: 88.376_26)
+    var c = x.replacing(with: low, where: x .< low)
+    c = c.replacing(with: high, where: c .> high)
+    let n = (c * 1.442_695_04).rounded(.toNearestOrEven)
+    var r = c - n * 0.693_359_375
+    r = r - n * -2.121_944_4e-4
+    var p = SIMD16<Float>(repeating: 1.987_569_1e-4)
+    p = p * r + 1.398_199_9e-3
+    p = p * r + 8.333_452e-3
+    p = p * r + 4.166_579_6e-2
+    p = p * r + 1.666_666_5e-1
+    p = p * r + 5e-1
+    p = p * (r * r) + r + 1
+    // 2ⁿ from n's bits: adding 1.5·2²³ puts the integer n in the low mantissa bits (n is whole and
+    // small), which integer lanes then move into the exponent field. Avoids a float → int conversion,
+    // which Swift's generic SIMD does lane by lane.
+    let magic = SIMD16<Float>(repeating: 12_582_912)
+    let nBits = unsafeBitCast(n + magic, to: SIMD16<Int32>.self) &- unsafeBitCast(magic, to: SIMD16<Int32>.self)
+    let scaled = p * unsafeBitCast((nBits &+ 127) &<< 23, to: SIMD16<Float>.self)
+    return scaled.replacing(with: 0, where: x .< low)
+}
+
+/// p[j] = e^(p[j] − shift) for j < count, in place; returns Σ p[j]. The softmax inner loop.
+@inline(__always)
+func exponentiateShifted(_ p: UnsafeMutablePointer<Float>, count: Int, shift: Float) -> Float {
+    var sums = SIMD16<Float>(), j = 0
+    let s = SIMD16<Float>(repeating: shift)
+    while j + 16 <= count {
+        let e = fastExp(UnsafeRawPointer(p + j).loadUnaligned(as: SIMD16<Float>.self) - s)
+        UnsafeMutableRawPointer(p + j).storeBytes(of: e, as: SIMD16<Float>.self)
+        sums += e
+        j += 16
+    }
+    var total = sums.sum()
+    while j < count { let e = expf(p[j] - shift); p[j] = e; total += e; j += 1 }
+    return total
+}
+
+/// The largest of p[0..<count] (−∞ when empty).
+@inline(__always)
+func maximum(_ p: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD16<Float>(repeating: -.infinity), j = 0
+    while j + 16 <= count {
+        lanes = pointwiseMax(lanes, UnsafeRawPointer(p + j).loadUnaligned(as: SIMD16<Float>.self))
+        j += 16
+    }
+    var m = lanes.max()
+    while j < count { m = max(m, p[j]); j += 1 }
+    return m
 }

@@ -22,10 +22,12 @@ enum Op {
                             targets: [Int32], probabilities: Tensor)
     case gruCell(x: Tensor, h: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor, saved: Tensor)
     case lstmCell(x: Tensor, h: Tensor, c: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor, saved: Tensor)
+    /// packing: which rows ran at each step; xPacked, hIn (and cIn): the inputs and input states of
+    /// every step in packed order [N, ·]; saved: the cells' pointwise values [N, 4H] or [N, 5H].
     case gruSequence(x: Tensor, h0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor,
-                     states: Tensor, saved: Tensor)
+                     packing: SequencePacking, xPacked: Tensor, hIn: Tensor, saved: Tensor)
     case lstmSequence(x: Tensor, h0: Tensor, c0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor,
-                      states: Tensor, cells: Tensor, saved: Tensor)
+                      packing: SequencePacking, xPacked: Tensor, hIn: Tensor, cIn: Tensor, saved: Tensor)
 }
 
 /// All backward rules, in one place. Given the op, its outputs and d(loss)/d(output) for each
@@ -57,7 +59,7 @@ enum Gradients {
         case let .linear(x, w, bias):
             let (outF, inF) = (w.shape[0], w.shape[1])
             let rows = x.count / max(inF, 1)
-            if x.requiresGrad { gemm(g.data, w.data, gradBuffer(x).data, m: rows, n: inF, k: outF, accumulate: true) }
+            if x.requiresGrad { gemm(g.data, w.data, gradBuffer(x).data, m: rows, n: inF, k: outF, accumulate: true, weight: w.storage) }
             if w.requiresGrad { gemm(g.data, x.data, gradBuffer(w).data, m: outF, n: inF, k: rows, transposeA: true, accumulate: true) }
             if let bias, bias.requiresGrad { addColumnSums(g.data, rows: rows, cols: outF, into: gradBuffer(bias).data) }
 
@@ -174,13 +176,13 @@ enum Gradients {
                 let dx = gradBuffer(x)
                 if let rows {
                     let dGathered = Tensor(uninitialized: [n, inF])
-                    gemm(pd, w.data, dGathered.data, m: n, n: inF, k: classes)
+                    gemm(pd, w.data, dGathered.data, m: n, n: inF, k: classes, weight: w.storage)
                     for (i, r) in rows.enumerated() {
                         let dst = dx.data + Int(r) * inF, src = dGathered.data + i * inF
                         for j in 0..<inF { dst[j] += src[j] }
                     }
                 } else {
-                    gemm(pd, w.data, dx.data, m: n, n: inF, k: classes, accumulate: true)
+                    gemm(pd, w.data, dx.data, m: n, n: inF, k: classes, accumulate: true, weight: w.storage)
                 }
             }
             if w.requiresGrad { gemm(pd, gathered.data, gradBuffer(w).data, m: classes, n: inF, k: n, transposeA: true, accumulate: true) }
@@ -210,63 +212,91 @@ enum Gradients {
             linearGradients(dOut: dgates, input: x, weight: wIH, bias: bIH, rows: batch)
             linearGradients(dOut: dgates, input: h, weight: wHH, bias: bHH, rows: batch)
 
-        // GRU over a sequence, backward through time: per step the fused pointwise backward and one
-        // dgh·W_hh GEMM into dh; the weight gradients as single GEMMs over all steps at the end.
-        case let .gruSequence(x, h0, wIH, wHH, bIH, bHH, states, saved):
-            let (batch, steps, inF) = (x.shape[0], x.shape[1], x.shape[2])
-            let hidden = h0.shape[1], bh = batch * hidden
-            let dgi = Tensor(uninitialized: [batch, steps, 3 * hidden])
-            let dgh = Tensor(uninitialized: [steps, batch, 3 * hidden])
-            let dh = Tensor(zeros: [batch, hidden])
-            let dhNext = Tensor(uninitialized: [batch, hidden])
-            for t in stride(from: steps - 1, through: 0, by: -1) {
-                for b in 0..<batch {
-                    let src = g.data + (b * steps + t) * hidden, carry = dh.data + b * hidden, dst = dhNext.data + b * hidden
-                    for j in 0..<hidden { dst[j] = src[j] + carry[j] }
-                }
-                Recurrent.gruBackward(batch: batch, hidden: hidden, dhNext: dhNext.data, dhNextStride: hidden,
-                                      saved: saved.data + t * batch * 4 * hidden, h: states.data + t * bh, hStride: hidden,
-                                      dgi: dgi.data + t * 3 * hidden, dgiStride: steps * 3 * hidden,
-                                      dgh: dgh.data + t * batch * 3 * hidden, dh: dh.data, dhStride: hidden)
-                gemm(dgh.data + t * batch * 3 * hidden, wHH.data, dh.data, m: batch, n: hidden, k: 3 * hidden, accumulate: true)
+        // GRU over a sequence, backward through time in packed order (see Sequences.swift): per step
+        // the fused pointwise backward over the rows alive and one dgh·W_hh GEMM into their dh; the
+        // weight gradients as single GEMMs over all packed rows at the end.
+        case let .gruSequence(x, h0, wIH, wHH, bIH, bHH, packing, xPacked, hIn, saved):
+            let hidden = h0.shape[1], total = packing.total
+            let dgi = Tensor(uninitialized: [total, 3 * hidden])              // [N, 3H]
+            let dgh = Tensor(uninitialized: [total, 3 * hidden])              // [N, 3H]
+            let dh = Tensor(zeros: [packing.batch, hidden])                    // sorted rows
+            let dhNext = Tensor(uninitialized: [packing.batch, hidden])
+            let dy = Tensor(uninitialized: [total, hidden])                    // g in packed order
+            packing.pack(g.data, width: hidden, into: dy.data)
+            for t in stride(from: packing.steps - 1, through: 0, by: -1) where packing.active[t] > 0 {
+                let (n, row) = (packing.active[t], packing.offsets[t])
+                Kernels.add(dy.data + row * hidden, dh.data, into: dhNext.data, count: n * hidden)
+                Recurrent.gruBackward(batch: n, hidden: hidden, dhNext: dhNext.data, dhNextStride: hidden,
+                                      saved: saved.data + row * 4 * hidden, h: hIn.data + row * hidden, hStride: hidden,
+                                      dgi: dgi.data + row * 3 * hidden, dgiStride: 3 * hidden,
+                                      dgh: dgh.data + row * 3 * hidden, dh: dh.data, dhStride: hidden)
+                gemm(dgh.data + row * 3 * hidden, wHH.data, dh.data, m: n, n: hidden, k: 3 * hidden, accumulate: true, weight: wHH.storage)
             }
-            accumulate(h0, dh, fresh: true)
-            if wHH.requiresGrad { gemm(dgh.data, states.data, gradBuffer(wHH).data, m: 3 * hidden, n: hidden, k: steps * batch, transposeA: true, accumulate: true) }
-            if bHH.requiresGrad { addColumnSums(dgh.data, rows: steps * batch, cols: 3 * hidden, into: gradBuffer(bHH).data) }
-            linearGradients(dOut: dgi, input: x, weight: wIH, bias: bIH, rows: batch * steps, inFeatures: inF)
+            if h0.requiresGrad {
+                let dh0 = Tensor(uninitialized: h0.shape)
+                packing.unsortRows(dh.data, width: hidden, into: dh0.data)
+                accumulate(h0, dh0, fresh: true)
+            }
+            if wHH.requiresGrad { gemm(dgh.data, hIn.data, gradBuffer(wHH).data, m: 3 * hidden, n: hidden, k: total, transposeA: true, accumulate: true) }
+            if bHH.requiresGrad { addColumnSums(dgh.data, rows: total, cols: 3 * hidden, into: gradBuffer(bHH).data) }
+            sequenceInputGradients(dgates: dgi, x: x, xPacked: xPacked, weight: wIH, bias: bIH, packing: packing)
 
-        case let .lstmSequence(x, h0, c0, wIH, wHH, bIH, bHH, states, cells, saved):
-            let (batch, steps, inF) = (x.shape[0], x.shape[1], x.shape[2])
-            let hidden = h0.shape[1], bh = batch * hidden
-            let dgates = Tensor(uninitialized: [steps, batch, 4 * hidden])    // time-major, shared by both GEMMs
-            let dh = Tensor(zeros: [batch, hidden])
-            let dc = outputGrads[1]?.copy() ?? Tensor(zeros: [batch, hidden])
-            let dhNext = Tensor(uninitialized: [batch, hidden])
-            for t in stride(from: steps - 1, through: 0, by: -1) {
-                for b in 0..<batch {
-                    let src = g.data + (b * steps + t) * hidden, carry = dh.data + b * hidden, dst = dhNext.data + b * hidden
-                    for j in 0..<hidden { dst[j] = src[j] + carry[j] }
-                }
-                let dgt = dgates.data + t * batch * 4 * hidden
-                Recurrent.lstmBackward(batch: batch, hidden: hidden, dhNext: dhNext.data, dhNextStride: hidden,
-                                       dcNext: dc.data, dcNextStride: hidden, saved: saved.data + t * batch * 5 * hidden,
-                                       c: cells.data + t * bh, cStride: hidden, dgates: dgt, dgatesStride: 4 * hidden,
+        case let .lstmSequence(x, h0, c0, wIH, wHH, bIH, bHH, packing, xPacked, hIn, cIn, saved):
+            let hidden = h0.shape[1], total = packing.total
+            let dgates = Tensor(uninitialized: [total, 4 * hidden])          // [N, 4H], shared by both GEMMs
+            let dh = Tensor(zeros: [packing.batch, hidden])                    // sorted rows
+            // d(last cell) enters each row at its last step; until then the row is not touched.
+            let dc = Tensor(zeros: [packing.batch, hidden])
+            if let gc = outputGrads[1] { packing.sortRows(gc.data, width: hidden, into: dc.data) }
+            let dhNext = Tensor(uninitialized: [packing.batch, hidden])
+            let dy = Tensor(uninitialized: [total, hidden])
+            packing.pack(g.data, width: hidden, into: dy.data)
+            for t in stride(from: packing.steps - 1, through: 0, by: -1) where packing.active[t] > 0 {
+                let (n, row) = (packing.active[t], packing.offsets[t])
+                Kernels.add(dy.data + row * hidden, dh.data, into: dhNext.data, count: n * hidden)
+                let dgt = dgates.data + row * 4 * hidden
+                Recurrent.lstmBackward(batch: n, hidden: hidden, dhNext: dhNext.data, dhNextStride: hidden,
+                                       dcNext: dc.data, dcNextStride: hidden, saved: saved.data + row * 5 * hidden,
+                                       c: cIn.data + row * hidden, cStride: hidden, dgates: dgt, dgatesStride: 4 * hidden,
                                        dc: dc.data, dcStride: hidden)
-                gemm(dgt, wHH.data, dh.data, m: batch, n: hidden, k: 4 * hidden)
+                gemm(dgt, wHH.data, dh.data, m: n, n: hidden, k: 4 * hidden, weight: wHH.storage)
             }
-            accumulate(h0, dh, fresh: true)
-            accumulate(c0, dc, fresh: true)
-            if wHH.requiresGrad { gemm(dgates.data, states.data, gradBuffer(wHH).data, m: 4 * hidden, n: hidden, k: steps * batch, transposeA: true, accumulate: true) }
-            if bHH.requiresGrad { addColumnSums(dgates.data, rows: steps * batch, cols: 4 * hidden, into: gradBuffer(bHH).data) }
-            let batchFirst = timeMajorToBatchFirst(dgates, from: 0, steps: steps, batch: batch, width: 4 * hidden)
-            linearGradients(dOut: batchFirst, input: x, weight: wIH, bias: bIH, rows: batch * steps, inFeatures: inF)
+            for (state, sorted) in [(h0, dh), (c0, dc)] where state.requiresGrad {
+                let d = Tensor(uninitialized: state.shape)
+                packing.unsortRows(sorted.data, width: hidden, into: d.data)
+                accumulate(state, d, fresh: true)
+            }
+            if wHH.requiresGrad { gemm(dgates.data, hIn.data, gradBuffer(wHH).data, m: 4 * hidden, n: hidden, k: total, transposeA: true, accumulate: true) }
+            if bHH.requiresGrad { addColumnSums(dgates.data, rows: total, cols: 4 * hidden, into: gradBuffer(bHH).data) }
+            sequenceInputGradients(dgates: dgates, x: x, xPacked: xPacked, weight: wIH, bias: bIH, packing: packing)
         }
     }
 
+    /// The input side of a packed recurrent layer: gi = xPacked·W_ihᵀ + b_ih, so dW_ih and db_ih come
+    /// from the packed rows and dx is scattered back to [B, T, I] (zero where a row did not run).
+    private static func sequenceInputGradients(dgates: Tensor, x: Tensor, xPacked: Tensor, weight: Tensor, bias: Tensor,
+                                               packing: SequencePacking) {
+        let (outF, inF) = (weight.shape[0], weight.shape[1])
+        let total = packing.total
+        if x.requiresGrad {
+            let dxPacked = Tensor(uninitialized: [total, inF])
+            gemm(dgates.data, weight.data, dxPacked.data, m: total, n: inF, k: outF, weight: weight.storage)
+            if total == packing.batch * packing.steps, x.grad == nil {
+                let dx = Tensor(uninitialized: x.shape)
+                packing.unpack(dxPacked.data, width: inF, into: dx.data, add: false)
+                accumulate(x, dx, fresh: true)
+            } else {
+                packing.unpack(dxPacked.data, width: inF, into: gradBuffer(x).data, add: true)
+            }
+        }
+        if weight.requiresGrad { gemm(dgates.data, xPacked.data, gradBuffer(weight).data, m: outF, n: inF, k: total, transposeA: true, accumulate: true) }
+        if bias.requiresGrad { addColumnSums(dgates.data, rows: total, cols: outF, into: gradBuffer(bias).data) }
+    }
+
     /// Gradients of out = input·Wᵀ + b given dOut [rows, O], accumulated into input, W and b.
-    private static func linearGradients(dOut: Tensor, input: Tensor, weight: Tensor, bias: Tensor, rows: Int, inFeatures: Int? = nil) {
-        let (outF, inF) = (weight.shape[0], inFeatures ?? weight.shape[1])
-        if input.requiresGrad { gemm(dOut.data, weight.data, gradBuffer(input).data, m: rows, n: inF, k: outF, accumulate: true) }
+    private static func linearGradients(dOut: Tensor, input: Tensor, weight: Tensor, bias: Tensor, rows: Int) {
+        let (outF, inF) = (weight.shape[0], weight.shape[1])
+        if input.requiresGrad { gemm(dOut.data, weight.data, gradBuffer(input).data, m: rows, n: inF, k: outF, accumulate: true, weight: weight.storage) }
         if weight.requiresGrad { gemm(dOut.data, input.data, gradBuffer(weight).data, m: outF, n: inF, k: rows, transposeA: true, accumulate: true) }
         if bias.requiresGrad { addColumnSums(dOut.data, rows: rows, cols: outF, into: gradBuffer(bias).data) }
     }

@@ -38,6 +38,11 @@ enum Kernels {
         return out
     }
 
+    /// out[i] = a[i] + b[i] on raw buffers.
+    static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { out[i] = a[i] + b[i] }
+    }
+
     /// out[i] = f(a[i], b[i]) for same-sized buffers.
     static func zip(_ a: Tensor, _ b: Tensor, shape: [Int]? = nil, _ f: (Float, Float) -> Float) -> Tensor {
         precondition(a.count == b.count)
@@ -165,13 +170,19 @@ enum Kernels {
             for line in r {
                 let o = line / inner, i = line % inner
                 let base = o * length * inner + i
-                var m = -Float.infinity
-                for l in 0..<length { m = max(m, px[base + l * inner]) }
-                var s: Float = 0
-                for l in 0..<length {
-                    let e = expf(px[base + l * inner] - m)
-                    po[base + l * inner] = e
-                    s += e
+                var m = -Float.infinity, s: Float = 0
+                if inner == 1 {
+                    // Contiguous lines (softmax over the last axis): the vector loops.
+                    m = maximum(px + base, count: length)
+                    (po + base).update(from: px + base, count: length)
+                    s = exponentiateShifted(po + base, count: length, shift: m)
+                } else {
+                    for l in 0..<length { m = max(m, px[base + l * inner]) }
+                    for l in 0..<length {
+                        let e = expf(px[base + l * inner] - m)
+                        po[base + l * inner] = e
+                        s += e
+                    }
                 }
                 if log {
                     let lse = m + logf(s)

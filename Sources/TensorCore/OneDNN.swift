@@ -33,9 +33,9 @@ private func dnnlDims(_ values: [Int]) -> [Int64] {
     values.map(Int64.init) + Array(repeating: 0, count: 12 - values.count)
 }
 
-private func plainDescriptor(dims: [Int], strides: [Int]) -> dnnl_memory_desc_t {
+private func plainDescriptor(dims: [Int], strides: [Int], type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
     var md = dnnl_memory_desc_t()
-    check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dnnlDims(dims), dnnl_f32, dnnlDims(strides)),
+    check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dnnlDims(dims), type, dnnlDims(strides)),
           "memory_desc_init_by_strides")
     return md
 }
@@ -47,6 +47,8 @@ struct MatmulKey: Hashable {
     var bias: Bool
     /// C += A·B through a sum post-op, so gradients accumulate without a temporary.
     var accumulate: Bool
+    /// A and B are bfloat16 (C, bias and the sums stay float32): `MatmulPrecision.bfloat16`.
+    var bfloat16 = false
 }
 
 /// One oneDNN matmul primitive and the memory objects it executes on; the data pointers are
@@ -62,14 +64,15 @@ final class MatmulPrimitive {
         let engine = OneDNN.shared.engine
         let (b, m, n, k) = (key.batch, key.m, key.n, key.k)
         let batched = b > 1
-        func describe(rows: Int, cols: Int, transposed: Bool) -> dnnl_memory_desc_t {
+        func describe(rows: Int, cols: Int, transposed: Bool, type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
             // Logical [rows, cols]; a transposed operand is stored [cols, rows].
             let inner = transposed ? [1, rows] : [cols, 1]
-            return batched ? plainDescriptor(dims: [b, rows, cols], strides: [rows * cols] + inner)
-                           : plainDescriptor(dims: [rows, cols], strides: inner)
+            return batched ? plainDescriptor(dims: [b, rows, cols], strides: [rows * cols] + inner, type: type)
+                           : plainDescriptor(dims: [rows, cols], strides: inner, type: type)
         }
-        var srcMD = describe(rows: m, cols: k, transposed: key.transposeA)
-        var weightsMD = describe(rows: k, cols: n, transposed: key.transposeB)
+        let operandType = key.bfloat16 ? dnnl_bf16 : dnnl_f32
+        var srcMD = describe(rows: m, cols: k, transposed: key.transposeA, type: operandType)
+        var weightsMD = describe(rows: k, cols: n, transposed: key.transposeB, type: operandType)
         var dstMD = describe(rows: m, cols: n, transposed: false)
         var biasMD = batched ? plainDescriptor(dims: [1, 1, n], strides: [n, n, 1])
                              : plainDescriptor(dims: [1, n], strides: [n, 1])
@@ -116,7 +119,8 @@ final class MatmulPrimitive {
         if let biasMemory { dnnl_memory_destroy(biasMemory) }
     }
 
-    func run(a: UnsafePointer<Float>, b: UnsafePointer<Float>, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>) {
+    /// a and b point to float32, or to bfloat16 for a `bfloat16` key.
+    func run(a: UnsafeRawPointer, b: UnsafeRawPointer, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>) {
         check(dnnl_memory_set_data_handle(src, UnsafeMutableRawPointer(mutating: a)), "set_data_handle")
         check(dnnl_memory_set_data_handle(weights, UnsafeMutableRawPointer(mutating: b)), "set_data_handle")
         check(dnnl_memory_set_data_handle(dst, c), "set_data_handle")
@@ -140,9 +144,14 @@ enum MatmulCache {
     private static let lock = NSLock()
     static var size: Int { lock.lock(); defer { lock.unlock() }; return primitives.count }
 
-    /// C[b] (+)= op(A[b]) · op(B[b]) (+ bias) for row-major float32 operands.
+    /// Scratch for the bfloat16 copies of operands, reused under the lock.
+    private static let scratchA = BFloat16Buffer(capacity: 1 << 16), scratchB = BFloat16Buffer(capacity: 1 << 16)
+
+    /// C[b] (+)= op(A[b]) · op(B[b]) (+ bias) for row-major float32 operands. A `bfloat16` key
+    /// rounds A and B to bfloat16 first, or takes B's bfloat16 copy from `convertedB`.
     static func multiply(_ key: MatmulKey, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                         bias: UnsafePointer<Float>? = nil, c: UnsafeMutablePointer<Float>) {
+                         bias: UnsafePointer<Float>? = nil, c: UnsafeMutablePointer<Float>,
+                         convertedB: UnsafePointer<UInt16>? = nil) {
         if key.m == 0 || key.n == 0 || key.batch == 0 { return }
         if key.k == 0 {
             // An empty inner dimension sums nothing: C = bias (or stays as it is when accumulating).
@@ -162,6 +171,19 @@ enum MatmulCache {
             primitive = MatmulPrimitive(key)
             primitives[key] = primitive
         }
-        primitive.run(a: a, b: b, bias: bias, c: c)
+        if key.bfloat16 {
+            let (countA, countB) = (key.batch * key.m * key.k, key.batch * key.k * key.n)
+            scratchA.reserve(countA)
+            BFloat16.convert(a, count: countA, into: scratchA.pointer)
+            var bValues = convertedB
+            if bValues == nil {
+                scratchB.reserve(countB)
+                BFloat16.convert(b, count: countB, into: scratchB.pointer)
+                bValues = UnsafePointer(scratchB.pointer)
+            }
+            primitive.run(a: scratchA.pointer, b: bValues!, bias: bias, c: c)
+        } else {
+            primitive.run(a: a, b: b, bias: bias, c: c)
+        }
     }
 }

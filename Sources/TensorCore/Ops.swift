@@ -29,20 +29,32 @@ private func gateProjections(_ x: Tensor, _ h: Tensor, weightIH: Tensor, weightH
                  "\(cell): weights do not fit x \(x.shape), h \(h.shape)")
     let gi = Tensor(uninitialized: [batch, gates * hidden])
     let gh = Tensor(uninitialized: [batch, gates * hidden])
-    gemm(x.data, weightIH.data, gi.data, m: batch, n: gates * hidden, k: x.shape[1], transposeB: true, bias: biasIH.data)
-    gemm(h.data, weightHH.data, gh.data, m: batch, n: gates * hidden, k: hidden, transposeB: true, bias: biasHH.data)
+    gemm(x.data, weightIH.data, gi.data, m: batch, n: gates * hidden, k: x.shape[1], transposeB: true, bias: biasIH.data, weight: weightIH.storage)
+    gemm(h.data, weightHH.data, gh.data, m: batch, n: gates * hidden, k: hidden, transposeB: true, bias: biasHH.data, weight: weightHH.storage)
     return (gi, gh)
 }
 
-/// C (+)= op(A)·op(B) (+ bias) on raw row-major buffers through the cached oneDNN primitive.
+/// C (+)= op(A)·op(B) (+ bias) on raw row-major buffers through the cached oneDNN primitive, in
+/// the task's `MatmulPrecision`. `weight` names B's storage when B is a weight (B = its start): in
+/// bfloat16 its converted copy is then kept until an optimizer changes it, not made on every call.
 @inline(__always)
 func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
           m: Int, n: Int, k: Int, batch: Int = 1, transposeA: Bool = false, transposeB: Bool = false,
-          bias: UnsafePointer<Float>? = nil, accumulate: Bool = false) {
-    MatmulCache.multiply(MatmulKey(batch: batch, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
-                                   bias: bias != nil, accumulate: accumulate),
-                         a: a, b: b, bias: bias, c: c)
+          bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, weight: TensorStorage? = nil) {
+    var key = MatmulKey(batch: batch, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                        bias: bias != nil, accumulate: accumulate)
+    // Products too small to gain from AMX stay float32, so tiny shapes pay no conversion.
+    key.bfloat16 = batch == 1 && m * n * k >= minimumBFloat16Work && Precision.effectiveMatmul == .bfloat16
+    var convertedB: UnsafePointer<UInt16>?
+    if key.bfloat16, let weight {
+        precondition(UnsafePointer(weight.pointer) == b, "gemm: weight storage is not B")
+        convertedB = BFloat16WeightCache.shared.values(of: weight, count: batch * k * n)
+    }
+    MatmulCache.multiply(key, a: a, b: b, bias: bias, c: c, convertedB: convertedB)
 }
+
+/// m·n·k below which a product stays float32 in bfloat16 mode.
+let minimumBFloat16Work = 1 << 15
 
 /// colSums[j] += Σ_r x[r, j]: the bias gradient of a GEMM.
 func addColumnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, rowStride: Int? = nil, into sums: UnsafeMutablePointer<Float>) {
@@ -79,7 +91,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     precondition(bias == nil || bias!.shape == [outFeatures], "linear: bias \(bias!.shape) is not [\(outFeatures)]")
     let rows = x.count / max(inFeatures, 1)
     let out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
-    gemm(x.data, weight.data, out.data, m: rows, n: outFeatures, k: inFeatures, transposeB: true, bias: bias?.data)
+    gemm(x.data, weight.data, out.data, m: rows, n: outFeatures, k: inFeatures, transposeB: true, bias: bias?.data, weight: weight.storage)
     record(.linear(x: x, weight: weight, bias: bias), inputs: [x, weight] + (bias.map { [$0] } ?? []), outputs: [out])
     return out
 }
@@ -346,10 +358,9 @@ public func crossEntropy(_ logits: Tensor, targets: IntTensor, ignoreIndex: Int3
         Threads.parallelRanges(n, minimumPerThread: max(1, 65_536 / max(v, 1))) { rows in
             for r in rows {
                 let x = px + r * v, p = pp + r * v
-                var m = -Float.infinity
-                for j in 0..<v { m = max(m, x[j]) }
-                var s: Float = 0
-                for j in 0..<v { let e = expf(x[j] - m); p[j] = e; s += e }
+                let m = maximum(x, count: v)
+                p.update(from: x, count: v)
+                let s = exponentiateShifted(p, count: v, shift: m)
                 let inv = 1 / s
                 for j in 0..<v { p[j] *= inv }
                 let t = targets.values[r]
@@ -413,7 +424,7 @@ public func linearCrossEntropy(_ x: Tensor, weight: Tensor, bias: Tensor?, targe
     }
     let probabilities = Tensor(uninitialized: [n, v])
     let pp = probabilities.data
-    gemm(gathered.data, weight.data, pp, m: n, n: v, k: inFeatures, transposeB: true, bias: bias?.data)
+    gemm(gathered.data, weight.data, pp, m: n, n: v, k: inFeatures, transposeB: true, bias: bias?.data, weight: weight.storage)
     var rowLoss = [Float](repeating: 0, count: n)
     rowLoss.withUnsafeMutableBufferPointer { losses in
         let lossPtr = losses.baseAddress!
@@ -421,11 +432,9 @@ public func linearCrossEntropy(_ x: Tensor, weight: Tensor, bias: Tensor?, targe
             Threads.parallelRanges(n, minimumPerThread: max(1, 65_536 / max(v, 1))) { range in
                 for r in range {
                     let p = pp + r * v
-                    var m = -Float.infinity
-                    for j in 0..<v { m = max(m, p[j]) }
+                    let m = maximum(p, count: v)
                     let target = p[Int(kt[r])]
-                    var s: Float = 0
-                    for j in 0..<v { let e = expf(p[j] - m); p[j] = e; s += e }
+                    let s = exponentiateShifted(p, count: v, shift: m)
                     let inv = 1 / s
                     for j in 0..<v { p[j] *= inv }
                     lossPtr[r] = m + logf(s) - target
@@ -475,78 +484,4 @@ public func lstmCell(_ x: Tensor, _ h: Tensor, _ c: Tensor, weightIH: Tensor, we
                inputs: inputs, outputs: [hOut, cOut])
     }
     return (hOut, cOut)
-}
-
-/// A whole batch-first GRU layer (`nn.GRU(batch_first=True)`, one layer): x [B, T, I], h0 [B, H] → y [B, T, H].
-/// The input GEMM runs once for all steps; each step is one [B, H]·[H, 3H] GEMM and the fused cell.
-public func gruSequence(_ x: Tensor, _ h0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor) -> Tensor {
-    let (batch, steps, inFeatures) = (x.shape[0], x.shape[1], x.shape[2])
-    let hidden = h0.shape[1]
-    precondition(weightIH.shape == [3 * hidden, inFeatures] && weightHH.shape == [3 * hidden, hidden] && h0.shape[0] == batch,
-                 "gruSequence: weights do not fit x \(x.shape), h0 \(h0.shape)")
-    let gi = Tensor(uninitialized: [batch, steps, 3 * hidden])
-    gemm(x.data, weightIH.data, gi.data, m: batch * steps, n: 3 * hidden, k: inFeatures, transposeB: true, bias: biasIH.data)
-    let states = Tensor(uninitialized: [steps + 1, batch, hidden])      // h_0 … h_T, time-major
-    states.data.update(from: h0.data, count: batch * hidden)
-    let inputs = [x, h0, weightIH, weightHH, biasIH, biasHH]
-    let saved = willRecord(inputs) ? Tensor(uninitialized: [steps, batch, 4 * hidden]) : nil
-    let gh = Tensor(uninitialized: [batch, 3 * hidden])
-    let bh = batch * hidden
-    for t in 0..<steps {
-        gemm(states.data + t * bh, weightHH.data, gh.data, m: batch, n: 3 * hidden, k: hidden, transposeB: true, bias: biasHH.data)
-        Recurrent.gruForward(batch: batch, hidden: hidden, gi: gi.data + t * 3 * hidden, giStride: steps * 3 * hidden,
-                             gh: gh.data, h: states.data + t * bh, hStride: hidden,
-                             out: states.data + (t + 1) * bh, outStride: hidden, saved: saved.map { $0.data + t * batch * 4 * hidden })
-    }
-    let y = timeMajorToBatchFirst(states, from: 1, steps: steps, batch: batch, width: hidden)
-    if let saved {
-        record(.gruSequence(x: x, h0: h0, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH,
-                            states: states, saved: saved), inputs: inputs, outputs: [y])
-    }
-    return y
-}
-
-/// A whole batch-first LSTM layer: x [B, T, I], h0 and c0 [B, H] → (y [B, T, H], c_T [B, H]).
-public func lstmSequence(_ x: Tensor, _ h0: Tensor, _ c0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor) -> (y: Tensor, c: Tensor) {
-    let (batch, steps, inFeatures) = (x.shape[0], x.shape[1], x.shape[2])
-    let hidden = h0.shape[1]
-    precondition(weightIH.shape == [4 * hidden, inFeatures] && weightHH.shape == [4 * hidden, hidden] && h0.shape[0] == batch,
-                 "lstmSequence: weights do not fit x \(x.shape), h0 \(h0.shape)")
-    let gi = Tensor(uninitialized: [batch, steps, 4 * hidden])
-    gemm(x.data, weightIH.data, gi.data, m: batch * steps, n: 4 * hidden, k: inFeatures, transposeB: true, bias: biasIH.data)
-    let bh = batch * hidden
-    let states = Tensor(uninitialized: [steps + 1, batch, hidden])
-    let cells = Tensor(uninitialized: [steps + 1, batch, hidden])
-    states.data.update(from: h0.data, count: bh)
-    cells.data.update(from: c0.data, count: bh)
-    let inputs = [x, h0, c0, weightIH, weightHH, biasIH, biasHH]
-    let saved = willRecord(inputs) ? Tensor(uninitialized: [steps, batch, 5 * hidden]) : nil
-    let gh = Tensor(uninitialized: [batch, 4 * hidden])
-    for t in 0..<steps {
-        gemm(states.data + t * bh, weightHH.data, gh.data, m: batch, n: 4 * hidden, k: hidden, transposeB: true, bias: biasHH.data)
-        Recurrent.lstmForward(batch: batch, hidden: hidden, gi: gi.data + t * 4 * hidden, giStride: steps * 4 * hidden,
-                              gh: gh.data, c: cells.data + t * bh, cStride: hidden,
-                              hOut: states.data + (t + 1) * bh, hOutStride: hidden,
-                              cOut: cells.data + (t + 1) * bh, cOutStride: hidden,
-                              saved: saved.map { $0.data + t * batch * 5 * hidden })
-    }
-    let y = timeMajorToBatchFirst(states, from: 1, steps: steps, batch: batch, width: hidden)
-    let cLast = Tensor(uninitialized: [batch, hidden])
-    cLast.data.update(from: cells.data + steps * bh, count: bh)
-    if let saved {
-        record(.lstmSequence(x: x, h0: h0, c0: c0, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH,
-                             states: states, cells: cells, saved: saved), inputs: inputs, outputs: [y, cLast])
-    }
-    return (y, cLast)
-}
-
-/// [steps+, B, W] time-major (from step `from`) → [B, steps, W] batch-first.
-func timeMajorToBatchFirst(_ tm: Tensor, from: Int, steps: Int, batch: Int, width: Int) -> Tensor {
-    let out = Tensor(uninitialized: [batch, steps, width])
-    for t in 0..<steps {
-        for b in 0..<batch {
-            (out.data + (b * steps + t) * width).update(from: tm.data + ((t + from) * batch + b) * width, count: width)
-        }
-    }
-    return out
 }

@@ -4,6 +4,12 @@ import Foundation
 public final class TensorStorage {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
+    /// Moves whenever the values are changed in place (by an optimizer): copies derived from them,
+    /// such as bfloat16 weights, are stale when it differs from theirs.
+    public private(set) var version: UInt64 = 0
+
+    /// Call after writing into the storage in place (tensor values are otherwise immutable).
+    public func markModified() { version &+= 1 }
 
     init(count: Int, zeroed: Bool = true) {
         self.count = count

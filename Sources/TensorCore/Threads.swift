@@ -26,7 +26,7 @@ public enum Threads {
     /// large enough to pay for the hand-off. The chunks run on the OpenMP team oneDNN uses (through
     /// `GOMP_parallel`), not on Dispatch threads: OpenMP workers spin for a while after each GEMM,
     /// and Dispatch threads started then would compete with them for the same cores.
-    static func parallelRanges(_ total: Int, minimumPerThread: Int = 16_384, _ body: (Range<Int>) -> Void) {
+    public static func parallelRanges(_ total: Int, minimumPerThread: Int = 16_384, _ body: (Range<Int>) -> Void) {
         let workers = min(count, max(1, total / max(minimumPerThread, 1)))
         if workers <= 1 { body(0..<total); return }
         let chunk = (total + workers - 1) / workers

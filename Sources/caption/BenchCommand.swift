@@ -10,7 +10,7 @@ import Vision
 /// tools/reference, so the two sides can be put in one table.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure Captioner's speed on fixed workloads (compare with tools/reference/bench_micro.py).")
+        abstract: "Measure Captioner's speed on fixed workloads (compare with ../shared/reference/bench_torch.py through scripts/bench-vs-pytorch).")
 
     @OptionGroup var runtime: RuntimeOptions
     @Flag(help: "Print one JSON object instead of a table.") var json = false
@@ -43,11 +43,12 @@ struct Bench: ParsableCommand {
             if value.isFinite { results.append((w.key, value, w.unit)) }
         }
         if json {
-            var object: [String: Any] = ["threads": Threads.count]
+            var object: [String: Any] = ["threads": Threads.count, "precision": Precision.defaultMatmul.rawValue]
             for (k, v, _) in results { object[k] = (v * 100).rounded() / 100 }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
+            print("threads \(Threads.count), precision \(Precision.defaultMatmul.rawValue)")
             let width = results.map(\.0.count).max() ?? 0
             for (k, v, unit) in results {
                 print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + String(format: "%10.2f", v) + "  " + unit)
@@ -178,16 +179,7 @@ struct Bench: ParsableCommand {
                 let decoder = try! makeDecoder(DecoderConfig(architecture: arch, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
                 let optimizer = Adam(decoder.namedParameters, learningRate: 4e-4)
                 decoder.setTraining(true)
-                let steps = rate(seconds: seconds) {
-                    let tape = Tape()
-                    let loss = tape.record {
-                        decoder.trainingLoss(features, tokens: tokens, attentionPenalty: arch.defaultAttentionPenalty)
-                    }
-                    tape.backward(from: loss)
-                    clipGradientNorm(decoder.parameters, maxNorm: 5)
-                    optimizer.step()
-                    optimizer.zeroGrad()
-                }
+                let steps = rate(seconds: seconds) { trainStep(decoder, optimizer, features, tokens) }
                 return steps * Double(total)
             }
         }
@@ -305,7 +297,8 @@ struct Bench: ParsableCommand {
         if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path), let path = Bundle.main.executablePath {
             process.executableURL = URL(fileURLWithPath: path)
         }
-        process.arguments = ["bench", "--json", "--only", key, "--seconds", String(seconds)] + (threads.map { ["--threads", String($0)] } ?? [])
+        process.arguments = ["bench", "--json", "--only", key, "--seconds", String(seconds), "--precision", Precision.defaultMatmul.rawValue]
+            + (threads.map { ["--threads", String($0)] } ?? [])
         let pipe = Pipe()
         process.standardOutput = pipe
         do { try process.run() } catch { return .nan }
@@ -329,6 +322,7 @@ struct Bench: ParsableCommand {
         return memoryStatus()["VmHWM"] ?? .nan
     }
 
+    /// One training step as `Trainer` takes it: fused loss, backward, clipping at 5, Adam.
     static func trainStep(_ decoder: CaptionDecoder, _ optimizer: Adam, _ features: ImageFeatures, _ tokens: IntTensor) {
         let tape = Tape()
         let loss = tape.record {

@@ -50,6 +50,8 @@ struct Evaluate: ParsableCommand {
     @Option(name: .long, help: "Worker threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var precision: PrecisionOption
+
     @Flag(name: .long, help: "Print the time spent loading and scoring to stderr.")
     var timing = false
 
@@ -94,6 +96,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
+        try precision.apply()
         let start = Date()
         let references = self.references ?? data!
         let referenceCaptions = try loadReferences(path: references, split: split)

@@ -1,10 +1,12 @@
 import ArgumentParser
 import TensorCore
 
-/// Flags every command shares.
+/// Flags every command that runs the kernels shares.
 struct RuntimeOptions: ParsableArguments {
     @Option(name: .long, help: "CPU threads for the kernels (default: all cores, or CAPTIONER_THREADS).")
     var threads: Int?
+
+    @OptionGroup var precision: PrecisionOption
 
     func apply() throws {
         if let threads {
@@ -12,6 +14,26 @@ struct RuntimeOptions: ParsableArguments {
             Threads.set(threads)
         } else {
             _ = Threads.count
+        }
+        try precision.apply()
+    }
+}
+
+/// `--precision`: the arithmetic of the decoders' matrix products (`MatmulPrecision`).
+struct PrecisionOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Matrix-product precision: fp32 (exact float32), bf16 (bfloat16 operands summed in float32, on AMX), or auto (bf16 where the CPU has AMX, else fp32).", valueName: "auto|fp32|bf16"))
+    var precision: String = "auto"
+
+    func apply() throws {
+        switch precision {
+        case "auto": Precision.defaultMatmul = Precision.automatic
+        case "fp32": Precision.defaultMatmul = .float32
+        case "bf16":
+            guard Precision.supportsBFloat16 else {
+                throw ValidationError("--precision bf16 needs a CPU with AVX-512, which this one lacks; use --precision fp32.")
+            }
+            Precision.defaultMatmul = .bfloat16
+        default: throw ValidationError("--precision must be auto, fp32 or bf16, not '\(precision)'.")
         }
     }
 }

@@ -61,4 +61,43 @@ import TensorCore
             expectClose(a, e, tolerance: 1e-5, "\(arch) gradient of \(name)")
         }
     }
+
+    /// Mixed precision (`--precision bf16`): the same loss and gradient directions as float32 on
+    /// decoder sizes large enough for every product to run in bfloat16.
+    @Test(.enabled(if: Precision.supportsBFloat16), arguments: Architecture.allCases)
+    func bfloat16StaysCloseToFloat32(_ arch: Architecture) throws {
+        let config = DecoderConfig(architecture: arch, vocabularySize: 300, featureSize: 96, embeddingSize: 64, hiddenSize: 128,
+                                   attentionSize: 64, dropout: 0)
+        let decoder = try makeDecoder(config, source: .initialise(seed: 4))
+        var rng = RandomGenerator(seed: 12)
+        let (b, l, t) = (16, 9, 12)
+        let grid = Tensor.randn([b, l, 96], rng: &rng)
+        let features = ImageFeatures(pooled: Tape.withoutRecording { grid.mean(axis: 1) }, grid: grid)
+        var ids = [Int32](repeating: 0, count: b * t)
+        for r in 0..<b {
+            let n = 3 + r % (t - 4)
+            ids[r * t] = 1
+            for j in 1...n { ids[r * t + j] = Int32(4 + rng.int(below: 296)) }
+            ids[r * t + n + 1] = 2
+        }
+        let tokens = IntTensor(shape: [b, t], values: ids)
+        func run(_ precision: MatmulPrecision) -> (Float, [Tensor]) {
+            for p in decoder.parameters { p.grad = nil }
+            return Precision.$matmul.withValue(precision) {
+                let tape = Tape()
+                let loss = tape.record { decoder.trainingLoss(features, tokens: tokens, attentionPenalty: 0.7) }
+                tape.backward(from: loss)
+                return (loss.item, decoder.parameters.map { $0.grad!.copy() })
+            }
+        }
+        let (exactLoss, exactGrads) = run(.float32)
+        let (mixedLoss, mixedGrads) = run(.bfloat16)
+        #expect(abs(mixedLoss - exactLoss) <= 5e-3 * abs(exactLoss), "\(arch) loss \(mixedLoss) vs \(exactLoss)")
+        for (name, (p, q)) in zip(decoder.namedParameters.map(\.name), zip(exactGrads, mixedGrads)) where name != "att_w.bias" {
+            var dot = 0.0, np = 0.0, nq = 0.0
+            for i in 0..<p.count { dot += Double(p.data[i] * q.data[i]); np += Double(p.data[i] * p.data[i]); nq += Double(q.data[i] * q.data[i]) }
+            let cosine = np == 0 && nq == 0 ? 1 : dot / (np * nq).squareRoot()
+            #expect(cosine > 0.999, "\(arch) gradient of \(name): cosine \(cosine) with float32")
+        }
+    }
 }

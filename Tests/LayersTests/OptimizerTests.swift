@@ -20,28 +20,43 @@ import TensorCore
     }
 
     @Test func adam() { steps("adam") { Adam($0, learningRate: 1e-2) } }
-    /// The four-lane Adam loop gives exactly the scalar update (11 values: two vector blocks and a tail).
-    @Test func adamVectorLoopEqualsScalarFormula() {
+    /// The four-lane Adam loop gives exactly the scalar update (11 values: two vector blocks and a
+    /// tail; 100,003: split across both cores, then a tail).
+    @Test(arguments: [11, 100_003])
+    func adamVectorLoopEqualsScalarFormula(count: Int) {
         var rng = RandomGenerator(seed: 4)
-        let theta = Tensor.randn([11], rng: &rng)
+        let theta = Tensor.randn([count], rng: &rng)
         theta.requiresGrad = true
-        var (expected, m, v) = (theta.scalars, [Float](repeating: 0, count: 11), [Float](repeating: 0, count: 11))
+        var (expected, m, v) = (theta.scalars, [Float](repeating: 0, count: count), [Float](repeating: 0, count: count))
         let adam = Adam([("theta", theta)], learningRate: 1e-2)
         for step in 1...3 {
-            let g = Tensor.randn([11], rng: &rng)
+            let g = Tensor.randn([count], rng: &rng)
             theta.grad = g
             adam.step()
             // Adam's constants as it computes them (float32 hyper-parameters).
             let (lr, b1, b2): (Float, Float, Float) = (1e-2, 0.9, 0.999)
             let stepSize = Float(Double(lr) / (1 - pow(Double(b1), Double(step))))
             let correction2 = Float((1 - pow(Double(b2), Double(step))).squareRoot())
-            for j in 0..<11 {
+            for j in 0..<count {
                 let gj = g.data[j]
                 m[j] = m[j] + (1 - b1) * (gj - m[j])
                 v[j] = v[j] * b2 + (1 - b2) * gj * gj
                 expected[j] -= stepSize * (m[j] / (v[j].squareRoot() / correction2 + 1e-8))
             }
             #expect(theta.scalars == expected, "step \(step)")
+        }
+    }
+
+    /// Optimizers write parameters in place, so they mark them modified: that is what makes cached
+    /// bfloat16 copies of weights stale.
+    @Test func optimizersMarkWhatTheyWrite() {
+        for make in [{ Adam($0, learningRate: 1e-2) as Optimizer }, { SGD($0, learningRate: 0.1) as Optimizer }] {
+            let theta = Tensor(shape: [5], repeating: 1, requiresGrad: true)
+            let optimizer = make([("theta", theta)])
+            let before = theta.storage.version
+            theta.grad = Tensor(shape: [5], repeating: 0.5)
+            optimizer.step()
+            #expect(theta.storage.version != before)
         }
     }
 

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import TensorCore
 
 /// Finite-difference checks of every differentiable op, independent of PyTorch.
@@ -91,6 +92,53 @@ import Testing
         check([small(b, t, i), small(b, h), small(b, h), small(4 * h, i), small(4 * h, h), small(4 * h), small(4 * h)], "LSTM sequence") {
             let (y, c) = lstmSequence($0[0], $0[1], $0[2], weightIH: $0[3], weightHH: $0[4], biasIH: $0[5], biasHH: $0[6])
             return [y, c]
+        }
+    }
+
+    /// Packed sequences (rows stopping early, one never starting): finite differences, and each row
+    /// equal to the same row run alone for its own length.
+    @Test mutating func packedSequences() {
+        let (i, h, t) = (3, 4, 4)
+        let lengths = [2, 4, 0, 3]
+        let b = lengths.count
+        var local = RandomGenerator(seed: 12)
+        func small(_ dims: Int...) -> Tensor { Tensor.randn(dims, rng: &local, std: 0.5) }
+        let gruInputs = [small(b, t, i), small(b, h), small(3 * h, i), small(3 * h, h), small(3 * h), small(3 * h)]
+        check(gruInputs, "packed GRU sequence") {
+            [gruSequence($0[0], $0[1], weightIH: $0[2], weightHH: $0[3], biasIH: $0[4], biasHH: $0[5], lengths: lengths)]
+        }
+        let lstmInputs = [small(b, t, i), small(b, h), small(b, h), small(4 * h, i), small(4 * h, h), small(4 * h), small(4 * h)]
+        check(lstmInputs, "packed LSTM sequence") {
+            let (y, c) = lstmSequence($0[0], $0[1], $0[2], weightIH: $0[3], weightHH: $0[4], biasIH: $0[5], biasHH: $0[6], lengths: lengths)
+            return [y, c]
+        }
+        Tape.withoutRecording {
+            let g = gruInputs, l = lstmInputs
+            let packedGRU = gruSequence(g[0], g[1], weightIH: g[2], weightHH: g[3], biasIH: g[4], biasHH: g[5], lengths: lengths)
+            let packedLSTM = lstmSequence(l[0], l[1], l[2], weightIH: l[3], weightHH: l[4], biasIH: l[5], biasHH: l[6], lengths: lengths)
+            for (row, n) in lengths.enumerated() {
+                let gruRow = packedGRU.scalars[(row * t * h)..<((row + 1) * t * h)]
+                let lstmRow = packedLSTM.y.scalars[(row * t * h)..<((row + 1) * t * h)]
+                #expect(gruRow.dropFirst(n * h).allSatisfy { $0 == 0 } && lstmRow.dropFirst(n * h).allSatisfy { $0 == 0 },
+                        "row \(row): outputs after its length are zero")
+                let lstmCell = Array(packedLSTM.c.scalars[(row * h)..<((row + 1) * h)])
+                if n == 0 {
+                    #expect(lstmCell == Array(l[2].scalars[(row * h)..<((row + 1) * h)]), "a row that never runs keeps c0")
+                    continue
+                }
+                let xRow = Tensor(shape: [1, n, i], values: Array(g[0].scalars[(row * t * i)..<(row * t * i + n * i)]))
+                let hRow = Tensor(shape: [1, h], values: Array(g[1].scalars[(row * h)..<((row + 1) * h)]))
+                let alone = gruSequence(xRow, hRow, weightIH: g[2], weightHH: g[3], biasIH: g[4], biasHH: g[5])
+                expectClose(Tensor(shape: [n * h], values: Array(gruRow.prefix(n * h))), alone.reshaped([n * h]), tolerance: 1e-6,
+                            "GRU row \(row) packed vs alone")
+                let xl = Tensor(shape: [1, n, i], values: Array(l[0].scalars[(row * t * i)..<(row * t * i + n * i)]))
+                let hl = Tensor(shape: [1, h], values: Array(l[1].scalars[(row * h)..<((row + 1) * h)]))
+                let cl = Tensor(shape: [1, h], values: Array(l[2].scalars[(row * h)..<((row + 1) * h)]))
+                let lstmAlone = lstmSequence(xl, hl, cl, weightIH: l[3], weightHH: l[4], biasIH: l[5], biasHH: l[6])
+                expectClose(Tensor(shape: [n * h], values: Array(lstmRow.prefix(n * h))), lstmAlone.y.reshaped([n * h]), tolerance: 1e-6,
+                            "LSTM row \(row) packed vs alone")
+                expectClose(Tensor(shape: [h], values: lstmCell), lstmAlone.c.reshaped([h]), tolerance: 1e-6, "LSTM row \(row) last cell")
+            }
         }
     }
 }

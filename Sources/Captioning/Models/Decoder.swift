@@ -90,7 +90,8 @@ public protocol CaptionDecoder: Module {
     /// the targets tokens[:, 1:], and the attention weights [B, T−1, L] where the model has them.
     func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?)
     /// Teacher forcing up to the output layer: the (dropped-out) vectors [B, T−1, H] that
-    /// `outputLayer` maps to `forward`'s logits, and the attention weights.
+    /// `outputLayer` maps to `forward`'s logits, and the attention weights. Positions whose target
+    /// is padding may be left uncomputed (zero): the loss ignores them.
     func outputFeatures(_ features: ImageFeatures, tokens: IntTensor) -> (features: Tensor, attention: Tensor?)
     /// The last layer, H → V.
     var outputLayer: Linear { get }
@@ -167,6 +168,16 @@ extension CaptionDecoder {
                                     targets: targets, ignoreIndex: SpecialToken.pad)
         guard let attention, attentionPenalty > 0 else { return ce }
         return ce + attentionLoss(attention, targets: targets, penalty: attentionPenalty)
+    }
+}
+
+/// Per caption, the steps that have a target: 1 + the last position whose target is not padding.
+func targetLengths(_ tokens: IntTensor) -> [Int] {
+    let (b, t) = (tokens.shape[0], tokens.shape[1])
+    return (0..<b).map { r in
+        var n = t - 1
+        while n > 0 && tokens.values[r * t + n] == SpecialToken.pad { n -= 1 }
+        return n
     }
 }
 

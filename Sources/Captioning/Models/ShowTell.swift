@@ -36,23 +36,28 @@ public final class ShowTell: CaptionDecoder {
     }
 
     public func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?) {
-        let (y, _) = outputFeatures(features, tokens: tokens)
-        return (out(y), nil)                                      // [B, T-1, V]
+        (out(sequence(features, tokens: tokens, lengths: nil)), nil)   // [B, T-1, V]
     }
 
     public var outputLayer: Linear { out }
 
+    /// Packed: each caption's recurrence stops at its last target, so padding costs nothing.
     public func outputFeatures(_ features: ImageFeatures, tokens: IntTensor) -> (features: Tensor, attention: Tensor?) {
+        (sequence(features, tokens: tokens, lengths: targetLengths(tokens)), nil)
+    }
+
+    /// The dropped-out recurrent outputs [B, T-1, H]; with `lengths`, zero after each caption's end.
+    private func sequence(_ features: ImageFeatures, tokens: IntTensor, lengths: [Int]?) -> Tensor {
         let (inputs, _) = teacherForcing(tokens)
         let x = embed(inputs)                                     // [B, T-1, E]
         let state = initialState(features)
         let y: Tensor                                             // [B, T-1, H]
         if let gru {
-            y = gru(x, state.hidden)
+            y = gru(x, state.hidden, lengths: lengths)
         } else {
-            y = lstm!(x, (state.hidden, state.cell!)).y
+            y = lstm!(x, (state.hidden, state.cell!), lengths: lengths).y
         }
-        return (drop(y), nil)                                     // [B, T-1, H]
+        return drop(y)                                            // [B, T-1, H]
     }
 
     public func initialState(_ features: ImageFeatures) -> DecoderState {

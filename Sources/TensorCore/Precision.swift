@@ -1,0 +1,131 @@
+import CDNNL
+import Foundation
+
+/// The arithmetic of matrix products. `float32` is exact float32 throughout (the PyTorch parity
+/// mode). `bfloat16` is mixed precision as `torch.autocast(dtype=torch.bfloat16)` does it on a CPU:
+/// the two GEMM operands are rounded to bfloat16 (8-bit mantissa) and multiplied on the CPU's AMX
+/// tiles, products are summed in float32, and everything else (activations, softmax, gradients,
+/// parameters, optimizer state) stays float32.
+public enum MatmulPrecision: String, CaseIterable, Sendable {
+    case float32 = "fp32"
+    case bfloat16 = "bf16"
+}
+
+public enum Precision {
+    /// The precision a process uses unless a task overrides it with `$matmul.withValue`.
+    nonisolated(unsafe) public static var defaultMatmul: MatmulPrecision = .float32
+
+    /// A task's own choice (tests, a server's worker); nil means `defaultMatmul`.
+    @TaskLocal public static var matmul: MatmulPrecision?
+
+    static var effectiveMatmul: MatmulPrecision { matmul ?? defaultMatmul }
+
+    /// oneDNN's view of the CPU.
+    public static var cpuISA: dnnl_cpu_isa_t { dnnl_get_effective_cpu_isa() }
+
+    /// The CPU multiplies bfloat16 in hardware with AMX tiles (Sapphire Rapids and later): the case
+    /// where `bfloat16` is several times faster than `float32`.
+    public static var hasAMX: Bool { cpuISA.rawValue & dnnl_cpu_isa_avx512_core_amx.rawValue == dnnl_cpu_isa_avx512_core_amx.rawValue }
+
+    /// oneDNN runs bfloat16 products with AVX-512 at least (natively from avx512_core_bf16 on);
+    /// below that it would fall back to its reference loops.
+    public static var supportsBFloat16: Bool {
+        cpuISA.rawValue & dnnl_cpu_isa_avx512_core.rawValue == dnnl_cpu_isa_avx512_core.rawValue
+    }
+
+    /// What `auto` means on this machine: bfloat16 where AMX makes it pay, float32 elsewhere.
+    public static var automatic: MatmulPrecision { hasAMX ? .bfloat16 : .float32 }
+}
+
+/// 64-byte aligned bfloat16 memory.
+final class BFloat16Buffer {
+    private(set) var pointer: UnsafeMutablePointer<UInt16>
+    private(set) var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1)
+        pointer = BFloat16Buffer.allocate(self.capacity)
+    }
+
+    private static func allocate(_ count: Int) -> UnsafeMutablePointer<UInt16> {
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, count * 2) == 0, let raw else {
+            fatalError("Captioner: out of memory allocating \(count * 2) bytes")
+        }
+        return raw.bindMemory(to: UInt16.self, capacity: count)
+    }
+
+    /// Grows (never shrinks) to hold `count` values; the contents are not kept.
+    func reserve(_ count: Int) {
+        guard count > capacity else { return }
+        free(pointer)
+        capacity = count
+        pointer = BFloat16Buffer.allocate(count)
+    }
+
+    deinit { free(pointer) }
+}
+
+/// The bfloat16 copies of weights, made on first use and kept while the weight lives and is
+/// unchanged: a weight's storage `version` moves whenever an optimizer writes it, which makes its
+/// copy stale. Entries hold their storage weakly, so a freed model's copies go with it.
+final class BFloat16WeightCache: @unchecked Sendable {
+    static let shared = BFloat16WeightCache()
+
+    private struct Entry {
+        weak var storage: TensorStorage?
+        var version: UInt64
+        var count: Int
+        let values: BFloat16Buffer
+    }
+    private var entries: [ObjectIdentifier: Entry] = [:]
+    private var insertionsSinceSweep = 0
+    private let lock = NSLock()
+
+    func values(of storage: TensorStorage, count: Int) -> UnsafePointer<UInt16> {
+        lock.lock()
+        defer { lock.unlock() }
+        let key = ObjectIdentifier(storage)
+        if var entry = entries[key], entry.storage === storage {
+            if entry.version != storage.version || entry.count != count {
+                entry.values.reserve(count)
+                BFloat16.convert(storage.pointer, count: count, into: entry.values.pointer)
+                entry.version = storage.version
+                entry.count = count
+                entries[key] = entry
+            }
+            return UnsafePointer(entry.values.pointer)
+        }
+        insertionsSinceSweep += 1
+        if insertionsSinceSweep >= 64 {
+            entries = entries.filter { $0.value.storage != nil }
+            insertionsSinceSweep = 0
+        }
+        let buffer = BFloat16Buffer(capacity: count)
+        BFloat16.convert(storage.pointer, count: count, into: buffer.pointer)
+        entries[key] = Entry(storage: storage, version: storage.version, count: count, values: buffer)
+        return UnsafePointer(buffer.pointer)
+    }
+
+    var count: Int { lock.lock(); defer { lock.unlock() }; return entries.values.filter { $0.storage != nil }.count }
+}
+
+enum BFloat16 {
+    /// float32 → bfloat16 with round-to-nearest-even (NaN stays NaN), as PyTorch and oneDNN round.
+    static func convert(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutablePointer<UInt16>) {
+        Threads.parallelRanges(count, minimumPerThread: 1 << 17) { range in
+            let bits = UnsafeRawPointer(source).assumingMemoryBound(to: UInt32.self)
+            // A plain loop of `round`: LLVM turns it into AVX-512 compares, adds and blends.
+            for i in range { destination[i] = round(bits[i]) }
+        }
+    }
+
+    @inline(__always) static func round(_ bits: UInt32) -> UInt16 {
+        let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
+        let quietNaN = (bits &>> 16) | 0x40
+        return UInt16(truncatingIfNeeded: bits & 0x7FFF_FFFF > 0x7F80_0000 ? quietNaN : rounded)
+    }
+
+    /// bfloat16 → float32 (exact).
+    static func float(_ value: UInt16) -> Float { Float(bitPattern: UInt32(value) << 16) }
+}

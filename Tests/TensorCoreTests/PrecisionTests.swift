@@ -1,0 +1,163 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import TensorCore
+
+/// `MatmulPrecision.bfloat16`: rounding, products against a float64 reference on the rounded
+/// operands, the weight cache, and that float32 stays exact.
+@Suite struct PrecisionTests {
+    @Test func roundsToNearestEven() {
+        func bits(_ x: Float) -> UInt32 { x.bitPattern }
+        #expect(BFloat16.round(bits(1)) == 0x3F80)
+        #expect(BFloat16.round(bits(-2)) == 0xC000)
+        // 1 + 2⁻⁸ lies halfway between 1 and 1 + 2⁻⁷: ties go to the even mantissa (1).
+        #expect(BFloat16.round(bits(1 + 0x1p-8)) == 0x3F80)
+        // 1 + 3·2⁻⁸ lies halfway between 1 + 2⁻⁷ (odd) and 1 + 2·2⁻⁷ (even).
+        #expect(BFloat16.round(bits(1 + 3 * 0x1p-8)) == 0x3F82)
+        #expect(BFloat16.round(bits(1 + 0x1p-8 + 0x1p-20)) == 0x3F81)
+        #expect(BFloat16.round(bits(.infinity)) == 0x7F80)
+        #expect(BFloat16.round(bits(.greatestFiniteMagnitude)) == 0x7F80)     // overflows to infinity, as in PyTorch
+        #expect(BFloat16.float(BFloat16.round(bits(.nan))).isNaN)
+        #expect(BFloat16.float(BFloat16.round(0x7F80_0001)).isNaN)            // a NaN with a low payload stays NaN
+        #expect(BFloat16.float(BFloat16.round(bits(0.1))) == 0.10009765625)
+
+        // The vector conversion equals the scalar rounding, tail included.
+        var rng = RandomGenerator(seed: 4)
+        let x = Tensor.randn([1037], rng: &rng)
+        x.data[5] = .nan
+        x.data[6] = -.infinity
+        let out = BFloat16Buffer(capacity: x.count)
+        BFloat16.convert(x.data, count: x.count, into: out.pointer)
+        var mismatches = 0
+        for i in 0..<x.count where out.pointer[i] != BFloat16.round(x.data[i].bitPattern) { mismatches += 1 }
+        #expect(mismatches == 0)
+    }
+
+    /// Every shape a decoder uses: plain, transposed A (weight gradients), transposed B (forward),
+    /// with bias, and accumulating.
+    @Test(.enabled(if: Precision.supportsBFloat16), arguments: [false, true], [false, true])
+    func productsSumRoundedOperandsInFloat32(transposeA: Bool, transposeB: Bool) {
+        let (m, k, n) = (70, 96, 50)
+        var rng = RandomGenerator(seed: 11)
+        let a = Tensor.randn(transposeA ? [k, m] : [m, k], rng: &rng)
+        let b = Tensor.randn(transposeB ? [n, k] : [k, n], rng: &rng)
+        let bias = Tensor.randn([n], rng: &rng)
+        let start = Tensor.randn([m, n], rng: &rng)
+        func rounded(_ t: Tensor, _ i: Int) -> Double { Double(BFloat16.float(BFloat16.round(t.data[i].bitPattern))) }
+        for accumulate in [false, true] {
+            let c = start.copy()
+            Precision.$matmul.withValue(.bfloat16) {
+                gemm(a.data, b.data, c.data, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                     bias: bias.data, accumulate: accumulate)
+            }
+            let exact = start.copy()
+            Precision.$matmul.withValue(.float32) {
+                gemm(a.data, b.data, exact.data, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                     bias: bias.data, accumulate: accumulate)
+            }
+            var worst = 0.0, worstFromFloat32 = 0.0
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum = Double(bias.data[j]) + (accumulate ? Double(start.data[i * n + j]) : 0)
+                    for p in 0..<k {
+                        let av = rounded(a, transposeA ? p * m + i : i * k + p)
+                        let bv = rounded(b, transposeB ? j * k + p : p * n + j)
+                        sum += av * bv
+                    }
+                    worst = max(worst, abs(Double(c.data[i * n + j]) - sum))
+                    worstFromFloat32 = max(worstFromFloat32, abs(Double(c.data[i * n + j] - exact.data[i * n + j])))
+                }
+            }
+            // Float32 sums of ~100 products of size ~1: errors of a few 1e-6.
+            #expect(worst < 1e-4, "bfloat16 product vs float64 on rounded operands: \(worst)")
+            // bfloat16 operands move a product of 96 N(0,1) pairs by ~√96 · 2⁻⁸ ≈ 0.04 at most.
+            #expect(worstFromFloat32 > 0 && worstFromFloat32 < 0.2, "bfloat16 vs float32: \(worstFromFloat32)")
+        }
+    }
+
+    @Test func smallProductsAndFloat32StayExact() {
+        var rng = RandomGenerator(seed: 2)
+        let x = Tensor.randn([4, 8], rng: &rng), w = Tensor.randn([3, 8], rng: &rng)
+        // 4·8·3 multiply-adds are below the bfloat16 threshold: identical in both modes.
+        let exact = linear(x, weight: w, bias: nil)
+        let mixed = Precision.$matmul.withValue(.bfloat16) { linear(x, weight: w, bias: nil) }
+        #expect(exact.scalars == mixed.scalars)
+    }
+
+    /// A weight is converted once and its copy reused until its storage is marked modified (as the
+    /// optimizers do after every step: OptimizerTests checks that).
+    @Test(.enabled(if: Precision.supportsBFloat16))
+    func weightCopiesFollowTheirStorage() {
+        var rng = RandomGenerator(seed: 5)
+        let x = Tensor.randn([64, 128], rng: &rng), w = Tensor.randn([96, 128], rng: &rng, requiresGrad: true)
+        Precision.$matmul.withValue(.bfloat16) {
+            let first = linear(x, weight: w, bias: nil)
+            let again = linear(x, weight: w, bias: nil)
+            #expect(again.scalars == first.scalars)
+            w.data[0] += 1000              // written without markModified: the copy is (knowingly) stale
+            #expect(linear(x, weight: w, bias: nil).scalars == first.scalars)
+            w.storage.markModified()
+            let fresh = linear(x, weight: w, bias: nil)
+            #expect(abs(fresh.data[0] - first.data[0]) > 100, "a modified weight is converted again")
+        }
+    }
+
+    /// Forward and backward through a tape in bfloat16 stay close to float32.
+    @Test(.enabled(if: Precision.supportsBFloat16))
+    func gradientsStayCloseToFloat32() {
+        var rng = RandomGenerator(seed: 8)
+        let x = Tensor.randn([64, 256], rng: &rng)
+        let w = Tensor.uniform([192, 256], low: -0.06, high: 0.06, rng: &rng, requiresGrad: true)
+        let b = Tensor.uniform([192], low: -0.06, high: 0.06, rng: &rng, requiresGrad: true)
+        func run(_ precision: MatmulPrecision) -> (loss: Float, gradient: [Float]) {
+            w.grad = nil
+            b.grad = nil
+            return Precision.$matmul.withValue(precision) {
+                let tape = Tape()
+                let loss = tape.record { linear(x, weight: w, bias: b).tanh().sum() }
+                tape.backward(from: loss)
+                return (loss.item, w.grad!.scalars)
+            }
+        }
+        let (exactLoss, exactGrad) = run(.float32)
+        let (mixedLoss, mixedGrad) = run(.bfloat16)
+        #expect(abs(mixedLoss - exactLoss) <= 1e-2 * max(1, abs(exactLoss)))
+        var dot = 0.0, nx = 0.0, ny = 0.0
+        for (p, q) in zip(exactGrad, mixedGrad) { dot += Double(p * q); nx += Double(p * p); ny += Double(q * q) }
+        #expect(dot / (nx * ny).squareRoot() > 0.9999)
+    }
+}
+
+/// The vector exp behind the softmaxes, against libm.
+@Suite struct FastExpTests {
+    @Test func matchesExpfWithinTwoUlp() {
+        var worst: Float = 0
+        var x: Float = -87.3
+        while x < 88.3 {
+            var lanes = SIMD16<Float>()
+            for i in 0..<16 { lanes[i] = x + Float(i) * 0.000_37 }
+            let e = fastExp(lanes)
+            for i in 0..<16 {
+                let exact = expf(lanes[i])
+                worst = max(worst, abs(e[i] - exact) / exact.ulp)
+            }
+            x += 0.0061
+        }
+        #expect(worst <= 2, "worst error \(worst) ulp")
+        let edges = fastExp(SIMD16<Float>(-.infinity, -1000, -88, 0, 1, -0.0, 100, .infinity, 0, 0, 0, 0, 0, 0, 0, 0))
+        #expect(edges[0] == 0 && edges[1] == 0 && edges[2] == 0)
+        #expect(edges[3] == 1 && edges[5] == 1 && abs(edges[4] - expf(1)) <= expf(1).ulp)
+        #expect(edges[6].isFinite && edges[7].isFinite)
+    }
+
+    @Test func softmaxRowsSumToOne() {
+        var rng = RandomGenerator(seed: 3)
+        let x = Tensor.randn([5, 3001], rng: &rng, std: 4)
+        let p = x.softmax(axis: 1)
+        for r in 0..<5 {
+            var s: Double = 0
+            for j in 0..<3001 { s += Double(p.data[r * 3001 + j]) }
+            #expect(abs(s - 1) < 1e-5)
+        }
+    }
+}
