@@ -11,6 +11,8 @@ enum Op {
     case softmax(Tensor, axis: Int), logSoftmax(Tensor, axis: Int)
     case concat([Tensor], axis: Int)
     case slice(Tensor, axis: Int, start: Int)
+    /// y is x's first rows, or x padded with zero rows: they share their leading rows.
+    case rowResize(Tensor)
     case gatherRows(Tensor, IntTensor)
     case reshape(Tensor)
     case permute(Tensor, [Int])
@@ -124,6 +126,13 @@ enum Gradients {
             }
         case let .slice(x, axis, start):
             if x.requiresGrad { Kernels.copyBlock(g, into: gradBuffer(x), axis: axis, start: start, add: true) }
+        case let .rowResize(x):
+            // d(shared leading rows) passes through; rows only one side has get nothing.
+            if x.requiresGrad {
+                let shared = min(x.count, g.count)
+                let dx = gradBuffer(x).data, dy = g.data
+                for i in 0..<shared { dx[i] += dy[i] }
+            }
         case let .reshape(x):
             accumulate(x, g, fresh: false)
         case let .permute(x, perm):

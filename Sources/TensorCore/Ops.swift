@@ -266,6 +266,26 @@ extension Tensor {
         return out
     }
 
+    /// The first `rows` rows (along axis 0) as a view sharing this tensor's storage: no copy. Packed
+    /// decoding loops shrink their batch this way as captions end (rows sorted longest first).
+    public func prefixRows(_ rows: Int) -> Tensor {
+        precondition(rank >= 1 && rows >= 0 && rows <= shape[0], "prefixRows \(rows) of \(shape)")
+        if rows == shape[0] { return self }
+        let out = Tensor(shape: [rows] + shape.dropFirst(), storage: storage)
+        record(.rowResize(self), inputs: [self], outputs: [out])
+        return out
+    }
+
+    /// This tensor as the first rows of a zero tensor with `rows` rows (the inverse of `prefixRows`).
+    public func paddedRows(to rows: Int) -> Tensor {
+        precondition(rank >= 1 && rows >= shape[0], "paddedRows to \(rows) of \(shape)")
+        if rows == shape[0] { return self }
+        let out = Tensor(zeros: [rows] + shape.dropFirst())
+        out.data.update(from: data, count: count)
+        record(.rowResize(self), inputs: [self], outputs: [out])
+        return out
+    }
+
     /// Consecutive pieces of the given sizes along `axis`.
     public func split(axis: Int, sizes: [Int]) -> [Tensor] {
         let a = Shape.normalise(axis: axis, rank: rank)

@@ -72,24 +72,37 @@ public final class AdaptiveAttention: CaptionDecoder {
     }
 
     public func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?) {
-        let (y, alphas) = outputFeatures(features, tokens: tokens)
+        let (y, alphas) = teacherForced(features, tokens: tokens, packed: false)
         return (out(y), alphas)
     }
 
     public var outputLayer: Linear { out }
 
+    /// Packed (see `LengthOrder`): zero after each caption's last target.
     public func outputFeatures(_ features: ImageFeatures, tokens: IntTensor) -> (features: Tensor, attention: Tensor?) {
-        let (inputs, _) = teacherForcing(tokens)
-        var state = initialState(features)
+        teacherForced(features, tokens: tokens, packed: true)
+    }
+
+    private func teacherForced(_ features: ImageFeatures, tokens: IntTensor, packed: Bool) -> (features: Tensor, attention: Tensor?) {
+        let rows = LengthOrder(tokens: tokens, packed: packed)
+        let (inputs, _) = teacherForcing(rows.sorted(tokens))
+        var state = initialState(rows.sorted(features))
         let emb = embed(inputs)                                   // [B, T-1, E]
         var outputs: [Tensor] = [], alphas: [Tensor] = []
-        for t in 0..<inputs.shape[1] {
-            let r = advance(state, embedded: emb.slice(axis: 1, start: t, length: 1).squeezed(axis: 1))
-            state = r.state
-            outputs.append(r.output.unsqueezed(axis: 1))
-            alphas.append(r.alpha.unsqueezed(axis: 1))
+        for (t, n) in rows.alive.enumerated() {
+            if n == 0 {                                           // a padding-only column
+                outputs.append(Tensor(zeros: [0, config.hiddenSize]))
+                alphas.append(Tensor(zeros: [0, state.memory[0].shape[1]]))
+                continue
+            }
+            // The n captions still running are the first n rows: views, no copies.
+            let alive = DecoderState(hidden: state.hidden.prefixRows(n), cell: nil, memory: state.memory.map { $0.prefixRows(n) })
+            let r = advance(alive, embedded: emb.slice(axis: 1, start: t, length: 1).squeezed(axis: 1).prefixRows(n))
+            state.hidden = r.state.hidden                         // [n, H]
+            outputs.append(r.output)                              // [n, H]
+            alphas.append(r.alpha)                                // [n, L]
         }
-        return (drop(concat(outputs, axis: 1)), concat(alphas, axis: 1))
+        return (drop(rows.unsorted(outputs)), rows.unsorted(alphas))
     }
 
     public func step(_ state: DecoderState, words: IntTensor) -> DecoderStep {

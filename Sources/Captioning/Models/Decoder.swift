@@ -181,6 +181,45 @@ func targetLengths(_ tokens: IntTensor) -> [Int] {
     }
 }
 
+/// The attention decoders' packed teacher forcing: the batch's captions sorted longest first, so
+/// the captions still running at step t are the first alive[t] rows and each step computes only
+/// those (the rest of a padded batch is about 40% of its positions).
+struct LengthOrder {
+    let order: [Int32]      // sorted position → batch row
+    let inverse: [Int32]    // batch row → sorted position
+    let alive: [Int]        // rows still running at each step
+
+    /// packed: false keeps the batch as it is with every row running every step (`forward`).
+    init(tokens: IntTensor, packed: Bool) {
+        let steps = tokens.shape[1] - 1
+        let lengths = packed ? targetLengths(tokens) : Array(repeating: steps, count: tokens.shape[0])
+        let sorted = lengths.indices.sorted { lengths[$0] > lengths[$1] || (lengths[$0] == lengths[$1] && $0 < $1) }
+        order = sorted.map(Int32.init)
+        var inverse = [Int32](repeating: 0, count: sorted.count)
+        for (position, row) in sorted.enumerated() { inverse[row] = Int32(position) }
+        self.inverse = inverse
+        alive = (0..<steps).map { t in lengths.filter { $0 > t }.count }
+    }
+
+    var isIdentity: Bool { order.enumerated().allSatisfy { Int32($0.offset) == $0.element } }
+
+    func sorted(_ features: ImageFeatures) -> ImageFeatures { isIdentity ? features : features.rows(order) }
+
+    func sorted(_ tokens: IntTensor) -> IntTensor {
+        if isIdentity { return tokens }
+        let t = tokens.shape[1]
+        return IntTensor(shape: tokens.shape, values: order.flatMap { tokens.values[Int($0) * t..<(Int($0) + 1) * t] })
+    }
+
+    /// Per-step outputs [alive[t], W] (sorted rows) → [B, steps, W] in batch order, zero where a
+    /// caption had ended.
+    func unsorted(_ perStep: [Tensor]) -> Tensor {
+        let batch = order.count
+        let stacked = concat(perStep.map { $0.paddedRows(to: batch).unsqueezed(axis: 1) }, axis: 1)   // [B, steps, W]
+        return isIdentity ? stacked : selectRows(stacked, inverse)
+    }
+}
+
 /// The twin's `caption_loss`: mean cross-entropy over real target tokens (padding id 0 ignored),
 /// plus λ · mean_b Σ_i (1 − Σ_t α_bti)², t running over steps whose target is not padding.
 public func captionLoss(logits: Tensor, attention: Tensor?, tokens: IntTensor, attentionPenalty: Float) -> Tensor {

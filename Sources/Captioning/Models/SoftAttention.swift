@@ -52,27 +52,38 @@ public final class SoftAttention: CaptionDecoder {
     }
 
     public func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?) {
-        let (y, alphas) = outputFeatures(features, tokens: tokens)
+        let (y, alphas) = teacherForced(features, tokens: tokens, packed: false)
         return (out(y), alphas)                                   // [B, T-1, V], [B, T-1, L]
     }
 
     public var outputLayer: Linear { out }
 
+    /// Packed (see `LengthOrder`): zero after each caption's last target.
     public func outputFeatures(_ features: ImageFeatures, tokens: IntTensor) -> (features: Tensor, attention: Tensor?) {
-        let (inputs, _) = teacherForcing(tokens)
-        let steps = inputs.shape[1]
-        var state = initialState(features)
+        teacherForced(features, tokens: tokens, packed: true)
+    }
+
+    private func teacherForced(_ features: ImageFeatures, tokens: IntTensor, packed: Bool) -> (features: Tensor, attention: Tensor?) {
+        let rows = LengthOrder(tokens: tokens, packed: packed)
+        let (inputs, _) = teacherForcing(rows.sorted(tokens))
+        var state = initialState(rows.sorted(features))
         let emb = embed(inputs)                                   // [B, T-1, E]
         var hiddens: [Tensor] = [], alphas: [Tensor] = []
-        for t in 0..<steps {
-            let (context, alpha) = attend(grid: state.memory[0], projected: state.memory[1], h: state.hidden)
-            let x = concat([emb.slice(axis: 1, start: t, length: 1).squeezed(axis: 1), context], axis: 1)  // [B, E+C]
-            state.hidden = cell(x, state.hidden)                  // [B, H]
-            hiddens.append(state.hidden.unsqueezed(axis: 1))
-            alphas.append(alpha.unsqueezed(axis: 1))
+        for (t, n) in rows.alive.enumerated() {
+            if n == 0 {                                           // a padding-only column
+                hiddens.append(Tensor(zeros: [0, config.hiddenSize]))
+                alphas.append(Tensor(zeros: [0, state.memory[0].shape[1]]))
+                continue
+            }
+            // The n captions still running are the first n rows: views, no copies.
+            let h = state.hidden.prefixRows(n)                                                  // [n, H]
+            let (context, alpha) = attend(grid: state.memory[0].prefixRows(n), projected: state.memory[1].prefixRows(n), h: h)
+            let word = emb.slice(axis: 1, start: t, length: 1).squeezed(axis: 1).prefixRows(n)  // [n, E]
+            state.hidden = cell(concat([word, context], axis: 1), h)                            // [n, H]
+            hiddens.append(state.hidden)
+            alphas.append(alpha)                                                                // [n, L]
         }
-        let y = concat(hiddens, axis: 1)                          // [B, T-1, H]
-        return (drop(y), concat(alphas, axis: 1))                 // [B, T-1, H], [B, T-1, L]
+        return (drop(rows.unsorted(hiddens)), rows.unsorted(alphas))   // [B, T-1, H], [B, T-1, L]
     }
 
     public func step(_ state: DecoderState, words: IntTensor) -> DecoderStep {
