@@ -109,7 +109,9 @@ func exponentiateShifted(_ p: UnsafeMutablePointer<Float>, count: Int, shift: Fl
 func maximum(_ p: UnsafePointer<Float>, count: Int) -> Float {
     var lanes = SIMD16<Float>(repeating: -.infinity), j = 0
     while j + 16 <= count {
-        lanes = pointwiseMax(lanes, UnsafeRawPointer(p + j).loadUnaligned(as: SIMD16<Float>.self))
+        // A compare and blend (Swift's generic pointwiseMax goes lane by lane).
+        let x = UnsafeRawPointer(p + j).loadUnaligned(as: SIMD16<Float>.self)
+        lanes = lanes.replacing(with: x, where: x .> lanes)
         j += 16
     }
     var m = lanes.max()

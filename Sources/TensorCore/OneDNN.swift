@@ -49,6 +49,9 @@ struct MatmulKey: Hashable {
     var accumulate: Bool
     /// A and B are bfloat16 (C, bias and the sums stay float32): `MatmulPrecision.bfloat16`.
     var bfloat16 = false
+    /// B is a weight, given in the layout oneDNN prefers for this product (AMX tiles want B
+    /// re-blocked; a plain B would be re-blocked on every call). See `BlockedWeights`.
+    var blockedB = false
 }
 
 /// One oneDNN matmul primitive and the memory objects it executes on; the data pointers are
@@ -58,6 +61,8 @@ final class MatmulPrimitive {
     private let primitive: dnnl_primitive_t
     private let src: dnnl_memory_t, weights: dnnl_memory_t, dst: dnnl_memory_t
     private let biasMemory: dnnl_memory_t?
+    /// For a `blockedB` key: B's layout and the reorder that makes it from a float32 weight.
+    let blockedWeights: BlockedWeights?
 
     init(_ key: MatmulKey) {
         self.key = key
@@ -73,6 +78,11 @@ final class MatmulPrimitive {
         let operandType = key.bfloat16 ? dnnl_bf16 : dnnl_f32
         var srcMD = describe(rows: m, cols: k, transposed: key.transposeA, type: operandType)
         var weightsMD = describe(rows: k, cols: n, transposed: key.transposeB, type: operandType)
+        let plainWeightsMD = describe(rows: k, cols: n, transposed: key.transposeB)      // float32, as stored
+        if key.blockedB {
+            precondition(!batched, "blocked weights are for 2-D products")
+            check(dnnl_memory_desc_init_by_tag(&weightsMD, 2, dnnlDims([k, n]), operandType, dnnl_format_tag_any), "memory_desc_init_by_tag")
+        }
         var dstMD = describe(rows: m, cols: n, transposed: false)
         var biasMD = batched ? plainDescriptor(dims: [1, 1, n], strides: [n, n, 1])
                              : plainDescriptor(dims: [1, n], strides: [n, 1])
@@ -99,6 +109,12 @@ final class MatmulPrimitive {
         var prim: dnnl_primitive_t?
         check(dnnl_primitive_create(&prim, pd), "matmul primitive_create")
         primitive = prim!
+        if key.blockedB {
+            weightsMD = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)!.pointee
+            blockedWeights = BlockedWeights(from: plainWeightsMD, to: weightsMD, engine: engine)
+        } else {
+            blockedWeights = nil
+        }
 
         func memory(_ md: inout dnnl_memory_desc_t) -> dnnl_memory_t {
             var mem: dnnl_memory_t?
@@ -151,7 +167,7 @@ enum MatmulCache {
     /// rounds A and B to bfloat16 first, or takes B's bfloat16 copy from `convertedB`.
     static func multiply(_ key: MatmulKey, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                          bias: UnsafePointer<Float>? = nil, c: UnsafeMutablePointer<Float>,
-                         convertedB: UnsafePointer<UInt16>? = nil) {
+                         convertedB: UnsafePointer<UInt16>? = nil, weight: TensorStorage? = nil) {
         if key.m == 0 || key.n == 0 || key.batch == 0 { return }
         if key.k == 0 {
             // An empty inner dimension sums nothing: C = bias (or stays as it is when accumulating).
@@ -176,6 +192,10 @@ enum MatmulCache {
             scratchA.reserve(countA)
             BFloat16.convert(a, count: countA, into: scratchA.pointer)
             var bValues = convertedB
+            if let blocked = primitive.blockedWeights, let weight {
+                primitive.run(a: scratchA.pointer, b: BFloat16WeightCache.shared.blocked(weight, layout: blocked), bias: bias, c: c)
+                return
+            }
             if bValues == nil {
                 scratchB.reserve(countB)
                 BFloat16.convert(b, count: countB, into: scratchB.pointer)
@@ -185,5 +205,49 @@ enum MatmulCache {
         } else {
             primitive.run(a: a, b: b, bias: bias, c: c)
         }
+    }
+}
+
+/// A weight layout a matmul primitive chose (`dnnl_format_tag_any`) and the oneDNN reorder that
+/// writes a float32 row-major weight into it as bfloat16, blocked for the AMX tiles.
+final class BlockedWeights {
+    let descriptor: dnnl_memory_desc_t
+    /// The descriptor's bytes: equal layouts share cached weights.
+    let identity: [UInt8]
+    let bytes: Int
+    private let reorder: dnnl_primitive_t
+    private let source: dnnl_memory_t, destination: dnnl_memory_t
+
+    init(from plain: dnnl_memory_desc_t, to blocked: dnnl_memory_desc_t, engine: dnnl_engine_t) {
+        var (plain, blocked) = (plain, blocked)
+        descriptor = blocked
+        identity = withUnsafeBytes(of: &blocked) { Array($0) }
+        bytes = dnnl_memory_desc_get_size(&blocked)
+        var pd: dnnl_primitive_desc_t?
+        check(dnnl_reorder_primitive_desc_create(&pd, &plain, engine, &blocked, engine, nil), "reorder primitive_desc_create")
+        defer { dnnl_primitive_desc_destroy(pd) }
+        var prim: dnnl_primitive_t?
+        check(dnnl_primitive_create(&prim, pd), "reorder primitive_create")
+        reorder = prim!
+        var src: dnnl_memory_t?, dst: dnnl_memory_t?
+        check(dnnl_memory_create(&src, &plain, engine, nil), "memory_create")
+        check(dnnl_memory_create(&dst, &blocked, engine, nil), "memory_create")
+        source = src!
+        destination = dst!
+    }
+
+    deinit {
+        dnnl_primitive_destroy(reorder)
+        dnnl_memory_destroy(source)
+        dnnl_memory_destroy(destination)
+    }
+
+    /// Writes `weight` (float32, plain) into `target` (`bytes` long) in this layout.
+    func write(_ weight: UnsafePointer<Float>, into target: UnsafeMutableRawPointer) {
+        check(dnnl_memory_set_data_handle(source, UnsafeMutableRawPointer(mutating: weight)), "set_data_handle")
+        check(dnnl_memory_set_data_handle(destination, target), "set_data_handle")
+        var args = [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: source), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: destination)]
+        check(dnnl_primitive_execute(reorder, OneDNN.shared.stream, 2, &args), "reorder execute")
+        check(dnnl_stream_wait(OneDNN.shared.stream), "stream_wait")
     }
 }

@@ -48,9 +48,13 @@ func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutab
     var convertedB: UnsafePointer<UInt16>?
     if key.bfloat16, let weight {
         precondition(UnsafePointer(weight.pointer) == b, "gemm: weight storage is not B")
-        convertedB = BFloat16WeightCache.shared.values(of: weight, count: batch * k * n)
+        if batch == 1 {
+            key.blockedB = true          // converted and re-blocked once per weight version, in the cache
+        } else {
+            convertedB = BFloat16WeightCache.shared.values(of: weight, count: batch * k * n)
+        }
     }
-    MatmulCache.multiply(key, a: a, b: b, bias: bias, c: c, convertedB: convertedB)
+    MatmulCache.multiply(key, a: a, b: b, bias: bias, c: c, convertedB: convertedB, weight: key.blockedB ? weight : nil)
 }
 
 /// m·n·k below which a product stays float32 in bfloat16 mode.

@@ -108,6 +108,46 @@ final class BFloat16WeightCache: @unchecked Sendable {
     }
 
     var count: Int { lock.lock(); defer { lock.unlock() }; return entries.values.filter { $0.storage != nil }.count }
+
+    private struct BlockedEntry {
+        weak var storage: TensorStorage?
+        var version: UInt64
+        let values: UnsafeMutableRawPointer
+        let bytes: Int
+    }
+    private struct BlockedKey: Hashable {
+        let storage: ObjectIdentifier
+        let layout: [UInt8]
+    }
+    private var blockedEntries: [BlockedKey: BlockedEntry] = [:]
+
+    /// `storage`'s values as bfloat16 in a primitive's blocked layout, made again when stale.
+    func blocked(_ storage: TensorStorage, layout: BlockedWeights) -> UnsafeRawPointer {
+        lock.lock()
+        defer { lock.unlock() }
+        let key = BlockedKey(storage: ObjectIdentifier(storage), layout: layout.identity)
+        if let entry = blockedEntries[key], entry.storage === storage {
+            if entry.version != storage.version {
+                layout.write(storage.pointer, into: entry.values)
+                blockedEntries[key]!.version = storage.version
+            }
+            return UnsafeRawPointer(entry.values)
+        }
+        if let stale = blockedEntries[key] { free(stale.values) }      // a freed storage's address reused
+        insertionsSinceSweep += 1
+        if insertionsSinceSweep >= 64 {
+            for (k, e) in blockedEntries where e.storage == nil { free(e.values); blockedEntries[k] = nil }
+            entries = entries.filter { $0.value.storage != nil }
+            insertionsSinceSweep = 0
+        }
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, max(layout.bytes, 64)) == 0, let raw else {
+            fatalError("Captioner: out of memory allocating \(layout.bytes) bytes")
+        }
+        layout.write(storage.pointer, into: raw)
+        blockedEntries[key] = BlockedEntry(storage: storage, version: storage.version, values: raw, bytes: layout.bytes)
+        return UnsafeRawPointer(raw)
+    }
 }
 
 enum BFloat16 {

@@ -44,11 +44,12 @@ import TestSupport
         let bias = Tensor.randn([n], rng: &rng)
         let start = Tensor.randn([m, n], rng: &rng)
         func rounded(_ t: Tensor, _ i: Int) -> Double { Double(BFloat16.float(BFloat16.round(t.data[i].bitPattern))) }
-        for accumulate in [false, true] {
+        // asWeight: B goes through the weight cache, re-blocked for the AMX tiles.
+        for (accumulate, asWeight) in [(false, false), (true, false), (false, true), (true, true)] {
             let c = start.copy()
             Precision.$matmul.withValue(.bfloat16) {
                 gemm(a.data, b.data, c.data, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
-                     bias: bias.data, accumulate: accumulate)
+                     bias: bias.data, accumulate: accumulate, weight: asWeight ? b.storage : nil)
             }
             let exact = start.copy()
             Precision.$matmul.withValue(.float32) {
