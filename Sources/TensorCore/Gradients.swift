@@ -36,7 +36,9 @@ enum Op {
 /// (nil where an output did not reach the loss), each rule adds d(loss)/d(input) into the inputs
 /// that require gradients.
 enum Gradients {
-    static func backward(_ op: Op, outputs: [Tensor], outputGrads: [Tensor?]) {
+    /// `deferred` collects weight gradients to compute at the end of the pass (see
+    /// `DeferredWeightGradients`); without it they are computed at once.
+    static func backward(_ op: Op, outputs: [Tensor], outputGrads: [Tensor?], deferred: DeferredWeightGradients? = nil) {
         let y = outputs[0]
         guard let g = outputGrads[0] ?? (outputs.count > 1 ? Tensor(zeros: y.shape) : nil) else { return }
         switch op {
@@ -62,7 +64,7 @@ enum Gradients {
             let (outF, inF) = (w.shape[0], w.shape[1])
             let rows = x.count / max(inF, 1)
             if x.requiresGrad { gemm(g.data, w.data, gradBuffer(x).data, m: rows, n: inF, k: outF, accumulate: true, weight: w.storage) }
-            if w.requiresGrad { gemm(g.data, x.data, gradBuffer(w).data, m: outF, n: inF, k: rows, transposeA: true, accumulate: true) }
+            if w.requiresGrad { weightGradient(w, dOut: g, input: x, rows: rows, deferred: deferred) }
             if let bias, bias.requiresGrad { addColumnSums(g.data, rows: rows, cols: outF, into: gradBuffer(bias).data) }
 
         // Broadcasting: the gradient is summed back over the broadcast axes.
@@ -205,9 +207,9 @@ enum Gradients {
             Recurrent.gruBackward(batch: batch, hidden: hidden, dhNext: g.data, dhNextStride: hidden, saved: saved.data,
                                   h: h.data, hStride: hidden, dgi: dgi.data, dgiStride: 3 * hidden, dgh: dgh.data,
                                   dh: dhDirect.data, dhStride: hidden)
-            linearGradients(dOut: dgi, input: x, weight: wIH, bias: bIH, rows: batch)
+            linearGradients(dOut: dgi, input: x, weight: wIH, bias: bIH, rows: batch, deferred: deferred)
             accumulate(h, dhDirect, fresh: true)
-            linearGradients(dOut: dgh, input: h, weight: wHH, bias: bHH, rows: batch)
+            linearGradients(dOut: dgh, input: h, weight: wHH, bias: bHH, rows: batch, deferred: deferred)
 
         case let .lstmCell(x, h, c, wIH, wHH, bIH, bHH, saved):
             let (batch, hidden) = (h.shape[0], h.shape[1])
@@ -218,8 +220,8 @@ enum Gradients {
                                    c: c.data, cStride: hidden, dgates: dgates.data, dgatesStride: 4 * hidden,
                                    dc: dc.data, dcStride: hidden)
             accumulate(c, dc, fresh: true)
-            linearGradients(dOut: dgates, input: x, weight: wIH, bias: bIH, rows: batch)
-            linearGradients(dOut: dgates, input: h, weight: wHH, bias: bHH, rows: batch)
+            linearGradients(dOut: dgates, input: x, weight: wIH, bias: bIH, rows: batch, deferred: deferred)
+            linearGradients(dOut: dgates, input: h, weight: wHH, bias: bHH, rows: batch, deferred: deferred)
 
         // GRU over a sequence, backward through time in packed order (see Sequences.swift): per step
         // the fused pointwise backward over the rows alive and one dgh·W_hh GEMM into their dh; the
@@ -302,11 +304,63 @@ enum Gradients {
         if bias.requiresGrad { addColumnSums(dgates.data, rows: total, cols: outF, into: gradBuffer(bias).data) }
     }
 
+    /// dW += dOutᵀ·input for dOut [rows, O] and input [rows, I], now or at the end of the pass.
+    private static func weightGradient(_ w: Tensor, dOut: Tensor, input: Tensor, rows: Int, deferred: DeferredWeightGradients?) {
+        if let deferred { deferred.add(w, dOut: dOut, input: input, rows: rows); return }
+        gemm(dOut.data, input.data, gradBuffer(w).data, m: w.shape[0], n: w.shape[1], k: rows, transposeA: true, accumulate: true)
+    }
+
     /// Gradients of out = input·Wᵀ + b given dOut [rows, O], accumulated into input, W and b.
-    private static func linearGradients(dOut: Tensor, input: Tensor, weight: Tensor, bias: Tensor, rows: Int) {
+    private static func linearGradients(dOut: Tensor, input: Tensor, weight: Tensor, bias: Tensor, rows: Int,
+                                        deferred: DeferredWeightGradients?) {
         let (outF, inF) = (weight.shape[0], weight.shape[1])
         if input.requiresGrad { gemm(dOut.data, weight.data, gradBuffer(input).data, m: rows, n: inF, k: outF, accumulate: true, weight: weight.storage) }
-        if weight.requiresGrad { gemm(dOut.data, input.data, gradBuffer(weight).data, m: outF, n: inF, k: rows, transposeA: true, accumulate: true) }
+        if weight.requiresGrad { weightGradient(weight, dOut: dOut, input: input, rows: rows, deferred: deferred) }
         if bias.requiresGrad { addColumnSums(dOut.data, rows: rows, cols: outF, into: gradBuffer(bias).data) }
+    }
+}
+
+/// Weight gradients dW += dYᵀ·X gathered during one backward pass and computed as one GEMM per
+/// weight over all the rows that reached it. A decoder step contributes only its batch's rows, so
+/// a product per step would read and write all of dW for a thin slice of work; stacking the steps'
+/// rows first makes it one well-shaped product. A weight that is itself computed (not a leaf) is
+/// flushed before its own backward rule runs, so its gradient is complete when it is used.
+final class DeferredWeightGradients {
+    private struct Part { let dOut: Tensor, input: Tensor, rows: Int }
+    private var pending: [ObjectIdentifier: (weight: Tensor, parts: [Part])] = [:]
+    private var order: [ObjectIdentifier] = []
+
+    func add(_ weight: Tensor, dOut: Tensor, input: Tensor, rows: Int) {
+        let key = ObjectIdentifier(weight)
+        if pending[key] == nil { order.append(key); pending[key] = (weight, []) }
+        pending[key]!.parts.append(Part(dOut: dOut, input: input, rows: rows))
+    }
+
+    /// Computes `t`'s pending gradient, if it has one.
+    func flush(_ t: Tensor) {
+        guard !pending.isEmpty, let entry = pending.removeValue(forKey: ObjectIdentifier(t)) else { return }
+        compute(entry.weight, entry.parts)
+    }
+
+    func flushAll() {
+        for key in order { if let entry = pending.removeValue(forKey: key) { compute(entry.weight, entry.parts) } }
+        order = []
+    }
+
+    private func compute(_ w: Tensor, _ parts: [Part]) {
+        let (outF, inF) = (w.shape[0], w.shape[1])
+        let total = parts.reduce(0) { $0 + $1.rows }
+        if parts.count == 1 {
+            gemm(parts[0].dOut.data, parts[0].input.data, gradBuffer(w).data, m: outF, n: inF, k: total, transposeA: true, accumulate: true)
+            return
+        }
+        let dOut = Tensor(uninitialized: [total, outF]), input = Tensor(uninitialized: [total, inF])   // the steps' rows, stacked
+        var row = 0
+        for part in parts {
+            (dOut.data + row * outF).update(from: part.dOut.data, count: part.rows * outF)
+            (input.data + row * inF).update(from: part.input.data, count: part.rows * inF)
+            row += part.rows
+        }
+        gemm(dOut.data, input.data, gradBuffer(w).data, m: outF, n: inF, k: total, transposeA: true, accumulate: true)
     }
 }

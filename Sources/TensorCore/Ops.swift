@@ -360,7 +360,7 @@ public func dropout(_ x: Tensor, p: Float, training: Bool, rng: inout RandomGene
     precondition(p < 1, "dropout probability must be below 1")
     let mask = Tensor(uninitialized: x.shape)
     let keep = 1 / (1 - p)
-    for i in 0..<x.count { mask.data[i] = rng.unit() < p ? 0 : keep }
+    rng.fillMask(mask.data, count: x.count, dropBelow: p, keep: keep)
     let out = Kernels.zip(x, mask, *)
     record(.dropout(x, mask: mask), inputs: [x], outputs: [out])
     return out

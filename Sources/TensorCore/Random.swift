@@ -31,6 +31,24 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable {
 
     private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
+    /// out[i] = 0 where the i-th `unit()` draw falls below `p`, else `keep`: exactly the draws and
+    /// values of calling `unit()` `count` times, with the state held in registers (a dropout mask).
+    public mutating func fillMask(_ out: UnsafeMutablePointer<Float>, count: Int, dropBelow p: Float, keep: Float) {
+        var (s0, s1, s2, s3) = (state[0], state[1], state[2], state[3])
+        for i in 0..<count {
+            let result = rotl(s1 &* 5, 7) &* 9
+            let t = s1 << 17
+            s2 ^= s0
+            s3 ^= s1
+            s1 ^= s2
+            s0 ^= s3
+            s2 ^= t
+            s3 = rotl(s3, 45)
+            out[i] = Float(result >> 40) * (1.0 / Float(1 << 24)) < p ? 0 : keep
+        }
+        state = [s0, s1, s2, s3]
+    }
+
     /// Uniform in [0, 1) with 24 bits of precision.
     public mutating func unit() -> Float { Float(next() >> 40) * (1.0 / Float(1 << 24)) }
 

@@ -45,12 +45,15 @@ public final class Tape {
         loss.grad = loss.grad.map { g in Kernels.addInPlace(g, seedGrad); return g } ?? seedGrad
         let recorded = entries
         entries = []
+        let deferred = DeferredWeightGradients()
         for entry in recorded.reversed() {
+            for o in entry.outputs { deferred.flush(o) }
             let outputGrads = entry.outputs.map(\.grad)
             if outputGrads.allSatisfy({ $0 == nil }) { continue }
-            Gradients.backward(entry.op, outputs: entry.outputs, outputGrads: outputGrads)
+            Gradients.backward(entry.op, outputs: entry.outputs, outputGrads: outputGrads, deferred: deferred)
             for o in entry.outputs { o.grad = nil }
         }
+        deferred.flushAll()
     }
 }
 

@@ -57,6 +57,16 @@ import Testing
         #expect(crossEntropy(logits, targets: IntTensor([0, 0]), ignoreIndex: 0).item.isNaN)
     }
 
+    /// The register-held mask loop draws exactly what `unit()` would, and leaves the same state.
+    @Test func dropoutMaskDrawsEqualUnitDraws() {
+        var a = RandomGenerator(seed: 42), b = RandomGenerator(seed: 42)
+        var mask = [Float](repeating: -1, count: 1001)
+        mask.withUnsafeMutableBufferPointer { a.fillMask($0.baseAddress!, count: 1001, dropBelow: 0.3, keep: 2) }
+        let expected = (0..<1001).map { _ in b.unit() < 0.3 ? Float(0) : 2 }
+        #expect(mask == expected)
+        #expect(a == b)
+    }
+
     @Test func dropoutKeepsExpectationAndIsIdentityInEvaluation() {
         var rng = RandomGenerator(seed: 3)
         let x = Tensor(shape: [10_000], repeating: 1)

@@ -24,6 +24,13 @@ import TestSupport
         check([randn([4, 3]), randn([2, 4])], "matmul transposed") { [matmul($0[0], $0[1], transposeA: true, transposeB: true)] }
         check([randn([2, 3, 4]), randn([2, 4, 2])], "batched matmul") { [matmul($0[0], $0[1])] }
         check([randn([2, 3, 4]), randn([5, 4]), randn([5])], "linear") { [linear($0[0], weight: $0[1], bias: $0[2])] }
+        // Weight gradients are deferred to the end of the pass: a computed weight used by several
+        // products must still get them all before its own backward rule passes them on.
+        check([randn([3, 4]), randn([2, 4]), randn([5, 4])], "linear with a computed, shared weight") { i in
+            let w = (i[2] * 2).tanh()
+            let y = linear(i[0], weight: w, bias: nil).sum() + linear(i[1], weight: w, bias: nil).sum()
+            return [y, linear(i[0], weight: w * w, bias: nil)]
+        }
     }
 
     @Test mutating func elementwise() {
