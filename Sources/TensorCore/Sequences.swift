@@ -67,22 +67,32 @@ public struct SequencePacking {
     }
 }
 
+/// The packing of a recurrent layer's rows, its inputs in packed order xPacked [N, I], and their
+/// gate pre-activations gi = xPacked·W_ihᵀ + b_ih [N, gates·H] in one GEMM for all steps.
+private func packedInputGates(_ x: Tensor, _ h0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, gates: Int,
+                              lengths: [Int]?, op: String) -> (SequencePacking, xPacked: Tensor, gi: Tensor) {
+    let (batch, steps, inFeatures) = (x.shape[0], x.shape[1], x.shape[2])
+    let hidden = h0.shape[1]
+    precondition(weightIH.shape == [gates * hidden, inFeatures] && weightHH.shape == [gates * hidden, hidden] && h0.shape[0] == batch,
+                 "\(op): weights do not fit x \(x.shape), h0 \(h0.shape)")
+    let packing = SequencePacking(lengths: lengths ?? Array(repeating: steps, count: batch), steps: steps)
+    let xPacked = Tensor(uninitialized: [packing.total, inFeatures])                // [N, I]
+    packing.pack(x.data, width: inFeatures, into: xPacked.data)
+    let gi = Tensor(uninitialized: [packing.total, gates * hidden])                 // [N, gates·H]
+    gemm(xPacked.data, weightIH.data, gi.data, m: packing.total, n: gates * hidden, k: inFeatures, transposeB: true,
+         bias: biasIH.data, weight: weightIH.storage)
+    return (packing, xPacked, gi)
+}
+
 /// A whole batch-first GRU layer (`nn.GRU(batch_first=True)`, one layer): x [B, T, I], h0 [B, H] →
 /// y [B, T, H]. With `lengths`, row b runs for lengths[b] steps and y is zero after them. The input
 /// GEMM runs once for all steps; each step is one [alive, H]·[H, 3H] GEMM and the fused cell.
 public func gruSequence(_ x: Tensor, _ h0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor,
                         lengths: [Int]? = nil) -> Tensor {
-    let (batch, steps, inFeatures) = (x.shape[0], x.shape[1], x.shape[2])
-    let hidden = h0.shape[1]
-    precondition(weightIH.shape == [3 * hidden, inFeatures] && weightHH.shape == [3 * hidden, hidden] && h0.shape[0] == batch,
-                 "gruSequence: weights do not fit x \(x.shape), h0 \(h0.shape)")
-    let packing = SequencePacking(lengths: lengths ?? Array(repeating: steps, count: batch), steps: steps)
+    let (batch, steps, hidden) = (x.shape[0], x.shape[1], h0.shape[1])
+    let (packing, xPacked, gi) = packedInputGates(x, h0, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, gates: 3,
+                                                  lengths: lengths, op: "gruSequence")
     let total = packing.total
-    let xPacked = Tensor(uninitialized: [total, inFeatures])                 // [N, I]
-    packing.pack(x.data, width: inFeatures, into: xPacked.data)
-    let gi = Tensor(uninitialized: [total, 3 * hidden])                       // [N, 3H]
-    gemm(xPacked.data, weightIH.data, gi.data, m: total, n: 3 * hidden, k: inFeatures, transposeB: true, bias: biasIH.data,
-         weight: weightIH.storage)
     let h0Sorted = Tensor(uninitialized: [batch, hidden])
     packing.sortRows(h0.data, width: hidden, into: h0Sorted.data)
     let hIn = Tensor(uninitialized: [total, hidden]), hOut = Tensor(uninitialized: [total, hidden])   // [N, H]
@@ -111,17 +121,10 @@ public func gruSequence(_ x: Tensor, _ h0: Tensor, weightIH: Tensor, weightHH: T
 /// each row's cell after its last step (c_T without `lengths`).
 public func lstmSequence(_ x: Tensor, _ h0: Tensor, _ c0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor,
                          lengths: [Int]? = nil) -> (y: Tensor, c: Tensor) {
-    let (batch, steps, inFeatures) = (x.shape[0], x.shape[1], x.shape[2])
-    let hidden = h0.shape[1]
-    precondition(weightIH.shape == [4 * hidden, inFeatures] && weightHH.shape == [4 * hidden, hidden] && h0.shape[0] == batch,
-                 "lstmSequence: weights do not fit x \(x.shape), h0 \(h0.shape)")
-    let packing = SequencePacking(lengths: lengths ?? Array(repeating: steps, count: batch), steps: steps)
+    let (batch, steps, hidden) = (x.shape[0], x.shape[1], h0.shape[1])
+    let (packing, xPacked, gi) = packedInputGates(x, h0, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, gates: 4,
+                                                  lengths: lengths, op: "lstmSequence")
     let total = packing.total
-    let xPacked = Tensor(uninitialized: [total, inFeatures])                 // [N, I]
-    packing.pack(x.data, width: inFeatures, into: xPacked.data)
-    let gi = Tensor(uninitialized: [total, 4 * hidden])                       // [N, 4H]
-    gemm(xPacked.data, weightIH.data, gi.data, m: total, n: 4 * hidden, k: inFeatures, transposeB: true, bias: biasIH.data,
-         weight: weightIH.storage)
     let h0Sorted = Tensor(uninitialized: [batch, hidden]), c0Sorted = Tensor(uninitialized: [batch, hidden])
     packing.sortRows(h0.data, width: hidden, into: h0Sorted.data)
     packing.sortRows(c0.data, width: hidden, into: c0Sorted.data)

@@ -34,14 +34,7 @@ import TensorCore
         let (b, l, t) = (5, 4, 8)                  // the longest caption fills 7: the last column is padding only
         let grid = Tensor.randn([b, l, 16], rng: &rng)
         let features = ImageFeatures(pooled: Tape.withoutRecording { grid.mean(axis: 1) }, grid: grid)
-        var ids = [Int32](repeating: 0, count: b * t)
-        for r in 0..<b {
-            let n = 1 + r % (t - 2)
-            ids[r * t] = 1
-            for j in 1...n { ids[r * t + j] = Int32(4 + rng.int(below: 36)) }
-            ids[r * t + n + 1] = 2
-        }
-        let tokens = IntTensor(shape: [b, t], values: ids)
+        let tokens = Self.captions(batch: b, width: t, vocabulary: 40, length: { 1 + $0 % (t - 2) }, rng: &rng)
         func run(fused: Bool) -> (Float, [Tensor]) {
             for p in decoder.parameters { p.grad = nil }
             decoder.dropoutGenerator = RandomGenerator(seed: 77)
@@ -73,14 +66,7 @@ import TensorCore
         let (b, l, t) = (16, 9, 12)
         let grid = Tensor.randn([b, l, 96], rng: &rng)
         let features = ImageFeatures(pooled: Tape.withoutRecording { grid.mean(axis: 1) }, grid: grid)
-        var ids = [Int32](repeating: 0, count: b * t)
-        for r in 0..<b {
-            let n = 3 + r % (t - 4)
-            ids[r * t] = 1
-            for j in 1...n { ids[r * t + j] = Int32(4 + rng.int(below: 296)) }
-            ids[r * t + n + 1] = 2
-        }
-        let tokens = IntTensor(shape: [b, t], values: ids)
+        let tokens = Self.captions(batch: b, width: t, vocabulary: 300, length: { 3 + $0 % (t - 4) }, rng: &rng)
         func run(_ precision: MatmulPrecision) -> (Float, [Tensor]) {
             for p in decoder.parameters { p.grad = nil }
             return Precision.$matmul.withValue(precision) {
@@ -99,5 +85,17 @@ import TensorCore
             let cosine = np == 0 && nq == 0 ? 1 : dot / (np * nq).squareRoot()
             #expect(cosine > 0.999, "\(arch) gradient of \(name): cosine \(cosine) with float32")
         }
+    }
+
+    /// <start> w… <end> <pad>… rows, row r holding length(r) random words.
+    static func captions(batch b: Int, width t: Int, vocabulary: Int, length: (Int) -> Int, rng: inout RandomGenerator) -> IntTensor {
+        var ids = [Int32](repeating: 0, count: b * t)
+        for r in 0..<b {
+            let n = length(r)
+            ids[r * t] = 1
+            for j in 1...n { ids[r * t + j] = Int32(4 + rng.int(below: vocabulary - 4)) }
+            ids[r * t + n + 1] = 2
+        }
+        return IntTensor(shape: [b, t], values: ids)
     }
 }
