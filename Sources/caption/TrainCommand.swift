@@ -65,7 +65,8 @@ struct Train: ParsableCommand {
         if data.validation.isEmpty { warn("\(dataset.name) has no validation split: no early stopping; the last epoch's model is kept.") }
 
         print("training \(architecture.rawValue) on \(data.samples.count) captions of \(dataset.name): vocabulary \(data.vocabulary.count), "
-              + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch")
+              + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch, "
+              + "\(Threads.count) threads, \(Precision.defaultMatmul.rawValue) matrix products")
         signal(SIGINT) { _ in interruptRequested = true }
         let bars = EpochProgressBars()
         let summary = try trainer.run(checkpoint: checkpointURL, bestModel: outURL, log: logURL,
