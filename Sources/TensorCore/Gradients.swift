@@ -37,8 +37,8 @@ enum Op {
 /// that require gradients.
 enum Gradients {
     /// `deferred` collects weight gradients to compute at the end of the pass (see
-    /// `DeferredWeightGradients`); without it they are computed at once.
-    static func backward(_ op: Op, outputs: [Tensor], outputGrads: [Tensor?], deferred: DeferredWeightGradients? = nil) {
+    /// `DeferredWeightGradients`).
+    static func backward(_ op: Op, outputs: [Tensor], outputGrads: [Tensor?], deferred: DeferredWeightGradients) {
         let y = outputs[0]
         guard let g = outputGrads[0] ?? (outputs.count > 1 ? Tensor(zeros: y.shape) : nil) else { return }
         switch op {
@@ -64,7 +64,7 @@ enum Gradients {
             let (outF, inF) = (w.shape[0], w.shape[1])
             let rows = x.count / max(inF, 1)
             if x.requiresGrad { gemm(g.data, w.data, gradBuffer(x).data, m: rows, n: inF, k: outF, accumulate: true, weight: w.storage) }
-            if w.requiresGrad { weightGradient(w, dOut: g, input: x, rows: rows, deferred: deferred) }
+            if w.requiresGrad { deferred.add(w, dOut: g, input: x, rows: rows) }
             if let bias, bias.requiresGrad { addColumnSums(g.data, rows: rows, cols: outF, into: gradBuffer(bias).data) }
 
         // Broadcasting: the gradient is summed back over the broadcast axes.
@@ -304,18 +304,12 @@ enum Gradients {
         if bias.requiresGrad { addColumnSums(dgates.data, rows: total, cols: outF, into: gradBuffer(bias).data) }
     }
 
-    /// dW += dOutᵀ·input for dOut [rows, O] and input [rows, I], now or at the end of the pass.
-    private static func weightGradient(_ w: Tensor, dOut: Tensor, input: Tensor, rows: Int, deferred: DeferredWeightGradients?) {
-        if let deferred { deferred.add(w, dOut: dOut, input: input, rows: rows); return }
-        gemm(dOut.data, input.data, gradBuffer(w).data, m: w.shape[0], n: w.shape[1], k: rows, transposeA: true, accumulate: true)
-    }
-
     /// Gradients of out = input·Wᵀ + b given dOut [rows, O], accumulated into input, W and b.
     private static func linearGradients(dOut: Tensor, input: Tensor, weight: Tensor, bias: Tensor, rows: Int,
-                                        deferred: DeferredWeightGradients?) {
+                                        deferred: DeferredWeightGradients) {
         let (outF, inF) = (weight.shape[0], weight.shape[1])
         if input.requiresGrad { gemm(dOut.data, weight.data, gradBuffer(input).data, m: rows, n: inF, k: outF, accumulate: true, weight: weight.storage) }
-        if weight.requiresGrad { weightGradient(weight, dOut: dOut, input: input, rows: rows, deferred: deferred) }
+        if weight.requiresGrad { deferred.add(weight, dOut: dOut, input: input, rows: rows) }
         if bias.requiresGrad { addColumnSums(dOut.data, rows: rows, cols: outF, into: gradBuffer(bias).data) }
     }
 }
@@ -330,6 +324,7 @@ final class DeferredWeightGradients {
     private var pending: [ObjectIdentifier: (weight: Tensor, parts: [Part])] = [:]
     private var order: [ObjectIdentifier] = []
 
+    /// dW += dOutᵀ·input for dOut [rows, O] and input [rows, I], at the end of the pass.
     func add(_ weight: Tensor, dOut: Tensor, input: Tensor, rows: Int) {
         let key = ObjectIdentifier(weight)
         if pending[key] == nil { order.append(key); pending[key] = (weight, []) }

@@ -164,10 +164,9 @@ enum MatmulCache {
     private static let scratchA = BFloat16Buffer(capacity: 1 << 16), scratchB = BFloat16Buffer(capacity: 1 << 16)
 
     /// C[b] (+)= op(A[b]) · op(B[b]) (+ bias) for row-major float32 operands. A `bfloat16` key
-    /// rounds A and B to bfloat16 first, or takes B's bfloat16 copy from `convertedB`.
+    /// rounds A and B to bfloat16 first; a `blockedB` key takes B from `weight`'s cached blocked copy.
     static func multiply(_ key: MatmulKey, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                         bias: UnsafePointer<Float>? = nil, c: UnsafeMutablePointer<Float>,
-                         convertedB: UnsafePointer<UInt16>? = nil, weight: TensorStorage? = nil) {
+                         bias: UnsafePointer<Float>? = nil, c: UnsafeMutablePointer<Float>, weight: TensorStorage? = nil) {
         if key.m == 0 || key.n == 0 || key.batch == 0 { return }
         if key.k == 0 {
             // An empty inner dimension sums nothing: C = bias (or stays as it is when accumulating).
@@ -191,17 +190,13 @@ enum MatmulCache {
             let (countA, countB) = (key.batch * key.m * key.k, key.batch * key.k * key.n)
             scratchA.reserve(countA)
             BFloat16.convert(a, count: countA, into: scratchA.pointer)
-            var bValues = convertedB
             if let blocked = primitive.blockedWeights, let weight {
                 primitive.run(a: scratchA.pointer, b: BFloat16WeightCache.shared.blocked(weight, layout: blocked), bias: bias, c: c)
-                return
-            }
-            if bValues == nil {
+            } else {
                 scratchB.reserve(countB)
                 BFloat16.convert(b, count: countB, into: scratchB.pointer)
-                bValues = UnsafePointer(scratchB.pointer)
+                primitive.run(a: scratchA.pointer, b: scratchB.pointer, bias: bias, c: c)
             }
-            primitive.run(a: scratchA.pointer, b: bValues!, bias: bias, c: c)
         } else {
             primitive.run(a: a, b: b, bias: bias, c: c)
         }

@@ -45,16 +45,11 @@ func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutab
                         bias: bias != nil, accumulate: accumulate)
     // Products too small to gain from AMX stay float32, so tiny shapes pay no conversion.
     key.bfloat16 = batch == 1 && m * n * k >= minimumBFloat16Work && Precision.effectiveMatmul == .bfloat16
-    var convertedB: UnsafePointer<UInt16>?
     if key.bfloat16, let weight {
         precondition(UnsafePointer(weight.pointer) == b, "gemm: weight storage is not B")
-        if batch == 1 {
-            key.blockedB = true          // converted and re-blocked once per weight version, in the cache
-        } else {
-            convertedB = BFloat16WeightCache.shared.values(of: weight, count: batch * k * n)
-        }
+        key.blockedB = true              // converted and re-blocked once per weight version, in the cache
     }
-    MatmulCache.multiply(key, a: a, b: b, bias: bias, c: c, convertedB: convertedB, weight: key.blockedB ? weight : nil)
+    MatmulCache.multiply(key, a: a, b: b, bias: bias, c: c, weight: key.blockedB ? weight : nil)
 }
 
 /// m·n·k below which a product stays float32 in bfloat16 mode.

@@ -66,48 +66,15 @@ final class BFloat16Buffer {
     deinit { free(pointer) }
 }
 
-/// The bfloat16 copies of weights, made on first use and kept while the weight lives and is
-/// unchanged: a weight's storage `version` moves whenever an optimizer writes it, which makes its
-/// copy stale. Entries hold their storage weakly, so a freed model's copies go with it.
+/// The bfloat16 copies of weights, re-blocked into a product's layout (`BlockedWeights`), made on
+/// first use and kept while the weight lives and is unchanged: a weight's storage `version` moves
+/// whenever an optimizer writes it, which makes its copy stale. Entries hold their storage weakly,
+/// so a freed model's copies go with it.
 final class BFloat16WeightCache: @unchecked Sendable {
     static let shared = BFloat16WeightCache()
 
-    private struct Entry {
-        weak var storage: TensorStorage?
-        var version: UInt64
-        var count: Int
-        let values: BFloat16Buffer
-    }
-    private var entries: [ObjectIdentifier: Entry] = [:]
     private var insertionsSinceSweep = 0
     private let lock = NSLock()
-
-    func values(of storage: TensorStorage, count: Int) -> UnsafePointer<UInt16> {
-        lock.lock()
-        defer { lock.unlock() }
-        let key = ObjectIdentifier(storage)
-        if var entry = entries[key], entry.storage === storage {
-            if entry.version != storage.version || entry.count != count {
-                entry.values.reserve(count)
-                BFloat16.convert(storage.pointer, count: count, into: entry.values.pointer)
-                entry.version = storage.version
-                entry.count = count
-                entries[key] = entry
-            }
-            return UnsafePointer(entry.values.pointer)
-        }
-        insertionsSinceSweep += 1
-        if insertionsSinceSweep >= 64 {
-            entries = entries.filter { $0.value.storage != nil }
-            insertionsSinceSweep = 0
-        }
-        let buffer = BFloat16Buffer(capacity: count)
-        BFloat16.convert(storage.pointer, count: count, into: buffer.pointer)
-        entries[key] = Entry(storage: storage, version: storage.version, count: count, values: buffer)
-        return UnsafePointer(buffer.pointer)
-    }
-
-    var count: Int { lock.lock(); defer { lock.unlock() }; return entries.values.filter { $0.storage != nil }.count }
 
     private struct BlockedEntry {
         weak var storage: TensorStorage?
@@ -137,7 +104,6 @@ final class BFloat16WeightCache: @unchecked Sendable {
         insertionsSinceSweep += 1
         if insertionsSinceSweep >= 64 {
             for (k, e) in blockedEntries where e.storage == nil { free(e.values); blockedEntries[k] = nil }
-            entries = entries.filter { $0.value.storage != nil }
             insertionsSinceSweep = 0
         }
         var raw: UnsafeMutableRawPointer?
