@@ -76,34 +76,34 @@ final class BFloat16WeightCache: @unchecked Sendable {
     private var insertionsSinceSweep = 0
     private let lock = NSLock()
 
-    private struct BlockedEntry {
+    private struct Entry {
         weak var storage: TensorStorage?
         var version: UInt64
         let values: UnsafeMutableRawPointer
-        let bytes: Int
     }
-    private struct BlockedKey: Hashable {
+    private struct Key: Hashable {
         let storage: ObjectIdentifier
         let layout: [UInt8]
     }
-    private var blockedEntries: [BlockedKey: BlockedEntry] = [:]
+    private var entries: [Key: Entry] = [:]
 
     /// `storage`'s values as bfloat16 in a primitive's blocked layout, made again when stale.
     func blocked(_ storage: TensorStorage, layout: BlockedWeights) -> UnsafeRawPointer {
         lock.lock()
         defer { lock.unlock() }
-        let key = BlockedKey(storage: ObjectIdentifier(storage), layout: layout.identity)
-        if let entry = blockedEntries[key], entry.storage === storage {
+        let key = Key(storage: ObjectIdentifier(storage), layout: layout.identity)
+        if let entry = entries[key], entry.storage === storage {
             if entry.version != storage.version {
                 layout.write(storage.pointer, into: entry.values)
-                blockedEntries[key]!.version = storage.version
+                entries[key]!.version = storage.version
             }
             return UnsafeRawPointer(entry.values)
         }
-        if let stale = blockedEntries[key] { free(stale.values) }      // a freed storage's address reused
+        // A freed storage's address reused: drop its copy (removed, so the sweep cannot free it again).
+        if let stale = entries.removeValue(forKey: key) { free(stale.values) }
         insertionsSinceSweep += 1
         if insertionsSinceSweep >= 64 {
-            for (k, e) in blockedEntries where e.storage == nil { free(e.values); blockedEntries[k] = nil }
+            for (k, e) in entries where e.storage == nil { free(e.values); entries[k] = nil }
             insertionsSinceSweep = 0
         }
         var raw: UnsafeMutableRawPointer?
@@ -111,7 +111,7 @@ final class BFloat16WeightCache: @unchecked Sendable {
             fatalError("Captioner: out of memory allocating \(layout.bytes) bytes")
         }
         layout.write(storage.pointer, into: raw)
-        blockedEntries[key] = BlockedEntry(storage: storage, version: storage.version, values: raw, bytes: layout.bytes)
+        entries[key] = Entry(storage: storage, version: storage.version, values: raw)
         return UnsafeRawPointer(raw)
     }
 }
