@@ -10,9 +10,9 @@
 public struct SequencePacking {
     public let batch: Int, steps: Int
     /// Packed position i (within any step) → the batch row it is.
-    let order: [Int]
+    public let order: [Int]
     /// Rows alive at step t: the first active[t] of `order`.
-    let active: [Int]
+    public let active: [Int]
     /// First packed row of step t; offsets[steps] is the number of packed rows.
     let offsets: [Int]
 

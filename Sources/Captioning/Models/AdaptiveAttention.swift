@@ -88,21 +88,14 @@ public final class AdaptiveAttention: CaptionDecoder {
         let (inputs, _) = teacherForcing(rows.sorted(tokens))
         var state = initialState(rows.sorted(features))
         let emb = embed(inputs)                                   // [B, T-1, E]
-        var outputs: [Tensor] = [], alphas: [Tensor] = []
-        for (t, n) in rows.alive.enumerated() {
-            if n == 0 {                                           // a padding-only column
-                outputs.append(Tensor(zeros: [0, config.hiddenSize]))
-                alphas.append(Tensor(zeros: [0, state.memory[0].shape[1]]))
-                continue
-            }
+        let (y, alphas) = rows.run(words: emb, outputWidth: config.hiddenSize, cells: state.memory[0].shape[1]) { word, n in
             // The n captions still running are the first n rows: views, no copies.
             let alive = DecoderState(hidden: state.hidden.prefixRows(n), cell: nil, memory: state.memory.map { $0.prefixRows(n) })
-            let r = advance(alive, embedded: emb.slice(axis: 1, start: t, length: 1).squeezed(axis: 1).prefixRows(n))
+            let r = advance(alive, embedded: word)
             state.hidden = r.state.hidden                         // [n, H]
-            outputs.append(r.output)                              // [n, H]
-            alphas.append(r.alpha)                                // [n, L]
+            return (r.output, r.alpha)                            // [n, H], [n, L]
         }
-        return (drop(rows.unsorted(outputs)), rows.unsorted(alphas))
+        return (drop(y), alphas)
     }
 
     public func step(_ state: DecoderState, words: IntTensor) -> DecoderStep {

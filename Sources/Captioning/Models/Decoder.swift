@@ -181,27 +181,28 @@ func targetLengths(_ tokens: IntTensor) -> [Int] {
     }
 }
 
-/// The attention decoders' packed teacher forcing: the batch's captions sorted longest first, so
-/// the captions still running at step t are the first alive[t] rows and each step computes only
-/// those (the rest of a padded batch is about 40% of its positions).
+/// The attention decoders' packed teacher forcing: the batch's captions sorted longest first (the
+/// order `SequencePacking` gives the recurrent layers), so the captions still running at step t are
+/// the first alive[t] rows and each step computes only those (the rest of a padded batch is about
+/// 40% of its positions).
 struct LengthOrder {
     let order: [Int32]      // sorted position → batch row
     let inverse: [Int32]    // batch row → sorted position
     let alive: [Int]        // rows still running at each step
+    let isIdentity: Bool
 
     /// packed: false keeps the batch as it is with every row running every step (`forward`).
     init(tokens: IntTensor, packed: Bool) {
         let steps = tokens.shape[1] - 1
         let lengths = packed ? targetLengths(tokens) : Array(repeating: steps, count: tokens.shape[0])
-        let sorted = lengths.indices.sorted { lengths[$0] > lengths[$1] || (lengths[$0] == lengths[$1] && $0 < $1) }
-        order = sorted.map(Int32.init)
-        var inverse = [Int32](repeating: 0, count: sorted.count)
-        for (position, row) in sorted.enumerated() { inverse[row] = Int32(position) }
+        let packing = SequencePacking(lengths: lengths, steps: steps)
+        order = packing.order.map(Int32.init)
+        var inverse = [Int32](repeating: 0, count: order.count)
+        for (position, row) in packing.order.enumerated() { inverse[row] = Int32(position) }
         self.inverse = inverse
-        alive = (0..<steps).map { t in lengths.filter { $0 > t }.count }
+        alive = packing.active
+        isIdentity = packing.order == Array(packing.order.indices)
     }
-
-    var isIdentity: Bool { order.enumerated().allSatisfy { Int32($0.offset) == $0.element } }
 
     func sorted(_ features: ImageFeatures) -> ImageFeatures { isIdentity ? features : features.rows(order) }
 
@@ -211,9 +212,29 @@ struct LengthOrder {
         return IntTensor(shape: tokens.shape, values: order.flatMap { tokens.values[Int($0) * t..<(Int($0) + 1) * t] })
     }
 
+    /// The teacher-forced loop: for each step, `step(word, n)` advances the n captions still running
+    /// (the first n sorted rows) given their input words [n, E] (a view of `words` [B, steps, E],
+    /// sorted), and returns their output [n, W] and attention weights [n, L]. Returns those as
+    /// [B, steps, W] and [B, steps, L] in batch order, zero where a caption had ended.
+    func run(words: Tensor, outputWidth: Int, cells: Int,
+             _ step: (_ word: Tensor, _ n: Int) -> (output: Tensor, alpha: Tensor)) -> (outputs: Tensor, alphas: Tensor) {
+        var outputs: [Tensor] = [], alphas: [Tensor] = []
+        for (t, n) in alive.enumerated() {
+            if n == 0 {                                           // a padding-only column
+                outputs.append(Tensor(zeros: [0, outputWidth]))
+                alphas.append(Tensor(zeros: [0, cells]))
+                continue
+            }
+            let r = step(words.slice(axis: 1, start: t, length: 1).squeezed(axis: 1).prefixRows(n), n)
+            outputs.append(r.output)
+            alphas.append(r.alpha)
+        }
+        return (unsorted(outputs), unsorted(alphas))
+    }
+
     /// Per-step outputs [alive[t], W] (sorted rows) → [B, steps, W] in batch order, zero where a
     /// caption had ended.
-    func unsorted(_ perStep: [Tensor]) -> Tensor {
+    private func unsorted(_ perStep: [Tensor]) -> Tensor {
         let batch = order.count
         let stacked = concat(perStep.map { $0.paddedRows(to: batch).unsqueezed(axis: 1) }, axis: 1)   // [B, steps, W]
         return isIdentity ? stacked : selectRows(stacked, inverse)

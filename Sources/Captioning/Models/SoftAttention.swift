@@ -68,22 +68,14 @@ public final class SoftAttention: CaptionDecoder {
         let (inputs, _) = teacherForcing(rows.sorted(tokens))
         var state = initialState(rows.sorted(features))
         let emb = embed(inputs)                                   // [B, T-1, E]
-        var hiddens: [Tensor] = [], alphas: [Tensor] = []
-        for (t, n) in rows.alive.enumerated() {
-            if n == 0 {                                           // a padding-only column
-                hiddens.append(Tensor(zeros: [0, config.hiddenSize]))
-                alphas.append(Tensor(zeros: [0, state.memory[0].shape[1]]))
-                continue
-            }
+        let (y, alphas) = rows.run(words: emb, outputWidth: config.hiddenSize, cells: state.memory[0].shape[1]) { word, n in
             // The n captions still running are the first n rows: views, no copies.
             let h = state.hidden.prefixRows(n)                                                  // [n, H]
             let (context, alpha) = attend(grid: state.memory[0].prefixRows(n), projected: state.memory[1].prefixRows(n), h: h)
-            let word = emb.slice(axis: 1, start: t, length: 1).squeezed(axis: 1).prefixRows(n)  // [n, E]
             state.hidden = cell(concat([word, context], axis: 1), h)                            // [n, H]
-            hiddens.append(state.hidden)
-            alphas.append(alpha)                                                                // [n, L]
+            return (state.hidden, alpha)                                                        // [n, H], [n, L]
         }
-        return (drop(rows.unsorted(hiddens)), rows.unsorted(alphas))   // [B, T-1, H], [B, T-1, L]
+        return (drop(y), alphas)                                  // [B, T-1, H], [B, T-1, L]
     }
 
     public func step(_ state: DecoderState, words: IntTensor) -> DecoderStep {
