@@ -54,9 +54,10 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
-        .target(name: "TensorCore", dependencies: ["CDNNL"], swiftSettings: optimised),
+        .target(name: "TensorCore", dependencies: ["CDNNL", "CMalloc"], swiftSettings: optimised),
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: optimised),
         .target(name: "Vision", dependencies: ["TensorCore", "CDNNL", "CTurboJPEG", "CPNG"], swiftSettings: optimised),
         .target(name: "CaptionMetrics", swiftSettings: optimised),

@@ -104,6 +104,32 @@ func exponentiateShifted(_ p: UnsafeMutablePointer<Float>, count: Int, shift: Fl
     return total
 }
 
+/// Σ e^(p[j] − shift) for j < count, without writing: the same sum, in the same order, as
+/// `exponentiateShifted`.
+@inline(__always)
+func sumOfShiftedExponentials(_ p: UnsafePointer<Float>, count: Int, shift: Float) -> Float {
+    var sums = SIMD16<Float>(), j = 0
+    let s = SIMD16<Float>(repeating: shift)
+    while j + 16 <= count {
+        sums += fastExp(UnsafeRawPointer(p + j).loadUnaligned(as: SIMD16<Float>.self) - s)
+        j += 16
+    }
+    var total = sums.sum()
+    while j < count { total += expf(p[j] - shift); j += 1 }
+    return total
+}
+
+/// log Σ e^(p[j]) over a row of logits: the log-softmax's normaliser, max + log Σ e^(p − max),
+/// equal to the one the softmax kernel subtracts. Decoders subtract it from the few logits they
+/// keep rather than writing a whole row of log-probabilities.
+public func logSumExp(_ p: UnsafePointer<Float>, count: Int) -> Float {
+    let m = maximum(p, count: count)
+    return m + logf(sumOfShiftedExponentials(p, count: count, shift: m))
+}
+
+/// The largest of p[0..<count] (−∞ when empty), for callers outside the kernels.
+public func largest(_ p: UnsafePointer<Float>, count: Int) -> Float { maximum(p, count: count) }
+
 /// The largest of p[0..<count] (−∞ when empty).
 @inline(__always)
 func maximum(_ p: UnsafePointer<Float>, count: Int) -> Float {

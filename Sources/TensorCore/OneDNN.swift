@@ -179,27 +179,80 @@ enum MatmulCache {
         }
         lock.lock()
         defer { lock.unlock() }
-        let primitive: MatmulPrimitive
-        if let cached = primitives[key] {
-            primitive = cached
-        } else {
-            primitive = MatmulPrimitive(key)
-            primitives[key] = primitive
+        guard key.bfloat16 else {
+            primitive(for: key).run(a: a, b: b, bias: bias, c: c)
+            return
         }
-        if key.bfloat16 {
-            let (countA, countB) = (key.batch * key.m * key.k, key.batch * key.k * key.n)
-            scratchA.reserve(countA)
-            BFloat16.convert(a, count: countA, into: scratchA.pointer)
-            if let blocked = primitive.blockedWeights, let weight {
-                primitive.run(a: scratchA.pointer, b: BFloat16WeightCache.shared.blocked(weight, layout: blocked), bias: bias, c: c)
-            } else {
-                scratchB.reserve(countB)
-                BFloat16.convert(b, count: countB, into: scratchB.pointer)
-                primitive.run(a: scratchA.pointer, b: scratchB.pointer, bias: bias, c: c)
+        let (countA, countB) = (key.batch * key.m * key.k, key.batch * key.k * key.n)
+        scratchA.reserve(countA)
+        BFloat16.convert(a, count: countA, into: scratchA.pointer)
+        // Products of more than `rowBlock` rows run as a sequence of row blocks (see `rowBlock`).
+        let blocked = key.batch == 1 && !key.transposeA && key.m > rowBlock
+        var blockKey = key
+        if blocked { blockKey.m = rowBlock }
+        let first = primitive(for: blockKey)
+        // B as the primitive reads it: the weight's cached blocked copy in that primitive's layout,
+        // or a bfloat16 copy of a plain operand (made once for all row blocks).
+        var plainB: UnsafeRawPointer?
+        func operandB(_ primitive: MatmulPrimitive) -> UnsafeRawPointer {
+            if let layout = primitive.blockedWeights, let weight {
+                return BFloat16WeightCache.shared.blocked(weight, layout: layout)
             }
-        } else {
-            primitive.run(a: a, b: b, bias: bias, c: c)
+            if let plainB { return plainB }
+            scratchB.reserve(countB)
+            BFloat16.convert(b, count: countB, into: scratchB.pointer)
+            plainB = UnsafeRawPointer(scratchB.pointer)
+            return plainB!
         }
+        guard blocked else {
+            first.run(a: scratchA.pointer, b: operandB(first), bias: bias, c: c)
+            return
+        }
+        let firstB = operandB(first)
+        var row = 0
+        while row < key.m {
+            var rowsKey = key
+            rowsKey.m = min(rowBlock, key.m - row)
+            if rowsKey.m == rowBlock {
+                first.run(a: scratchA.pointer + row * key.k, b: firstB, bias: bias, c: c + row * key.n)
+            } else {
+                let last = primitive(for: rowsKey)
+                last.run(a: scratchA.pointer + row * key.k, b: operandB(last), bias: bias, c: c + row * key.n)
+            }
+            row += rowBlock
+        }
+    }
+
+    /// The row-block height for bfloat16 products. oneDNN 2.6's AMX matmul runs a product of at
+    /// most 16 rows in about the time of one tile pass over B (16×512·512×2048: 17–27 µs here),
+    /// but above 16 rows it changes strategy and slows by 3–6× (32 rows: 61–125 µs), with
+    /// pathological row counts (53, 59, 61, 106, 118, …: 1–4 ms, 20–100× slower). Each thread's
+    /// share of a blocked weight stays in its L2 cache across the blocks, so 16-row blocks run the
+    /// recurrent products 1.5–10× and the 903×512·512×3000 output layer 3× faster (probe figures in
+    /// the session notes of issue 8).
+    static let rowBlock = 16
+
+    private static func primitive(for key: MatmulKey) -> MatmulPrimitive {
+        if let cached = primitives[key] { return cached }
+        let made = MatmulPrimitive(key)
+        primitives[key] = made
+        return made
+    }
+}
+
+
+/// Numbers distinct weight layouts (descriptor bytes) in the order they are first seen.
+private final class LayoutNumbers: @unchecked Sendable {
+    static let shared = LayoutNumbers()
+    private let lock = NSLock()
+    private var numbers: [[UInt8]: Int] = [:]
+
+    func number(for bytes: [UInt8]) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        if let n = numbers[bytes] { return n }
+        numbers[bytes] = numbers.count
+        return numbers.count - 1
     }
 }
 
@@ -207,8 +260,9 @@ enum MatmulCache {
 /// writes a float32 row-major weight into it as bfloat16, blocked for the AMX tiles.
 final class BlockedWeights {
     let descriptor: dnnl_memory_desc_t
-    /// The descriptor's bytes: equal layouts share cached weights.
-    let identity: [UInt8]
+    /// Equal for equal layouts (the same descriptor bytes), so they share cached weights. A small
+    /// integer rather than the bytes: the weight cache is looked up on every bfloat16 product.
+    let identity: Int
     let bytes: Int
     private let reorder: dnnl_primitive_t
     private let source: dnnl_memory_t, destination: dnnl_memory_t
@@ -216,7 +270,7 @@ final class BlockedWeights {
     init(from plain: dnnl_memory_desc_t, to blocked: dnnl_memory_desc_t, engine: dnnl_engine_t) {
         var (plain, blocked) = (plain, blocked)
         descriptor = blocked
-        identity = withUnsafeBytes(of: &blocked) { Array($0) }
+        identity = LayoutNumbers.shared.number(for: withUnsafeBytes(of: &blocked) { Array($0) })
         bytes = dnnl_memory_desc_get_size(&blocked)
         var pd: dnnl_primitive_desc_t?
         check(dnnl_reorder_primitive_desc_create(&pd, &plain, engine, &blocked, engine, nil), "reorder primitive_desc_create")

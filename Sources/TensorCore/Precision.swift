@@ -83,7 +83,7 @@ final class BFloat16WeightCache: @unchecked Sendable {
     }
     private struct Key: Hashable {
         let storage: ObjectIdentifier
-        let layout: [UInt8]
+        let layout: Int
     }
     private var entries: [Key: Entry] = [:]
 

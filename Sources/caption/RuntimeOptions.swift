@@ -9,6 +9,7 @@ struct RuntimeOptions: ParsableArguments {
     @OptionGroup var precision: PrecisionOption
 
     func apply() throws {
+        Memory.keepFreedBuffers()
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be a positive number, not \(threads).") }
             Threads.set(threads)

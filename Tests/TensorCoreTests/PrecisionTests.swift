@@ -34,7 +34,8 @@ import TestSupport
     }
 
     /// Every shape a decoder uses: plain, transposed A (weight gradients), transposed B (forward),
-    /// with bias, and accumulating.
+    /// with bias, and accumulating. 70 rows run as four 16-row blocks and a 6-row tail
+    /// (`MatmulCache.rowBlock`) unless A is transposed.
     @Test(.enabled(if: Precision.supportsBFloat16), arguments: [false, true], [false, true])
     func productsSumRoundedOperandsInFloat32(transposeA: Bool, transposeB: Bool) {
         let (m, k, n) = (70, 96, 50)

@@ -60,16 +60,13 @@ private struct Hypothesis {
     }
 }
 
-/// log-softmax of each row with <pad> and <start> excluded: they are never targets.
-private func wordLogProbabilities(_ logits: Tensor) -> Tensor {
-    let logp = logits.logSoftmax(axis: 1)
-    let v = logits.shape[1]
-    for r in 0..<logits.shape[0] {
-        logp.data[r * v + Int(SpecialToken.pad)] = -.infinity
-        logp.data[r * v + Int(SpecialToken.start)] = -.infinity
-    }
-    return logp
-}
+/// The first word id a decoder may emit: <pad> (0) and <start> (1) are never targets, so the
+/// searches scan logits from here on.
+private let firstEmittable = Int(SpecialToken.start) + 1
+
+/// Log-probabilities are read straight off the logits: log p(w) = logit(w) − logSumExp(row), over
+/// the whole vocabulary as the model was trained. The searches subtract the normaliser from the few
+/// logits they keep instead of writing out a [rows, V] log-softmax every step.
 
 private func row(_ t: Tensor?, _ r: Int) -> [Float] {
     guard let t else { return [] }
@@ -91,12 +88,12 @@ public func greedyDecode(_ decoder: CaptionDecoder, _ features: ImageFeatures, m
         for step in 0...maxWords {
             let out = decoder.step(state, words: words)
             state = out.state
-            let logp = wordLogProbabilities(out.logits)
-            let v = logp.shape[1]
+            let v = out.logits.shape[1]
             for b in 0..<batch where !done[b] {
-                var best = 0, bestValue = -Float.infinity
-                let p = logp.data + b * v
-                for j in 0..<v where p[j] > bestValue { best = j; bestValue = p[j] }
+                let p = out.logits.data + b * v
+                var best = firstEmittable
+                for j in (firstEmittable + 1)..<v where p[j] > p[best] { best = j }
+                let bestValue = p[best] - logSumExp(p, count: v)
                 let word = Int32(best)
                 words.values[b] = word
                 if word == SpecialToken.end {
@@ -138,8 +135,7 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
 
         for step in 0...options.maxWords {
             let out = decoder.step(state, words: words)
-            let logp = wordLogProbabilities(out.logits)
-            let v = logp.shape[1]
+            let v = out.logits.shape[1]
             var sources = [Int32](repeating: 0, count: images * k)
             var nextBeams = beams
             var nextAlive = [Bool](repeating: false, count: images * k)
@@ -151,17 +147,28 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
                 let limit = 2 * k
                 for j in 0..<k where alive[n * k + j] {
                     let b = n * k + j
-                    let p = logp.data + b * v
-                    let base = beams[b].logProbability
-                    for w in 0..<v {
-                        let s = base + p[w]
-                        if s == -.infinity { continue }
-                        if top.count == limit && s <= top[limit - 1].score { continue }
-                        if options.blockRepeatedTrigrams && beams[b].repeatsTrigram(with: Int32(w)) { continue }
-                        var at = top.count
-                        while at > 0 && top[at - 1].score < s { at -= 1 }
-                        top.insert((s, b, Int32(w)), at: at)
-                        if top.count > limit { top.removeLast() }
+                    let p = out.logits.data + b * v                       // [V] logits
+                    let base = beams[b].logProbability, normaliser = logSumExp(p, count: v)
+                    var w = firstEmittable
+                    while w < v {
+                        // 256 words at a time: once 2K candidates are held, a block whose best score
+                        // cannot beat the worst of them is skipped (the score is monotone in the logit).
+                        let block = min(256, v - w)
+                        if top.count == limit && base + (largest(p + w, count: block) - normaliser) <= top[limit - 1].score {
+                            w += block
+                            continue
+                        }
+                        for u in w..<(w + block) {
+                            let s = base + (p[u] - normaliser)
+                            if s == -.infinity { continue }
+                            if top.count == limit && s <= top[limit - 1].score { continue }
+                            if options.blockRepeatedTrigrams && beams[b].repeatsTrigram(with: Int32(u)) { continue }
+                            var at = top.count
+                            while at > 0 && top[at - 1].score < s { at -= 1 }
+                            top.insert((s, b, Int32(u)), at: at)
+                            if top.count > limit { top.removeLast() }
+                        }
+                        w += block
                     }
                 }
                 var filled = 0
