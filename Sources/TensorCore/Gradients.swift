@@ -22,6 +22,9 @@ enum Op {
     /// targets: their targets, probabilities: their softmax [rows, V] (overwritten by backward).
     case linearCrossEntropy(x: Tensor, weight: Tensor, bias: Tensor?, rows: [Int32]?, gathered: Tensor,
                             targets: [Int32], probabilities: Tensor)
+    /// saved: tanh(P + q) [B, L, A] (see `additiveScores`).
+    case additiveScores(projected: Tensor, query: Tensor, weight: Tensor, bias: Tensor?, saved: Tensor)
+    case weightedSum(weights: Tensor, values: Tensor)
     case gruCell(x: Tensor, h: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor, saved: Tensor)
     case lstmCell(x: Tensor, h: Tensor, c: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor, saved: Tensor)
     /// packing: which rows ran at each step; xPacked, hIn (and cIn): the inputs and input states of
@@ -198,6 +201,22 @@ enum Gradients {
             }
             if w.requiresGrad { gemm(pd, gathered.data, gradBuffer(w).data, m: classes, n: inF, k: n, transposeA: true, accumulate: true) }
             if let bias, bias.requiresGrad { addColumnSums(pd, rows: n, cols: classes, into: gradBuffer(bias).data) }
+
+        // Fused additive attention scores: one pass (AttentionKernels.scoresBackward, maths there).
+        case let .additiveScores(p, q, w, bias, saved):
+            AttentionKernels.scoresBackward(batch: p.shape[0], cells: p.shape[1], width: p.shape[2], saved: saved.data,
+                                            weight: w.data, dScores: g.data,
+                                            dProjected: p.requiresGrad ? gradBuffer(p).data : nil,
+                                            dQuery: q.requiresGrad ? gradBuffer(q).data : nil,
+                                            dWeight: w.requiresGrad ? gradBuffer(w).data : nil,
+                                            dBias: bias.flatMap { $0.requiresGrad ? gradBuffer($0).data : nil })
+
+        // Attention context c = Σ_l α_l V_l (AttentionKernels.weightedSumBackward).
+        case let .weightedSum(weights, values):
+            AttentionKernels.weightedSumBackward(batch: values.shape[0], cells: values.shape[1], width: values.shape[2],
+                                                 weights: weights.data, values: values.data, dOut: g.data,
+                                                 dWeights: weights.requiresGrad ? gradBuffer(weights).data : nil,
+                                                 dValues: values.requiresGrad ? gradBuffer(values).data : nil)
 
         // GRU cell: pointwise backward (Recurrent.gruBackward), then the two GEMMs' gradients.
         case let .gruCell(x, h, wIH, wHH, bIH, bHH, saved):

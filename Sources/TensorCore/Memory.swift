@@ -8,14 +8,14 @@ public enum Memory {
     /// logits: up to 17 MB each) every step. glibc serves blocks above its mmap threshold with fresh
     /// `mmap` calls and trims the heap top eagerly, so each step faulted its whole working set in
     /// again: 250,000 page faults in 3 s of LSTM training, 8–15% of the time. With the threshold at
-    /// its 32 MiB maximum and trimming only above 256 MiB of free heap, the same run takes 50,000
+    /// its 32 MiB maximum and trimming only above 1 GiB of free heap, the same run takes 50,000
     /// (the first touches). Peak memory is unchanged: memory is reused, not added. A process
     /// setting (it touches glibc's global state), so executables call it once at start; a library
     /// never does on its own.
     public static func keepFreedBuffers() {
         #if os(Linux)
         _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
-        _ = mallopt(M_TRIM_THRESHOLD, 256 << 20)
+        _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
         _ = mallopt(M_TOP_PAD, 16 << 20)
         #endif
     }

@@ -186,8 +186,13 @@ enum MatmulCache {
         let (countA, countB) = (key.batch * key.m * key.k, key.batch * key.k * key.n)
         scratchA.reserve(countA)
         BFloat16.convert(a, count: countA, into: scratchA.pointer)
-        // Products of more than `rowBlock` rows run as a sequence of row blocks (see `rowBlock`).
-        let blocked = key.batch == 1 && !key.transposeA && key.m > rowBlock
+        // Products of more than `rowBlock` rows run as a sequence of row blocks (see `rowBlock`)
+        // when each thread's share of B stays in its L2 cache from one block to the next. Not for
+        // a B re-read from L3 per block (the soft-attention cell's 1536×1536), a thin N (a score
+        // vector's 3136×256·256×1 ran 20× slower in blocks), or a transposed A (strided blocks
+        // ran 1.3–1.8× slower).
+        let blocked = key.batch == 1 && !key.transposeA && key.m > rowBlock && key.n >= 64
+            && key.k * key.n <= 800_000 * Threads.count
         var blockKey = key
         if blocked { blockKey.m = rowBlock }
         let first = primitive(for: blockKey)

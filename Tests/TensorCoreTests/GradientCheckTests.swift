@@ -66,6 +66,29 @@ import TestSupport
         check([randn([4, 3])], "embedding gather") { [gatherRows($0[0], ids)] }
     }
 
+    @Test mutating func additiveAttentionScores() {
+        // 2 rows, 3 cells, width 19: four-lane blocks and a scalar tail.
+        check([randn([2, 3, 19]), randn([2, 19]), randn([1, 19]), randn([1])], "additive scores") {
+            [additiveScores($0[0], $0[1], weight: $0[2], bias: $0[3])]
+        }
+        // The fused op equals its composition: broadcast add, tanh, a width-1 linear layer.
+        let (p, q, w, b) = (randn([3, 5, 37]), randn([3, 37]), randn([1, 37]), randn([1]))
+        let fused = Tape.withoutRecording { additiveScores(p, q, weight: w, bias: b) }
+        let composed = Tape.withoutRecording { linear((p + q.unsqueezed(axis: 1)).tanh(), weight: w, bias: b).squeezed(axis: 2) }
+        #expect(fused.shape == composed.shape)
+        for i in 0..<fused.count { #expect(abs(fused.data[i] - composed.data[i]) < 1e-5) }
+    }
+
+    @Test mutating func attentionContext() {
+        // Width 13: eight-lane dot products and a scalar tail.
+        check([randn([2, 3]), randn([2, 3, 13])], "weighted sum") { [weightedSum($0[0], $0[1])] }
+        let (alpha, values) = (randn([3, 4]), randn([3, 4, 21]))
+        let fused = Tape.withoutRecording { weightedSum(alpha, values) }
+        let product = Tape.withoutRecording { matmul(alpha.unsqueezed(axis: 1), values).squeezed(axis: 1) }
+        #expect(fused.shape == product.shape)
+        for i in 0..<fused.count { #expect(abs(fused.data[i] - product.data[i]) < 1e-5) }
+    }
+
     @Test mutating func dropoutWithFixedMask() {
         // The same seed gives the same mask on every evaluation, so the function is differentiable.
         check([randn([3, 4])], "dropout") { inputs in

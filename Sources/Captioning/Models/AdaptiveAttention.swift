@@ -58,14 +58,14 @@ public final class AdaptiveAttention: CaptionDecoder {
         let sentinelGate = (sentX(x) + sentH(state.hidden)).sigmoid()
         let h = cell(x, state.hidden)                             // [B, H]
         let s = sentinelGate * h.tanh()                           // [B, H]
-        let hg = attG(h).unsqueezed(axis: 1)                      // [B, 1, H/2]
-        let z = attW((pv + hg).tanh()).squeezed(axis: 2)          // [B, L]
-        let zs = attW((attS(s).unsqueezed(axis: 1) + hg).tanh()).squeezed(axis: 2)   // [B, 1]
+        let hg = attG(h)                                          // [B, H/2]
+        let z = additiveScores(pv, hg, weight: attW.weight, bias: attW.bias)                        // [B, L]
+        let zs = additiveScores(attS(s).unsqueezed(axis: 1), hg, weight: attW.weight, bias: attW.bias)   // [B, 1]
         let a = concat([z, zs], axis: 1).softmax(axis: 1)         // [B, L+1]
         let cells = v.shape[1]
         let alpha = a.slice(axis: 1, start: 0, length: cells)     // [B, L]
         let beta = a.slice(axis: 1, start: cells, length: 1)      // [B, 1]
-        let c = matmul(alpha.unsqueezed(axis: 1), v).squeezed(axis: 1)   // [B, H]
+        let c = weightedSum(alpha, v)                             // [B, H]
         var next = state
         next.hidden = h
         return (next, beta * s + c + h, alpha, beta)

@@ -45,9 +45,9 @@ public final class SoftAttention: CaptionDecoder {
 
     /// The gated context and attention weights for state h.
     func attend(grid: Tensor, projected: Tensor, h: Tensor) -> (context: Tensor, alpha: Tensor) {
-        let scores = attW((projected + attH(h).unsqueezed(axis: 1)).tanh()).squeezed(axis: 2)  // [B, L]
+        let scores = additiveScores(projected, attH(h), weight: attW.weight, bias: attW.bias)       // [B, L]
         let alpha = scores.softmax(axis: 1)                                                     // [B, L]
-        let context = matmul(alpha.unsqueezed(axis: 1), grid).squeezed(axis: 1)                // [B, C]
+        let context = weightedSum(alpha, grid)                                                  // [B, C]
         return (gate(h).sigmoid() * context, alpha)
     }
 
