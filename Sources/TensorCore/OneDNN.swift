@@ -186,16 +186,7 @@ enum MatmulCache {
         let (countA, countB) = (key.batch * key.m * key.k, key.batch * key.k * key.n)
         scratchA.reserve(countA)
         BFloat16.convert(a, count: countA, into: scratchA.pointer)
-        // Products of more than `rowBlock` rows run as a sequence of row blocks (see `rowBlock`)
-        // when each thread's share of B stays in its L2 cache from one block to the next. Not for
-        // a B re-read from L3 per block (the soft-attention cell's 1536×1536), a thin N (a score
-        // vector's 3136×256·256×1 ran 20× slower in blocks), or a transposed A (strided blocks
-        // ran 1.3–1.8× slower).
-        let blocked = key.batch == 1 && !key.transposeA && key.m > rowBlock && key.n >= 64
-            && key.k * key.n <= 800_000 * Threads.count
-        var blockKey = key
-        if blocked { blockKey.m = rowBlock }
-        let first = primitive(for: blockKey)
+        let rowsPerCall = rowsPerCall(key)
         // B as the primitive reads it: the weight's cached blocked copy in that primitive's layout,
         // or a bfloat16 copy of a plain operand (made once for all row blocks).
         var plainB: UnsafeRawPointer?
@@ -209,23 +200,35 @@ enum MatmulCache {
             plainB = UnsafeRawPointer(scratchB.pointer)
             return plainB!
         }
-        guard blocked else {
-            first.run(a: scratchA.pointer, b: operandB(first), bias: bias, c: c)
-            return
-        }
-        let firstB = operandB(first)
-        var row = 0
+        var row = 0, previous: (primitive: MatmulPrimitive, b: UnsafeRawPointer)?
         while row < key.m {
             var rowsKey = key
-            rowsKey.m = min(rowBlock, key.m - row)
-            if rowsKey.m == rowBlock {
-                first.run(a: scratchA.pointer + row * key.k, b: firstB, bias: bias, c: c + row * key.n)
-            } else {
-                let last = primitive(for: rowsKey)
-                last.run(a: scratchA.pointer + row * key.k, b: operandB(last), bias: bias, c: c + row * key.n)
+            rowsKey.m = min(rowsPerCall, key.m - row)
+            let call: (primitive: MatmulPrimitive, b: UnsafeRawPointer)
+            if let previous, previous.primitive.key == rowsKey { call = previous } else {
+                let primitive = primitive(for: rowsKey)
+                call = (primitive, operandB(primitive))
             }
-            row += rowBlock
+            call.primitive.run(a: scratchA.pointer + row * key.k, b: call.b, bias: bias, c: c + row * key.n)
+            previous = call
+            row += rowsPerCall
         }
+    }
+
+    /// How many rows of A each bfloat16 primitive call takes (the last call takes the rest).
+    /// - 16-row blocks (`rowBlock`) when each thread's share of B stays in its L2 cache from one
+    ///   block to the next, N is not thin (a score vector's 3136×256·256×1 ran 20× slower in
+    ///   blocks) and the rows are not a plain multiple of 16 up to 64 (64-row products run well
+    ///   whole, and greedy decoding's lost 15% in blocks).
+    /// - Otherwise, a multiple of 16 rows and then the rest, which sidesteps the pathological row
+    ///   counts for a B too large for L2 (the soft-attention cell's 61×1536·1536×1536: 6.7 ms whole).
+    /// - A transposed A (a weight gradient, rows strided in memory) runs whole: strided blocks
+    ///   ran 1.3–1.8× slower. Batched products run whole.
+    static func rowsPerCall(_ key: MatmulKey) -> Int {
+        if noBlocks || key.batch != 1 || key.transposeA || key.m <= rowBlock { return key.m }
+        let shareFitsL2 = key.k * key.n <= 800_000 * Threads.count          // bfloat16 B ≤ 1.6 MB per thread
+        if shareFitsL2 && key.n >= 64 && (key.m > 4 * rowBlock || key.m % rowBlock != 0) { return rowBlock }
+        return key.m % rowBlock == 0 ? key.m : key.m - key.m % rowBlock
     }
 
     /// The row-block height for bfloat16 products. oneDNN 2.6's AMX matmul runs a product of at
@@ -236,6 +239,7 @@ enum MatmulCache {
     /// recurrent products 1.5–10× and the 903×512·512×3000 output layer 3× faster (probe figures in
     /// the session notes of issue 8).
     static let rowBlock = 16
+    static let noBlocks = ProcessInfo.processInfo.environment["NO_BLOCKS"] != nil
 
     private static func primitive(for key: MatmulKey) -> MatmulPrimitive {
         if let cached = primitives[key] { return cached }
