@@ -28,13 +28,11 @@ public func additiveScores(_ projected: Tensor, _ query: Tensor, weight: Tensor,
 }
 
 enum AttentionKernels {
-    // Four lanes, as the recurrent cells: Swift lowers SIMD4's compares and blends (inside
-    // `fastTanh`) to vector instructions, but SIMD16's to a loop over the lanes.
-    @inline(__always) static func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+    @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
     }
-    @inline(__always) static func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
+    @inline(__always) static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
     }
 
     /// Rows of the batch per thread: enough cells × width to pay for the hand-off.
@@ -44,20 +42,20 @@ enum AttentionKernels {
                               projected: UnsafePointer<Float>, query: UnsafePointer<Float>,
                               weight w: UnsafePointer<Float>, bias: Float,
                               scores: UnsafeMutablePointer<Float>, saved: UnsafeMutablePointer<Float>?) {
-        let vectorEnd = A & ~3
+        let vectorEnd = A & ~7
         Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(cells: L, width: A)) { rows in
             for b in rows {
                 let q = query + b * A
                 for l in 0..<L {
                     let p = projected + (b * L + l) * A
                     let t = saved.map { $0 + (b * L + l) * A }
-                    var lanes = SIMD4<Float>()
+                    var lanes = SIMD8<Float>()
                     var j = 0
                     while j < vectorEnd {
-                        let tj = fastTanh(load4(p + j) + load4(q + j))
-                        if let t { store4(tj, t + j) }
-                        lanes += tj * load4(w + j)
-                        j += 4
+                        let tj = fastTanh(load8(p + j) + load8(q + j))
+                        if let t { store8(tj, t + j) }
+                        lanes += tj * load8(w + j)
+                        j += 8
                     }
                     var e = lanes.sum()
                     while j < A {
@@ -78,9 +76,9 @@ enum AttentionKernels {
                                saved: UnsafePointer<Float>, weight w: UnsafePointer<Float>, dScores: UnsafePointer<Float>,
                                dProjected: UnsafeMutablePointer<Float>?, dQuery: UnsafeMutablePointer<Float>?,
                                dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) {
-        let vectorEnd = A & ~3
+        let vectorEnd = A & ~7
         let weightRows = dWeight.map { _ in Tensor(zeros: [batch, A]) }
-        let one = SIMD4<Float>(repeating: 1)
+        let one = SIMD8<Float>(repeating: 1)
         Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(cells: L, width: A)) { rows in
             for b in rows {
                 let dq = dQuery.map { $0 + b * A }
@@ -89,15 +87,15 @@ enum AttentionKernels {
                     let t = saved + (b * L + l) * A
                     let dP = dProjected.map { $0 + (b * L + l) * A }
                     let de = dScores[b * L + l]
-                    let deLanes = SIMD4<Float>(repeating: de)
+                    let deLanes = SIMD8<Float>(repeating: de)
                     var j = 0
                     while j < vectorEnd {
-                        let tj = load4(t + j)
-                        let dpre = deLanes * load4(w + j) * (one - tj * tj)
-                        if let dP { store4(load4(dP + j) + dpre, dP + j) }
-                        if let dq { store4(load4(dq + j) + dpre, dq + j) }
-                        if let dwRow { store4(load4(dwRow + j) + deLanes * tj, dwRow + j) }
-                        j += 4
+                        let tj = load8(t + j)
+                        let dpre = deLanes * load8(w + j) * (one - tj * tj)
+                        if let dP { store8(load8(dP + j) + dpre, dP + j) }
+                        if let dq { store8(load8(dq + j) + dpre, dq + j) }
+                        if let dwRow { store8(load8(dwRow + j) + deLanes * tj, dwRow + j) }
+                        j += 8
                     }
                     while j < A {
                         let dpre = de * w[j] * (1 - t[j] * t[j])

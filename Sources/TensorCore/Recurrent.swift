@@ -9,12 +9,16 @@ import Darwin
 /// one pass over memory. Gate order and equations are PyTorch's (`nn.GRU`: r, z, n; `nn.LSTM`: i, f, g, o).
 enum Recurrent {
     @inline(__always) static func sigmoid(_ x: Float) -> Float { fastSigmoid(x) }
-    @inline(__always) static func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+    /// Rows per thread for the pointwise loops: a 64×512 batch splits across two cores, a beam's
+    /// three rows do not.
+    static func rowsPerThread(hidden: Int) -> Int { max(1, 16_384 / max(hidden, 1)) }
+
+    @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
     }
-    @inline(__always) static func load4(_ p: UnsafeMutablePointer<Float>) -> SIMD4<Float> { load4(UnsafePointer(p)) }
-    @inline(__always) static func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
+    @inline(__always) static func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load8(UnsafePointer(p)) }
+    @inline(__always) static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
     }
 
     // MARK: GRU
@@ -34,28 +38,30 @@ enum Recurrent {
                            h: UnsafePointer<Float>, hStride: Int,
                            out: UnsafeMutablePointer<Float>, outStride: Int,
                            saved: UnsafeMutablePointer<Float>?) {
-        for b in 0..<batch {
-            let xi = gi + b * giStride, hh = gh + b * 3 * H, hp = h + b * hStride, o = out + b * outStride
-            let s = saved.map { $0 + b * 4 * H }
-            // Four lanes at a time (the same operations as the scalar tail, so the same values).
-            let vectorEnd = H & ~3
-            var j = 0
-            while j < vectorEnd {
-                let r = fastSigmoid(load4(xi + j) + load4(hh + j))
-                let z = fastSigmoid(load4(xi + H + j) + load4(hh + H + j))
-                let ghn = load4(hh + 2 * H + j)
-                let n = fastTanh(load4(xi + 2 * H + j) + r * ghn)
-                store4((SIMD4(repeating: 1) - z) * n + z * load4(hp + j), o + j)
-                if let s { store4(r, s + j); store4(z, s + H + j); store4(n, s + 2 * H + j); store4(ghn, s + 3 * H + j) }
-                j += 4
-            }
-            for j in vectorEnd..<H {
-                let r = sigmoid(xi[j] + hh[j])
-                let z = sigmoid(xi[H + j] + hh[H + j])
-                let ghn = hh[2 * H + j]
-                let n = fastTanh(xi[2 * H + j] + r * ghn)
-                o[j] = (1 - z) * n + z * hp[j]
-                if let s { s[j] = r; s[H + j] = z; s[2 * H + j] = n; s[3 * H + j] = ghn }
+        Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(hidden: H)) { rows in
+            for b in rows {
+                let xi = gi + b * giStride, hh = gh + b * 3 * H, hp = h + b * hStride, o = out + b * outStride
+                let s = saved.map { $0 + b * 4 * H }
+                // Eight lanes at a time (the same operations as the scalar tail, so the same values).
+                let vectorEnd = H & ~7
+                var j = 0
+                while j < vectorEnd {
+                    let r = fastSigmoid(load8(xi + j) + load8(hh + j))
+                    let z = fastSigmoid(load8(xi + H + j) + load8(hh + H + j))
+                    let ghn = load8(hh + 2 * H + j)
+                    let n = fastTanh(load8(xi + 2 * H + j) + r * ghn)
+                    store8((SIMD8(repeating: 1) - z) * n + z * load8(hp + j), o + j)
+                    if let s { store8(r, s + j); store8(z, s + H + j); store8(n, s + 2 * H + j); store8(ghn, s + 3 * H + j) }
+                    j += 8
+                }
+                for j in vectorEnd..<H {
+                    let r = sigmoid(xi[j] + hh[j])
+                    let z = sigmoid(xi[H + j] + hh[H + j])
+                    let ghn = hh[2 * H + j]
+                    let n = fastTanh(xi[2 * H + j] + r * ghn)
+                    o[j] = (1 - z) * n + z * hp[j]
+                    if let s { s[j] = r; s[H + j] = z; s[2 * H + j] = n; s[3 * H + j] = ghn }
+                }
             }
         }
     }
@@ -74,19 +80,21 @@ enum Recurrent {
                             dgi: UnsafeMutablePointer<Float>, dgiStride: Int,
                             dgh: UnsafeMutablePointer<Float>,
                             dh: UnsafeMutablePointer<Float>, dhStride: Int) {
-        for b in 0..<batch {
-            let g = dhNext + b * dhNextStride, s = saved + b * 4 * H, hp = h + b * hStride
-            let di = dgi + b * dgiStride, dhh = dgh + b * 3 * H, dhp = dh + b * dhStride
-            for j in 0..<H {
-                let r = s[j], z = s[H + j], n = s[2 * H + j], ghn = s[3 * H + j]
-                let d = g[j]
-                let dz = d * (hp[j] - n)
-                let dnHat = d * (1 - z) * (1 - n * n)
-                let drHat = dnHat * ghn * r * (1 - r)
-                let dzHat = dz * z * (1 - z)
-                di[j] = drHat; di[H + j] = dzHat; di[2 * H + j] = dnHat
-                dhh[j] = drHat; dhh[H + j] = dzHat; dhh[2 * H + j] = dnHat * r
-                dhp[j] = d * z
+        Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(hidden: H)) { rows in
+            for b in rows {
+                let g = dhNext + b * dhNextStride, s = saved + b * 4 * H, hp = h + b * hStride
+                let di = dgi + b * dgiStride, dhh = dgh + b * 3 * H, dhp = dh + b * dhStride
+                for j in 0..<H {
+                    let r = s[j], z = s[H + j], n = s[2 * H + j], ghn = s[3 * H + j]
+                    let d = g[j]
+                    let dz = d * (hp[j] - n)
+                    let dnHat = d * (1 - z) * (1 - n * n)
+                    let drHat = dnHat * ghn * r * (1 - r)
+                    let dzHat = dz * z * (1 - z)
+                    di[j] = drHat; di[H + j] = dzHat; di[2 * H + j] = dnHat
+                    dhh[j] = drHat; dhh[H + j] = dzHat; dhh[2 * H + j] = dnHat * r
+                    dhp[j] = d * z
+                }
             }
         }
     }
@@ -106,35 +114,37 @@ enum Recurrent {
                             hOut: UnsafeMutablePointer<Float>, hOutStride: Int,
                             cOut: UnsafeMutablePointer<Float>, cOutStride: Int,
                             saved: UnsafeMutablePointer<Float>?) {
-        for b in 0..<batch {
-            let xi = gi + b * giStride, hh = gh + b * 4 * H, cp = c + b * cStride
-            let ho = hOut + b * hOutStride, co = cOut + b * cOutStride
-            let s = saved.map { $0 + b * 5 * H }
-            // Four lanes at a time (the same operations as the scalar tail, so the same values).
-            let vectorEnd = H & ~3
-            var j = 0
-            while j < vectorEnd {
-                let i = fastSigmoid(load4(xi + j) + load4(hh + j))
-                let f = fastSigmoid(load4(xi + H + j) + load4(hh + H + j))
-                let g = fastTanh(load4(xi + 2 * H + j) + load4(hh + 2 * H + j))
-                let o = fastSigmoid(load4(xi + 3 * H + j) + load4(hh + 3 * H + j))
-                let cNew = f * load4(cp + j) + i * g
-                let tc = fastTanh(cNew)
-                store4(cNew, co + j)
-                store4(o * tc, ho + j)
-                if let s { store4(i, s + j); store4(f, s + H + j); store4(g, s + 2 * H + j); store4(o, s + 3 * H + j); store4(tc, s + 4 * H + j) }
-                j += 4
-            }
-            for j in vectorEnd..<H {
-                let i = sigmoid(xi[j] + hh[j])
-                let f = sigmoid(xi[H + j] + hh[H + j])
-                let g = fastTanh(xi[2 * H + j] + hh[2 * H + j])
-                let o = sigmoid(xi[3 * H + j] + hh[3 * H + j])
-                let cNew = f * cp[j] + i * g
-                let tc = fastTanh(cNew)
-                co[j] = cNew
-                ho[j] = o * tc
-                if let s { s[j] = i; s[H + j] = f; s[2 * H + j] = g; s[3 * H + j] = o; s[4 * H + j] = tc }
+        Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(hidden: H)) { rows in
+            for b in rows {
+                let xi = gi + b * giStride, hh = gh + b * 4 * H, cp = c + b * cStride
+                let ho = hOut + b * hOutStride, co = cOut + b * cOutStride
+                let s = saved.map { $0 + b * 5 * H }
+                // Eight lanes at a time (the same operations as the scalar tail, so the same values).
+                let vectorEnd = H & ~7
+                var j = 0
+                while j < vectorEnd {
+                    let i = fastSigmoid(load8(xi + j) + load8(hh + j))
+                    let f = fastSigmoid(load8(xi + H + j) + load8(hh + H + j))
+                    let g = fastTanh(load8(xi + 2 * H + j) + load8(hh + 2 * H + j))
+                    let o = fastSigmoid(load8(xi + 3 * H + j) + load8(hh + 3 * H + j))
+                    let cNew = f * load8(cp + j) + i * g
+                    let tc = fastTanh(cNew)
+                    store8(cNew, co + j)
+                    store8(o * tc, ho + j)
+                    if let s { store8(i, s + j); store8(f, s + H + j); store8(g, s + 2 * H + j); store8(o, s + 3 * H + j); store8(tc, s + 4 * H + j) }
+                    j += 8
+                }
+                for j in vectorEnd..<H {
+                    let i = sigmoid(xi[j] + hh[j])
+                    let f = sigmoid(xi[H + j] + hh[H + j])
+                    let g = fastTanh(xi[2 * H + j] + hh[2 * H + j])
+                    let o = sigmoid(xi[3 * H + j] + hh[3 * H + j])
+                    let cNew = f * cp[j] + i * g
+                    let tc = fastTanh(cNew)
+                    co[j] = cNew
+                    ho[j] = o * tc
+                    if let s { s[j] = i; s[H + j] = f; s[2 * H + j] = g; s[3 * H + j] = o; s[4 * H + j] = tc }
+                }
             }
         }
     }
@@ -152,19 +162,21 @@ enum Recurrent {
                              c: UnsafePointer<Float>, cStride: Int,
                              dgates: UnsafeMutablePointer<Float>, dgatesStride: Int,
                              dc: UnsafeMutablePointer<Float>, dcStride: Int) {
-        for b in 0..<batch {
-            let gh = dhNext + b * dhNextStride, gc = dcNext.map { $0 + b * dcNextStride }
-            let s = saved + b * 5 * H, cp = c + b * cStride
-            let dg = dgates + b * dgatesStride, dcp = dc + b * dcStride
-            for j in 0..<H {
-                let i = s[j], f = s[H + j], g = s[2 * H + j], o = s[3 * H + j], tc = s[4 * H + j]
-                let dh = gh[j]
-                let dcTotal = (gc?[j] ?? 0) + dh * o * (1 - tc * tc)
-                dg[j] = dcTotal * g * i * (1 - i)
-                dg[H + j] = dcTotal * cp[j] * f * (1 - f)
-                dg[2 * H + j] = dcTotal * i * (1 - g * g)
-                dg[3 * H + j] = dh * tc * o * (1 - o)
-                dcp[j] = dcTotal * f
+        Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(hidden: H)) { rows in
+            for b in rows {
+                let gh = dhNext + b * dhNextStride, gc = dcNext.map { $0 + b * dcNextStride }
+                let s = saved + b * 5 * H, cp = c + b * cStride
+                let dg = dgates + b * dgatesStride, dcp = dc + b * dcStride
+                for j in 0..<H {
+                    let i = s[j], f = s[H + j], g = s[2 * H + j], o = s[3 * H + j], tc = s[4 * H + j]
+                    let dh = gh[j]
+                    let dcTotal = (gc?[j] ?? 0) + dh * o * (1 - tc * tc)
+                    dg[j] = dcTotal * g * i * (1 - i)
+                    dg[H + j] = dcTotal * cp[j] * f * (1 - f)
+                    dg[2 * H + j] = dcTotal * i * (1 - g * g)
+                    dg[3 * H + j] = dh * tc * o * (1 - o)
+                    dcp[j] = dcTotal * f
+                }
             }
         }
     }

@@ -67,7 +67,7 @@ import TestSupport
     }
 
     @Test mutating func additiveAttentionScores() {
-        // 2 rows, 3 cells, width 19: four-lane blocks and a scalar tail.
+        // 2 rows, 3 cells, width 19: eight-lane blocks and a scalar tail.
         check([randn([2, 3, 19]), randn([2, 19]), randn([1, 19]), randn([1])], "additive scores") {
             [additiveScores($0[0], $0[1], weight: $0[2], bias: $0[3])]
         }
