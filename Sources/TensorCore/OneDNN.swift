@@ -224,9 +224,9 @@ enum MatmulCache {
     ///   counts for a B too large for L2 (the soft-attention cell's 61×1536·1536×1536: 6.7 ms whole).
     /// - A transposed A (a weight gradient, rows strided in memory) runs whole: strided blocks
     ///   ran 1.3–1.8× slower. Batched products run whole.
-    static func rowsPerCall(_ key: MatmulKey) -> Int {
-        if noBlocks || key.batch != 1 || key.transposeA || key.m <= rowBlock { return key.m }
-        let shareFitsL2 = key.k * key.n <= 800_000 * Threads.count          // bfloat16 B ≤ 1.6 MB per thread
+    static func rowsPerCall(_ key: MatmulKey, threads: Int = Threads.count) -> Int {
+        if key.batch != 1 || key.transposeA || key.m <= rowBlock { return key.m }
+        let shareFitsL2 = key.k * key.n <= 800_000 * threads          // bfloat16 B ≤ 1.6 MB per thread
         if shareFitsL2 && key.n >= 64 && (key.m > 4 * rowBlock || key.m % rowBlock != 0) { return rowBlock }
         return key.m % rowBlock == 0 ? key.m : key.m - key.m % rowBlock
     }
@@ -239,7 +239,6 @@ enum MatmulCache {
     /// recurrent products 1.5–10× and the 903×512·512×3000 output layer 3× faster (probe figures in
     /// the session notes of issue 8).
     static let rowBlock = 16
-    static let noBlocks = ProcessInfo.processInfo.environment["NO_BLOCKS"] != nil
 
     private static func primitive(for key: MatmulKey) -> MatmulPrimitive {
         if let cached = primitives[key] { return cached }

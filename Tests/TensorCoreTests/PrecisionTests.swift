@@ -34,47 +34,66 @@ import TestSupport
     }
 
     /// Every shape a decoder uses: plain, transposed A (weight gradients), transposed B (forward),
-    /// with bias, and accumulating. 70 rows run as four 16-row blocks and a 6-row tail
-    /// (`MatmulCache.rowBlock`) unless A is transposed.
+    /// with bias, and accumulating. Unless A is transposed, the 70 rows run in several calls.
     @Test(.enabled(if: Precision.supportsBFloat16), arguments: [false, true], [false, true])
     func productsSumRoundedOperandsInFloat32(transposeA: Bool, transposeB: Bool) {
-        let (m, k, n) = (70, 96, 50)
-        var rng = RandomGenerator(seed: 11)
-        let a = Tensor.randn(transposeA ? [k, m] : [m, k], rng: &rng)
-        let b = Tensor.randn(transposeB ? [n, k] : [k, n], rng: &rng)
-        let bias = Tensor.randn([n], rng: &rng)
-        let start = Tensor.randn([m, n], rng: &rng)
-        func rounded(_ t: Tensor, _ i: Int) -> Double { Double(BFloat16.float(BFloat16.round(t.data[i].bitPattern))) }
-        // asWeight: B goes through the weight cache, re-blocked for the AMX tiles.
-        for (accumulate, asWeight) in [(false, false), (true, false), (false, true), (true, true)] {
-            let c = start.copy()
-            Precision.$matmul.withValue(.bfloat16) {
-                gemm(a.data, b.data, c.data, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
-                     bias: bias.data, accumulate: accumulate, weight: asWeight ? b.storage : nil)
-            }
-            let exact = start.copy()
-            Precision.$matmul.withValue(.float32) {
-                gemm(a.data, b.data, exact.data, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
-                     bias: bias.data, accumulate: accumulate)
-            }
-            var worst = 0.0, worstFromFloat32 = 0.0
-            for i in 0..<m {
-                for j in 0..<n {
-                    var sum = Double(bias.data[j]) + (accumulate ? Double(start.data[i * n + j]) : 0)
-                    for p in 0..<k {
-                        let av = rounded(a, transposeA ? p * m + i : i * k + p)
-                        let bv = rounded(b, transposeB ? j * k + p : p * n + j)
-                        sum += av * bv
-                    }
-                    worst = max(worst, abs(Double(c.data[i * n + j]) - sum))
-                    worstFromFloat32 = max(worstFromFloat32, abs(Double(c.data[i * n + j] - exact.data[i * n + j])))
+        // N 50: a multiple of 16 rows then the rest; N 80: 16-row blocks (`MatmulCache.rowsPerCall`).
+        for n in [50, 80] {
+            let (m, k) = (70, 96)
+            var rng = RandomGenerator(seed: 11)
+            let a = Tensor.randn(transposeA ? [k, m] : [m, k], rng: &rng)
+            let b = Tensor.randn(transposeB ? [n, k] : [k, n], rng: &rng)
+            let bias = Tensor.randn([n], rng: &rng)
+            let start = Tensor.randn([m, n], rng: &rng)
+            func rounded(_ t: Tensor, _ i: Int) -> Double { Double(BFloat16.float(BFloat16.round(t.data[i].bitPattern))) }
+            // asWeight: B goes through the weight cache, re-blocked for the AMX tiles.
+            for (accumulate, asWeight) in [(false, false), (true, false), (false, true), (true, true)] {
+                let c = start.copy()
+                Precision.$matmul.withValue(.bfloat16) {
+                    gemm(a.data, b.data, c.data, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                         bias: bias.data, accumulate: accumulate, weight: asWeight ? b.storage : nil)
                 }
+                let exact = start.copy()
+                Precision.$matmul.withValue(.float32) {
+                    gemm(a.data, b.data, exact.data, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                         bias: bias.data, accumulate: accumulate)
+                }
+                var worst = 0.0, worstFromFloat32 = 0.0
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var sum = Double(bias.data[j]) + (accumulate ? Double(start.data[i * n + j]) : 0)
+                        for p in 0..<k {
+                            let av = rounded(a, transposeA ? p * m + i : i * k + p)
+                            let bv = rounded(b, transposeB ? j * k + p : p * n + j)
+                            sum += av * bv
+                        }
+                        worst = max(worst, abs(Double(c.data[i * n + j]) - sum))
+                        worstFromFloat32 = max(worstFromFloat32, abs(Double(c.data[i * n + j] - exact.data[i * n + j])))
+                    }
+                }
+                // Float32 sums of ~100 products of size ~1: errors of a few 1e-6.
+                #expect(worst < 1e-4, "bfloat16 product vs float64 on rounded operands: \(worst)")
+                // bfloat16 operands move a product of 96 N(0,1) pairs by ~√96 · 2⁻⁸ ≈ 0.04 at most.
+                #expect(worstFromFloat32 > 0 && worstFromFloat32 < 0.2, "bfloat16 vs float32: \(worstFromFloat32)")
             }
-            // Float32 sums of ~100 products of size ~1: errors of a few 1e-6.
-            #expect(worst < 1e-4, "bfloat16 product vs float64 on rounded operands: \(worst)")
-            // bfloat16 operands move a product of 96 N(0,1) pairs by ~√96 · 2⁻⁸ ≈ 0.04 at most.
-            #expect(worstFromFloat32 > 0 && worstFromFloat32 < 0.2, "bfloat16 vs float32: \(worstFromFloat32)")
         }
+    }
+
+    /// Which row splits the bfloat16 products get (`MatmulCache.rowsPerCall`), on two threads.
+    @Test func rowSplitsFollowTheShapes() {
+        func rows(_ m: Int, _ k: Int, _ n: Int, transposeA: Bool = false, threads: Int = 2) -> Int {
+            let key = MatmulKey(batch: 1, m: m, n: n, k: k, transposeA: transposeA, transposeB: true, bias: false,
+                                accumulate: false, bfloat16: true, blockedB: true)
+            return MatmulCache.rowsPerCall(key, threads: threads)
+        }
+        #expect(rows(903, 512, 3000) == 16)                      // the output layer over a batch's tokens
+        #expect(rows(61, 512, 2048) == 16)                       // a packed LSTM step (61 rows whole: 2.7 ms)
+        #expect(rows(64, 512, 3000) == 64)                       // greedy decoding's batch runs well whole
+        #expect(rows(3, 512, 3000) == 3)                         // a beam
+        #expect(rows(61, 1536, 1536) == 48)                      // B beyond L2: 48 rows, then 13
+        #expect(rows(903, 512, 3000, threads: 1) == 896)         // one thread's L2 cannot hold B
+        #expect(rows(3136, 256, 1) == 3136)                      // a thin N runs whole
+        #expect(rows(3000, 903, 512, transposeA: true) == 3000)  // a weight gradient runs whole
     }
 
     @Test func smallProductsAndFloat32StayExact() {
