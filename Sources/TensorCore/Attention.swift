@@ -124,9 +124,9 @@ enum AttentionKernels {
 ///
 ///   c[b,:] = Σ_l α[b,l] · V[b,l,:]             α [B, L], V [B, L, C] → c [B, C]
 ///
-/// in float32 in one pass over V. As a batched matmul ([B,1,L]·[B,L,C]) it ran as B one-row
-/// products and, in bfloat16 mode, rounded all of V again at every step (16 MB for the
-/// Flickr8k-shaped grid). Backward, given dc [B, C]:
+/// in float32 in one pass over V. As a batched matmul ([B,1,L]·[B,L,C]) oneDNN ran it as B
+/// one-row products, 1.2–1.4 ms per step for the Flickr8k-shaped grid, and its backward as two
+/// more. Backward, given dc [B, C]:
 ///
 ///   dα[b,l] += dc[b,:] · V[b,l,:]              dV[b,l,:] += α[b,l] · dc[b,:]
 public func weightedSum(_ weights: Tensor, _ values: Tensor) -> Tensor {

@@ -96,6 +96,32 @@ import TestSupport
         #expect(rows(3000, 903, 512, transposeA: true) == 3000)  // a weight gradient runs whole
     }
 
+    /// A weight gradient's ragged inner dimension (the batch's tokens) is padded with zeros to a
+    /// multiple of 64 (`MatmulCache.paddedInnerDimension`); the sums are unchanged.
+    @Test(.enabled(if: Precision.supportsBFloat16))
+    func paddedInnerDimensionAddsNothing() {
+        let (m, n, k) = (256, 300, 301)
+        let key = MatmulKey(batch: 1, m: m, n: n, k: k, transposeA: true, transposeB: false, bias: false,
+                            accumulate: true, bfloat16: true)
+        #expect(MatmulCache.paddedInnerDimension(key) == 320)
+        var rng = RandomGenerator(seed: 3)
+        let a = Tensor.randn([k, m], rng: &rng), b = Tensor.randn([k, n], rng: &rng)
+        let c = Tensor.randn([m, n], rng: &rng), start = c.copy()
+        Precision.$matmul.withValue(.bfloat16) {
+            gemm(a.data, b.data, c.data, m: m, n: n, k: k, transposeA: true, transposeB: false, accumulate: true)
+        }
+        func rounded(_ t: Tensor, _ i: Int) -> Double { Double(BFloat16.float(BFloat16.round(t.data[i].bitPattern))) }
+        var worst = 0.0
+        for i in stride(from: 0, to: m, by: 7) {
+            for j in stride(from: 0, to: n, by: 5) {
+                var sum = Double(start.data[i * n + j])
+                for p in 0..<k { sum += rounded(a, p * m + i) * rounded(b, p * n + j) }
+                worst = max(worst, abs(Double(c.data[i * n + j]) - sum))
+            }
+        }
+        #expect(worst < 1e-3, "padded bfloat16 Aᵀ·B vs float64 on rounded operands: \(worst)")
+    }
+
     @Test func smallProductsAndFloat32StayExact() {
         var rng = RandomGenerator(seed: 2)
         let x = Tensor.randn([4, 8], rng: &rng), w = Tensor.randn([3, 8], rng: &rng)
