@@ -198,23 +198,29 @@ public func clipGradientNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
     var sumSquares: Double = 0
     for p in parameters {
         guard let g = p.grad else { continue }
-        // Eight running sums, so the loop vectorises.
-        var lanes = SIMD8<Float>(), j = 0
-        while j + 8 <= g.count {
-            let x = UnsafeRawPointer(g.data + j).loadUnaligned(as: SIMD8<Float>.self)
-            lanes += x * x
-            j += 8
+        let values = g.data
+        sumSquares += Threads.parallelSum(g.count, minimumPerThread: 1 << 17) { range in
+            // Eight running sums, so the loop vectorises.
+            var lanes = SIMD8<Float>(), j = range.lowerBound
+            while j + 8 <= range.upperBound {
+                let x = UnsafeRawPointer(values + j).loadUnaligned(as: SIMD8<Float>.self)
+                lanes += x * x
+                j += 8
+            }
+            var s = lanes.sum()
+            while j < range.upperBound { s += values[j] * values[j]; j += 1 }
+            return Double(s)
         }
-        var s = lanes.sum()
-        while j < g.count { s += g.data[j] * g.data[j]; j += 1 }
-        sumSquares += Double(s)
     }
     let norm = Float(sumSquares.squareRoot())
     let coefficient = min(1, maxNorm / (norm + 1e-6))
     if coefficient < 1 {
         for p in parameters {
             guard let g = p.grad else { continue }
-            for j in 0..<g.count { g.data[j] *= coefficient }
+            let values = g.data
+            Threads.parallelRanges(g.count, minimumPerThread: 1 << 17) { range in
+                for j in range { values[j] *= coefficient }
+            }
         }
     }
     return norm

@@ -48,6 +48,23 @@ public enum Threads {
     }
 }
 
+extension Threads {
+    /// Σ body(chunk) over `0..<total` split into one contiguous chunk per worker, summed in chunk
+    /// order: the same split and order for the same thread count, so the result is reproducible.
+    public static func parallelSum(_ total: Int, minimumPerThread: Int = 16_384, _ body: (Range<Int>) -> Double) -> Double {
+        let workers = min(count, max(1, total / max(minimumPerThread, 1)))
+        if workers <= 1 { return body(0..<total) }
+        let chunk = (total + workers - 1) / workers
+        var partials = [Double](repeating: 0, count: workers)
+        partials.withUnsafeMutableBufferPointer { slots in
+            parallelRanges(workers, minimumPerThread: 1) { chunks in
+                for c in chunks { slots[c] = body((c * chunk)..<min(total, (c + 1) * chunk)) }
+            }
+        }
+        return partials.reduce(0, +)
+    }
+}
+
 private struct ParallelJob {
     let total: Int, chunk: Int, chunks: Int
     let body: (Range<Int>) -> Void

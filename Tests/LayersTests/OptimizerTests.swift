@@ -80,6 +80,23 @@ import TensorCore
         #expect(a.grad!.scalars == before)
     }
 
+    /// A gradient large enough to be split across the cores: the norm is the float64 norm, the
+    /// same on every call, and the scaling reaches every value.
+    @Test func clippingLargeGradients() {
+        var rng = RandomGenerator(seed: 4)
+        let w = Tensor(zeros: [1_000_003], requiresGrad: true)
+        w.grad = Tensor.randn([1_000_003], rng: &rng)
+        var exact: Double = 0
+        for j in 0..<w.count { exact += Double(w.grad!.data[j]) * Double(w.grad!.data[j]) }
+        let original = w.grad!.scalars
+        let norm = clipGradientNorm([w], maxNorm: 1e9)
+        #expect(abs(Double(norm) - exact.squareRoot()) <= 1e-5 * exact.squareRoot())
+        #expect(clipGradientNorm([w], maxNorm: 1e9) == norm)
+        clipGradientNorm([w], maxNorm: norm / 4)
+        #expect(abs(w.grad!.data[0] - original[0] / 4) <= 1e-6 * abs(original[0]) + 1e-12)
+        #expect(abs(w.grad!.data[w.count - 1] - original[w.count - 1] / 4) <= 1e-6 * abs(original[w.count - 1]) + 1e-12)
+    }
+
     @Test func stateSavesAndRestoresExactly() throws {
         func run(restoreAfter: Int?) throws -> [Float] {
             let theta = Self.f["optim/theta0"]!.copy()
