@@ -28,22 +28,12 @@ public func additiveScores(_ projected: Tensor, _ query: Tensor, weight: Tensor,
 }
 
 enum AttentionKernels {
-    @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-    }
-    @inline(__always) static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-    }
-
-    /// Rows of the batch per thread: enough cells × width to pay for the hand-off.
-    static func rowsPerThread(cells: Int, width: Int) -> Int { max(1, 16_384 / max(cells * width, 1)) }
-
     static func scoresForward(batch: Int, cells L: Int, width A: Int,
                               projected: UnsafePointer<Float>, query: UnsafePointer<Float>,
                               weight w: UnsafePointer<Float>, bias: Float,
                               scores: UnsafeMutablePointer<Float>, saved: UnsafeMutablePointer<Float>?) {
         let vectorEnd = A & ~7
-        Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(cells: L, width: A)) { rows in
+        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: L * A)) { rows in
             for b in rows {
                 let q = query + b * A
                 for l in 0..<L {
@@ -79,7 +69,7 @@ enum AttentionKernels {
         let vectorEnd = A & ~7
         let weightRows = dWeight.map { _ in Tensor(zeros: [batch, A]) }
         let one = SIMD8<Float>(repeating: 1)
-        Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(cells: L, width: A)) { rows in
+        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: L * A)) { rows in
             for b in rows {
                 let dq = dQuery.map { $0 + b * A }
                 let dwRow = weightRows.map { $0.data + b * A }
@@ -143,7 +133,7 @@ public func weightedSum(_ weights: Tensor, _ values: Tensor) -> Tensor {
 extension AttentionKernels {
     static func weightedSumForward(batch: Int, cells L: Int, width C: Int, weights: UnsafePointer<Float>,
                                    values: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(cells: L, width: C)) { rows in
+        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: L * C)) { rows in
             for b in rows {
                 let c = out + b * C
                 for l in 0..<L {
@@ -158,7 +148,7 @@ extension AttentionKernels {
                                     values: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
                                     dWeights: UnsafeMutablePointer<Float>?, dValues: UnsafeMutablePointer<Float>?) {
         let vectorEnd = C & ~7
-        Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(cells: L, width: C)) { rows in
+        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: L * C)) { rows in
             for b in rows {
                 let dc = dOut + b * C
                 for l in 0..<L {
@@ -167,8 +157,7 @@ extension AttentionKernels {
                         // A dot product in eight lanes (a plain loop would not be reassociated).
                         var lanes = SIMD8<Float>(), j = 0
                         while j < vectorEnd {
-                            lanes += UnsafeRawPointer(dc + j).loadUnaligned(as: SIMD8<Float>.self)
-                                * UnsafeRawPointer(v + j).loadUnaligned(as: SIMD8<Float>.self)
+                            lanes += load8(dc + j) * load8(v + j)
                             j += 8
                         }
                         var dot = lanes.sum()

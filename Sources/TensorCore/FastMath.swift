@@ -34,6 +34,15 @@ public func fastSigmoid(_ x: Float) -> Float {
     0.5 + 0.5 * fastTanh(0.5 * x)
 }
 
+/// Eight floats at p (any alignment), and back: the loads and stores of the eight-lane loops.
+@inline(__always) func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+@inline(__always) func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load8(UnsafePointer(p)) }
+@inline(__always) func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
 /// `fastTanh` on eight lanes (one AVX register): the same operations in the same order, so each
 /// lane equals the scalar function bit for bit; the recurrent cells', attention's and the
 /// activations' loops run on it. The clamps compile to vmaxps/vminps; any other mask would not.

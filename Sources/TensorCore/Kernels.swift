@@ -26,8 +26,8 @@ enum Kernels {
         Threads.parallelRanges(x.count, minimumPerThread: 1 << 15) { r in
             var i = r.lowerBound
             while i + 8 <= r.upperBound {
-                let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: sigmoid ? fastSigmoid(v) : fastTanh(v), as: SIMD8<Float>.self)
+                let v = load8(src + i)
+                store8(sigmoid ? fastSigmoid(v) : fastTanh(v), dst + i)
                 i += 8
             }
             while i < r.upperBound {

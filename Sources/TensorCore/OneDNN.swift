@@ -78,8 +78,6 @@ final class MatmulPrimitive {
         let operandType = key.bfloat16 ? dnnl_bf16 : dnnl_f32
         var srcMD = describe(rows: m, cols: k, transposed: key.transposeA, type: operandType)
         var weightsMD = describe(rows: k, cols: n, transposed: key.transposeB, type: operandType)
-        // The weight as stored, once rounded to bfloat16 (see `BlockedWeights.write`).
-        let plainWeightsMD = describe(rows: k, cols: n, transposed: key.transposeB, type: dnnl_bf16)
         if key.blockedB {
             precondition(!batched, "blocked weights are for 2-D products")
             check(dnnl_memory_desc_init_by_tag(&weightsMD, 2, dnnlDims([k, n]), operandType, dnnl_format_tag_any), "memory_desc_init_by_tag")
@@ -112,6 +110,8 @@ final class MatmulPrimitive {
         primitive = prim!
         if key.blockedB {
             weightsMD = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)!.pointee
+            // From the weight as stored, once rounded to bfloat16 (see `BlockedWeights.write`).
+            let plainWeightsMD = describe(rows: k, cols: n, transposed: key.transposeB, type: dnnl_bf16)
             blockedWeights = BlockedWeights(from: plainWeightsMD, to: weightsMD, engine: engine)
         } else {
             blockedWeights = nil
@@ -292,7 +292,6 @@ private final class LayoutNumbers: @unchecked Sendable {
 /// A weight layout a matmul primitive chose (`dnnl_format_tag_any`) and the oneDNN reorder that
 /// writes a float32 row-major weight into it as bfloat16, blocked for the AMX tiles.
 final class BlockedWeights {
-    let descriptor: dnnl_memory_desc_t
     /// Equal for equal layouts (the same descriptor bytes), so they share cached weights. A small
     /// integer rather than the bytes: the weight cache is looked up on every bfloat16 product.
     let identity: Int
@@ -305,7 +304,6 @@ final class BlockedWeights {
 
     init(from plain: dnnl_memory_desc_t, to blocked: dnnl_memory_desc_t, engine: dnnl_engine_t) {
         var (plain, blocked) = (plain, blocked)
-        descriptor = blocked
         identity = LayoutNumbers.shared.number(for: withUnsafeBytes(of: &blocked) { Array($0) })
         bytes = dnnl_memory_desc_get_size(&blocked)
         plainCount = dnnl_memory_desc_get_size(&plain) / 2

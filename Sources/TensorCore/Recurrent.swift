@@ -9,17 +9,6 @@ import Darwin
 /// one pass over memory. Gate order and equations are PyTorch's (`nn.GRU`: r, z, n; `nn.LSTM`: i, f, g, o).
 enum Recurrent {
     @inline(__always) static func sigmoid(_ x: Float) -> Float { fastSigmoid(x) }
-    /// Rows per thread for the pointwise loops: a 64×512 batch splits across two cores, a beam's
-    /// three rows do not.
-    static func rowsPerThread(hidden: Int) -> Int { max(1, 16_384 / max(hidden, 1)) }
-
-    @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-    }
-    @inline(__always) static func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load8(UnsafePointer(p)) }
-    @inline(__always) static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-    }
 
     // MARK: GRU
     //
@@ -38,7 +27,7 @@ enum Recurrent {
                            h: UnsafePointer<Float>, hStride: Int,
                            out: UnsafeMutablePointer<Float>, outStride: Int,
                            saved: UnsafeMutablePointer<Float>?) {
-        Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(hidden: H)) { rows in
+        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: H)) { rows in
             for b in rows {
                 let xi = gi + b * giStride, hh = gh + b * 3 * H, hp = h + b * hStride, o = out + b * outStride
                 let s = saved.map { $0 + b * 4 * H }
@@ -80,7 +69,7 @@ enum Recurrent {
                             dgi: UnsafeMutablePointer<Float>, dgiStride: Int,
                             dgh: UnsafeMutablePointer<Float>,
                             dh: UnsafeMutablePointer<Float>, dhStride: Int) {
-        Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(hidden: H)) { rows in
+        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: H)) { rows in
             for b in rows {
                 let g = dhNext + b * dhNextStride, s = saved + b * 4 * H, hp = h + b * hStride
                 let di = dgi + b * dgiStride, dhh = dgh + b * 3 * H, dhp = dh + b * dhStride
@@ -114,7 +103,7 @@ enum Recurrent {
                             hOut: UnsafeMutablePointer<Float>, hOutStride: Int,
                             cOut: UnsafeMutablePointer<Float>, cOutStride: Int,
                             saved: UnsafeMutablePointer<Float>?) {
-        Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(hidden: H)) { rows in
+        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: H)) { rows in
             for b in rows {
                 let xi = gi + b * giStride, hh = gh + b * 4 * H, cp = c + b * cStride
                 let ho = hOut + b * hOutStride, co = cOut + b * cOutStride
@@ -162,7 +151,7 @@ enum Recurrent {
                              c: UnsafePointer<Float>, cStride: Int,
                              dgates: UnsafeMutablePointer<Float>, dgatesStride: Int,
                              dc: UnsafeMutablePointer<Float>, dcStride: Int) {
-        Threads.parallelRanges(batch, minimumPerThread: rowsPerThread(hidden: H)) { rows in
+        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: H)) { rows in
             for b in rows {
                 let gh = dhNext + b * dhNextStride, gc = dcNext.map { $0 + b * dcNextStride }
                 let s = saved + b * 5 * H, cp = c + b * cStride

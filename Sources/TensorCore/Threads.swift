@@ -49,6 +49,11 @@ public enum Threads {
 }
 
 extension Threads {
+    /// `minimumPerThread` for a loop over rows of `rowWork` values each: enough rows that a thread's
+    /// share pays for the hand-off (a 64×512 recurrent batch splits across two cores, a beam's three
+    /// rows do not).
+    static func minimumRows(rowWork: Int) -> Int { max(1, 16_384 / max(rowWork, 1)) }
+
     /// Σ body(chunk) over `0..<total` split into one contiguous chunk per worker, summed in chunk
     /// order: the same split and order for the same thread count, so the result is reproducible.
     public static func parallelSum(_ total: Int, minimumPerThread: Int = 16_384, _ body: (Range<Int>) -> Double) -> Double {
