@@ -2,6 +2,7 @@
 import PackageDescription
 
 // One target per layer of the architecture:
+//   CKernels       — the few C loops Swift cannot express (AVX512-BF16 products of a few rows)
 //   TensorCore     — tensors, oneDNN kernels, reverse-mode autodiff, safetensors, threads
 //   Layers         — Module, Linear/Embedding/Dropout/GRU/LSTM, optimizers, schedules
 //   Vision         — image decoding, PyTorch checkpoint reading, CNN encoders
@@ -57,7 +58,8 @@ let package = Package(
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
-        .target(name: "TensorCore", dependencies: ["CDNNL", "CMalloc"], swiftSettings: optimised),
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
+        .target(name: "TensorCore", dependencies: ["CDNNL", "CMalloc", "CKernels"], swiftSettings: optimised),
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: optimised),
         .target(name: "Vision", dependencies: ["TensorCore", "CDNNL", "CTurboJPEG", "CPNG"], swiftSettings: optimised),
         .target(name: "CaptionMetrics", swiftSettings: optimised),

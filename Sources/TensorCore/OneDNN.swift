@@ -180,6 +180,10 @@ enum MatmulCache {
         }
         lock.lock()
         defer { lock.unlock() }
+        if FewRows.takes(key), let weight {
+            FewRows.multiply(key, a: a, weight: weight, bias: bias, c: c)
+            return
+        }
         guard key.bfloat16 else {
             primitive(for: key).run(a: a, b: b, bias: bias, c: c)
             return
@@ -275,7 +279,7 @@ enum MatmulCache {
 
 
 /// Numbers distinct weight layouts (descriptor bytes) in the order they are first seen.
-private final class LayoutNumbers: @unchecked Sendable {
+final class LayoutNumbers: @unchecked Sendable {
     static let shared = LayoutNumbers()
     private let lock = NSLock()
     private var numbers: [[UInt8]: Int] = [:]
@@ -289,9 +293,18 @@ private final class LayoutNumbers: @unchecked Sendable {
     }
 }
 
+/// A layout a weight's bfloat16 copy is kept in (see `BFloat16WeightCache`).
+protocol WeightLayout: AnyObject {
+    /// Equal for equal layouts, so they share cached weights.
+    var identity: Int { get }
+    var bytes: Int { get }
+    /// Writes the float32 row-major weight into `target` (`bytes` long) in this layout.
+    func write(_ weight: UnsafePointer<Float>, into target: UnsafeMutableRawPointer)
+}
+
 /// A weight layout a matmul primitive chose (`dnnl_format_tag_any`) and the oneDNN reorder that
 /// writes a float32 row-major weight into it as bfloat16, blocked for the AMX tiles.
-final class BlockedWeights {
+final class BlockedWeights: WeightLayout {
     /// Equal for equal layouts (the same descriptor bytes), so they share cached weights. A small
     /// integer rather than the bytes: the weight cache is looked up on every bfloat16 product.
     let identity: Int

@@ -504,3 +504,37 @@ public func lstmCell(_ x: Tensor, _ h: Tensor, _ c: Tensor, weightIH: Tensor, we
     }
     return (hOut, cOut)
 }
+
+/// A decoding step whose input gates gi = x·W_ihᵀ + b_ih [B, gates·H] were looked up rather than
+/// multiplied (see `WordGateTable` in Layers): only h·W_hhᵀ + b_hh is computed. Forward only, so
+/// the step must not be recorded for gradients.
+private func hiddenProjection(inputGates gi: Tensor, _ h: Tensor, weightHH: Tensor, biasHH: Tensor, gates: Int, cell: String) -> Tensor {
+    let (batch, hidden) = (h.shape[0], h.shape[1])
+    precondition(gi.shape == [batch, gates * hidden] && weightHH.shape == [gates * hidden, hidden],
+                 "\(cell): input gates \(gi.shape) or weights do not fit h \(h.shape)")
+    precondition(!willRecord([gi, h, weightHH, biasHH]), "\(cell)(inputGates:) has no gradient; record the full cell instead")
+    let gh = Tensor(uninitialized: [batch, gates * hidden])
+    gemm(h.data, weightHH.data, gh.data, m: batch, n: gates * hidden, k: hidden, transposeB: true, bias: biasHH.data, weight: weightHH.storage)
+    return gh
+}
+
+/// `gruCell` from looked-up input gates gi [B, 3H] (decoding only).
+public func gruCell(inputGates gi: Tensor, _ h: Tensor, weightHH: Tensor, biasHH: Tensor) -> Tensor {
+    let (batch, hidden) = (h.shape[0], h.shape[1])
+    let gh = hiddenProjection(inputGates: gi, h, weightHH: weightHH, biasHH: biasHH, gates: 3, cell: "gruCell")
+    let out = Tensor(uninitialized: [batch, hidden])
+    Recurrent.gruForward(batch: batch, hidden: hidden, gi: gi.data, giStride: 3 * hidden, gh: gh.data,
+                         h: h.data, hStride: hidden, out: out.data, outStride: hidden, saved: nil)
+    return out
+}
+
+/// `lstmCell` from looked-up input gates gi [B, 4H] (decoding only).
+public func lstmCell(inputGates gi: Tensor, _ h: Tensor, _ c: Tensor, weightHH: Tensor, biasHH: Tensor) -> (h: Tensor, c: Tensor) {
+    let (batch, hidden) = (h.shape[0], h.shape[1])
+    let gh = hiddenProjection(inputGates: gi, h, weightHH: weightHH, biasHH: biasHH, gates: 4, cell: "lstmCell")
+    let hOut = Tensor(uninitialized: [batch, hidden]), cOut = Tensor(uninitialized: [batch, hidden])
+    Recurrent.lstmForward(batch: batch, hidden: hidden, gi: gi.data, giStride: 4 * hidden, gh: gh.data,
+                          c: c.data, cStride: hidden, hOut: hOut.data, hOutStride: hidden,
+                          cOut: cOut.data, cOutStride: hidden, saved: nil)
+    return (hOut, cOut)
+}

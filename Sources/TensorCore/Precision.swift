@@ -88,7 +88,7 @@ final class BFloat16WeightCache: @unchecked Sendable {
     private var entries: [Key: Entry] = [:]
 
     /// `storage`'s values as bfloat16 in a primitive's blocked layout, made again when stale.
-    func blocked(_ storage: TensorStorage, layout: BlockedWeights) -> UnsafeRawPointer {
+    func blocked(_ storage: TensorStorage, layout: WeightLayout) -> UnsafeRawPointer {
         lock.lock()
         defer { lock.unlock() }
         let key = Key(storage: ObjectIdentifier(storage), layout: layout.identity)

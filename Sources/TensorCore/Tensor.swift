@@ -94,9 +94,13 @@ public final class Tensor: CustomStringConvertible {
     public func assign(_ other: Tensor) {
         precondition(other.shape == shape, "assign: shape \(other.shape) does not match \(shape)")
         data.update(from: other.data, count: count)
+        storage.markModified()              // copies derived from the values (bfloat16, tables) are stale
     }
 
-    public func fill(_ value: Float) { data.update(repeating: value, count: count) }
+    public func fill(_ value: Float) {
+        data.update(repeating: value, count: count)
+        storage.markModified()
+    }
 
     public var description: String {
         let preview = scalars.prefix(8).map { String(format: "%.5g", $0) }.joined(separator: ", ")

@@ -79,6 +79,57 @@ import TestSupport
         }
     }
 
+    /// Products of one to four rows with a weight (a beam's hypotheses) take the AVX512-BF16 loop
+    /// (`FewRows`): odd and even K, N with and without a partial 64-column tile, bias and
+    /// accumulation, against float64 on the rounded operands; a modified weight is packed again.
+    @Test(.enabled(if: FewRows.available))
+    func fewRowProductsSumRoundedOperandsInFloat32() {
+        func rounded(_ t: Tensor, _ i: Int) -> Double { Double(BFloat16.float(BFloat16.round(t.data[i].bitPattern))) }
+        var rng = RandomGenerator(seed: 12)
+        // Each big enough for bfloat16 even at one row (m·n·k ≥ minimumBFloat16Work).
+        for (n, k) in [(400, 97), (3000, 512), (1030, 64)] {
+            #expect(n * k >= minimumBFloat16Work)
+            let w = Tensor.randn([n, k], rng: &rng), bias = Tensor.randn([n], rng: &rng)
+            for m in 1...FewRows.maximumRows {
+                let key = MatmulKey(batch: 1, m: m, n: n, k: k, transposeA: false, transposeB: true, bias: true,
+                                    accumulate: false, bfloat16: true, blockedB: true)
+                #expect(FewRows.takes(key))
+                let a = Tensor.randn([m, k], rng: &rng), start = Tensor.randn([m, n], rng: &rng)
+                for accumulate in [false, true] {
+                    let c = start.copy()
+                    Precision.$matmul.withValue(.bfloat16) {
+                        gemm(a.data, w.data, c.data, m: m, n: n, k: k, transposeB: true, bias: bias.data,
+                             accumulate: accumulate, weight: w.storage)
+                    }
+                    var worst = 0.0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum = Double(bias.data[j]) + (accumulate ? Double(start.data[i * n + j]) : 0)
+                            for p in 0..<k { sum += rounded(a, i * k + p) * rounded(w, j * k + p) }
+                            worst = max(worst, abs(Double(c.data[i * n + j]) - sum))
+                        }
+                    }
+                    // Float32 sums of ≤ 512 products of N(0,1) values: errors of a few 1e-5.
+                    #expect(worst < 2e-4, "\(m)×\(k)·\(k)×\(n) (accumulate: \(accumulate)) vs float64: \(worst)")
+                }
+            }
+            // The packed copy follows the weight's version, as the blocked copies do.
+            let x = Tensor.randn([3, k], rng: &rng)
+            let before = Precision.$matmul.withValue(.bfloat16) { linear(x, weight: w, bias: nil) }
+            w.assign(Tensor(shape: w.shape, values: w.scalars.map { -$0 }))
+            let after = Precision.$matmul.withValue(.bfloat16) { linear(x, weight: w, bias: nil) }
+            #expect(zip(before.scalars, after.scalars).allSatisfy { $0 == -$1 }, "a negated weight negates the product")
+        }
+        // More rows, a transposed A, or a plain (non-weight) B go to oneDNN.
+        let wide = MatmulKey(batch: 1, m: 5, n: 3000, k: 512, transposeA: false, transposeB: true, bias: true,
+                             accumulate: false, bfloat16: true, blockedB: true)
+        #expect(!FewRows.takes(wide))
+        var plain = wide
+        plain.m = 3
+        plain.blockedB = false
+        #expect(!FewRows.takes(plain))
+    }
+
     /// Which row splits the bfloat16 products get (`MatmulCache.rowsPerCall`), on two threads.
     @Test func rowSplitsFollowTheShapes() {
         func rows(_ m: Int, _ k: Int, _ n: Int, transposeA: Bool = false, threads: Int = 2) -> Int {

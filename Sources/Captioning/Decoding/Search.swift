@@ -89,11 +89,12 @@ public func greedyDecode(_ decoder: CaptionDecoder, _ features: ImageFeatures, m
             let out = decoder.step(state, words: words)
             state = out.state
             let v = out.logits.shape[1]
+            let normalisers = logSumExpRows(out.logits.data, rows: batch, width: v)
             for b in 0..<batch where !done[b] {
                 let p = out.logits.data + b * v
                 var best = firstEmittable
                 for j in (firstEmittable + 1)..<v where p[j] > p[best] { best = j }
-                let bestValue = p[best] - logSumExp(p, count: v)
+                let bestValue = p[best] - normalisers[b]
                 let word = Int32(best)
                 words.values[b] = word
                 if word == SpecialToken.end {
@@ -136,6 +137,7 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
         for step in 0...options.maxWords {
             let out = decoder.step(state, words: words)
             let v = out.logits.shape[1]
+            let normalisers = logSumExpRows(out.logits.data, rows: images * k, width: v)
             var sources = [Int32](repeating: 0, count: images * k)
             var nextBeams = beams
             var nextAlive = [Bool](repeating: false, count: images * k)
@@ -148,7 +150,7 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
                 for j in 0..<k where alive[n * k + j] {
                     let b = n * k + j
                     let p = out.logits.data + b * v                       // [V] logits
-                    let base = beams[b].logProbability, normaliser = logSumExp(p, count: v)
+                    let base = beams[b].logProbability, normaliser = normalisers[b]
                     var w = firstEmittable
                     while w < v {
                         // 256 words at a time: once 2K candidates are held, a block whose best score

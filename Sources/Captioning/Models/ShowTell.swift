@@ -8,6 +8,8 @@ public final class ShowTell: CaptionDecoder {
     let embed: Embedding, initH: Linear, initC: Linear?
     let gru: GRU?, lstm: LSTM?
     let drop: Dropout, out: Linear
+    /// Decoding reads the recurrent input projection from here instead of multiplying by W_ih.
+    private let wordGates = WordGateTable()
 
     public init(_ config: DecoderConfig, source: ParameterSource) throws {
         precondition(!config.architecture.usesGrid, "ShowTell is the pooled-feature decoder")
@@ -67,12 +69,22 @@ public final class ShowTell: CaptionDecoder {
     }
 
     public func step(_ state: DecoderState, words: IntTensor) -> DecoderStep {
-        let x = embed(words)                                      // [B, E]
         var next = state
-        if let gru {
-            next.hidden = gru.step(x, state.hidden)
+        if Tape.isRecording {                                     // a step that may need gradients
+            let x = embed(words)                                  // [B, E]
+            if let gru {
+                next.hidden = gru.step(x, state.hidden)
+            } else {
+                (next.hidden, next.cell) = lstm!.step(x, (state.hidden, state.cell!))
+            }
         } else {
-            (next.hidden, next.cell) = lstm!.step(x, (state.hidden, state.cell!))
+            let rnn = gru?.weights ?? lstm!.weights
+            let gi = wordGates.inputGates(words, embedding: embed.weight, weights: rnn)   // [B, gates·H]
+            if let gru {
+                next.hidden = gru.step(inputGates: gi, state.hidden)
+            } else {
+                (next.hidden, next.cell) = lstm!.step(inputGates: gi, (state.hidden, state.cell!))
+            }
         }
         return DecoderStep(state: next, logits: out(drop(next.hidden)), attention: nil, sentinel: nil)
     }

@@ -1,0 +1,35 @@
+#ifndef CAPTIONER_CKERNELS_H
+#define CAPTIONER_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Products of a few rows (a beam's hypotheses, one image's features) with a bfloat16 weight:
+/// C[m, n] (+)= A[m, k] · Wᵀ (+ bias), W stored [n, k] like a PyTorch Linear weight. Such a product
+/// is bound by reading W, once, and oneDNN's AMX kernels read it at about two thirds of the speed
+/// this loop of AVX512-BF16 dot products reaches (see FewRows.c).
+
+/// 1 when this CPU and OS run AVX512-BF16 (checked once).
+int captioner_few_rows_available(void);
+
+/// Columns per packed tile, and the most rows one call multiplies.
+enum { CAPTIONER_FEW_ROWS_TILE = 64, CAPTIONER_FEW_ROWS_MAX = 4 };
+
+/// bfloat16 values in W's packed copy: tiles of 64 output columns, each tile holding, for every pair
+/// of inner indices (k rounded up to even), the 64 columns' two values side by side.
+size_t captioner_few_rows_packed_count(int n, int k);
+
+/// Writes w [n, k] (float32, rounded to nearest even) into `packed`; padding is zero.
+void captioner_few_rows_pack(const float *w, int n, int k, uint16_t *packed);
+
+/// A's rows as 32-bit pairs of bfloat16 values ([m, ⌈k/2⌉], the last pair zero-padded).
+void captioner_few_rows_pairs(const float *a, int m, int k, uint32_t *pairs);
+
+/// C (row stride n) = (accumulate ? C : 0) + bias + A·Wᵀ, m ≤ 4, 64 columns (one tile) at a time.
+/// Every thread of a team calls this with the same `next_tile` counter (starting at 0) and claims
+/// `tiles_per_claim` tiles at a time until none are left, so a thread slowed by the machine leaves
+/// its share to the others instead of keeping them waiting.
+void captioner_few_rows_multiply(const uint32_t *pairs, int m, int k, const uint16_t *packed, int n,
+                                 const float *bias, float *c, int accumulate, int tiles_per_claim, int *next_tile);
+
+#endif

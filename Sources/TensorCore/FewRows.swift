@@ -1,0 +1,69 @@
+import CKernels
+import Foundation
+
+/// bfloat16 products of at most four rows with a weight: a beam's hypotheses, one image's pooled
+/// features. Such a product reads all of W for a handful of rows, so it runs at the speed W streams
+/// in; oneDNN's AMX kernels stream it at about 26 GB/s here, the AVX512-BF16 loop in CKernels'
+/// FewRows.c at 35–38 (a beam step's 3×512·512×3000 output layer: 118 µs against about 80). The
+/// sums are the same kind as oneDNN's — bfloat16 operands, float32 accumulation — in another order.
+/// Used only on CPUs with AVX512-BF16; elsewhere oneDNN takes these products too.
+enum FewRows {
+    static let available = captioner_few_rows_available() != 0
+    static let maximumRows = CAPTIONER_FEW_ROWS_MAX
+    static let tileColumns = CAPTIONER_FEW_ROWS_TILE
+
+    /// A weight's product this path takes: few rows times a cached weight W [n, k] as a Linear holds it.
+    static func takes(_ key: MatmulKey) -> Bool {
+        available && key.blockedB && key.batch == 1 && key.m <= maximumRows && !key.transposeA && key.transposeB
+    }
+
+    /// Layouts per weight shape, and the scratch for A's bfloat16 pairs; used under `MatmulCache`'s lock.
+    private static var layouts: [[Int]: PackedForFewRows] = [:]
+    private static var pairs = [UInt32]()
+
+    /// C (+)= A·Wᵀ (+ bias), the 64-column tiles of C shared out among the cores as they come free.
+    static func multiply(_ key: MatmulKey, a: UnsafePointer<Float>, weight: TensorStorage,
+                         bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>) {
+        let (m, n, k) = (key.m, key.n, key.k)
+        let layout = layouts[[n, k]] ?? {
+            let made = PackedForFewRows(n: n, k: k)
+            layouts[[n, k]] = made
+            return made
+        }()
+        let packed = BFloat16WeightCache.shared.blocked(weight, layout: layout).assumingMemoryBound(to: UInt16.self)
+        let pairCount = m * ((k + 1) / 2)
+        if pairs.count < pairCount { pairs = [UInt32](repeating: 0, count: pairCount) }
+        pairs.withUnsafeMutableBufferPointer { pairs in
+            captioner_few_rows_pairs(a, Int32(m), Int32(k), pairs.baseAddress!)
+            // The cores claim about 128 KB of W at a time from one counter; a thread pays for its
+            // hand-off from about 256 KB of W on.
+            let tilesPerClaim = max(1, 65_536 / max(tileColumns * k, 1))
+            let workers = min(Threads.count, max(1, n * k / 131_072))
+            var nextTile: Int32 = 0
+            withUnsafeMutablePointer(to: &nextTile) { counter in
+                Threads.parallelRanges(workers, minimumPerThread: 1) { _ in
+                    captioner_few_rows_multiply(pairs.baseAddress!, Int32(m), Int32(k), packed, Int32(n), bias, c,
+                                                key.accumulate ? 1 : 0, Int32(tilesPerClaim), counter)
+                }
+            }
+        }
+    }
+}
+
+/// W [n, k] in FewRows.c's packing: 64-column tiles, each one sequential stream of bfloat16 pairs.
+final class PackedForFewRows: WeightLayout {
+    let identity: Int
+    let bytes: Int
+    private let n: Int, k: Int
+
+    init(n: Int, k: Int) {
+        self.n = n
+        self.k = k
+        identity = LayoutNumbers.shared.number(for: Array("few-rows \(n)×\(k)".utf8))
+        bytes = captioner_few_rows_packed_count(Int32(n), Int32(k)) * 2
+    }
+
+    func write(_ weight: UnsafePointer<Float>, into target: UnsafeMutableRawPointer) {
+        captioner_few_rows_pack(weight, Int32(n), Int32(k), target.assumingMemoryBound(to: UInt16.self))
+    }
+}
