@@ -12,9 +12,13 @@ enum FewRows {
     static let maximumRows = CAPTIONER_FEW_ROWS_MAX
     static let tileColumns = CAPTIONER_FEW_ROWS_TILE
 
-    /// A weight's product this path takes: few rows times a cached weight W [n, k] as a Linear holds it.
+    /// A weight's product this path takes: few rows times a cached weight W [n, k] as a Linear holds
+    /// it, while decoding. Training (a recording tape) changes W every step, and the last steps of a
+    /// packed batch also have few rows: those stay on oneDNN, whose copy of W is re-blocked anyway,
+    /// rather than packing W a second time per step.
     static func takes(_ key: MatmulKey) -> Bool {
         available && key.blockedB && key.batch == 1 && key.m <= maximumRows && !key.transposeA && key.transposeB
+            && !Tape.isRecording
     }
 
     /// Layouts per weight shape, and the scratch for A's bfloat16 pairs; used under `MatmulCache`'s lock.

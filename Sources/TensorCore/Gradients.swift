@@ -66,7 +66,10 @@ enum Gradients {
         case let .linear(x, w, bias):
             let (outF, inF) = (w.shape[0], w.shape[1])
             let rows = x.count / max(inF, 1)
-            if x.requiresGrad { gemm(g.data, w.data, gradBuffer(x).data, m: rows, n: inF, k: outF, accumulate: true, weight: w.storage) }
+            if x.requiresGrad {
+                let (dx, accumulate) = gradTarget(x)
+                gemm(g.data, w.data, dx.data, m: rows, n: inF, k: outF, accumulate: accumulate, weight: w.storage)
+            }
             if w.requiresGrad { deferred.add(w, dOut: g, input: x, rows: rows) }
             if let bias, bias.requiresGrad { addColumnSums(g.data, rows: rows, cols: outF, into: gradBuffer(bias).data) }
 
@@ -132,8 +135,9 @@ enum Gradients {
         case let .slice(x, axis, start):
             if x.requiresGrad { Kernels.copyBlock(g, into: gradBuffer(x), axis: axis, start: start, add: true) }
         case let .rowResize(x):
-            // d(shared leading rows) passes through; rows only one side has get nothing.
-            if x.requiresGrad {
+            // d(shared leading rows) passes through; rows only one side has get nothing. A
+            // prefix view's gradient already is x's (`gradBuffer` made it so): nothing to add.
+            if x.requiresGrad, x.grad?.storage !== g.storage {
                 let shared = min(x.count, g.count)
                 let dx = gradBuffer(x).data, dy = g.data
                 for i in 0..<shared { dx[i] += dy[i] }
@@ -364,8 +368,9 @@ final class DeferredWeightGradients {
     private func compute(_ w: Tensor, _ parts: [Part]) {
         let (outF, inF) = (w.shape[0], w.shape[1])
         let total = parts.reduce(0) { $0 + $1.rows }
+        let (dw, accumulate) = gradTarget(w)
         if parts.count == 1 {
-            gemm(parts[0].dOut.data, parts[0].input.data, gradBuffer(w).data, m: outF, n: inF, k: total, transposeA: true, accumulate: true)
+            gemm(parts[0].dOut.data, parts[0].input.data, dw.data, m: outF, n: inF, k: total, transposeA: true, accumulate: accumulate)
             return
         }
         let dOut = Tensor(uninitialized: [total, outF]), input = Tensor(uninitialized: [total, inF])   // the steps' rows, stacked
@@ -375,6 +380,6 @@ final class DeferredWeightGradients {
             (input.data + row * inF).update(from: part.input.data, count: part.rows * inF)
             row += part.rows
         }
-        gemm(dOut.data, input.data, gradBuffer(w).data, m: outF, n: inF, k: total, transposeA: true, accumulate: true)
+        gemm(dOut.data, input.data, dw.data, m: outF, n: inF, k: total, transposeA: true, accumulate: accumulate)
     }
 }

@@ -272,6 +272,7 @@ extension Tensor {
         if rows == shape[0] { return self }
         let out = Tensor(shape: [rows] + shape.dropFirst(), storage: storage)
         record(.rowResize(self), inputs: [self], outputs: [out])
+        if out.requiresGrad { out.leadingRowsOf = self }
         return out
     }
 

@@ -36,6 +36,10 @@ public final class Tensor: CustomStringConvertible {
     public var requiresGrad: Bool
     /// Accumulated gradient, same shape; filled by `Tape.backward`.
     public var grad: Tensor?
+    /// Set when this tensor is a recorded `prefixRows` view: the tensor whose leading rows it is.
+    /// Its gradient is then made as the same leading rows of that tensor's gradient, so backward
+    /// adds into the whole tensor's buffer directly (see `gradBuffer`).
+    var leadingRowsOf: Tensor?
 
     public init(shape: [Int], storage: TensorStorage, requiresGrad: Bool = false) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")

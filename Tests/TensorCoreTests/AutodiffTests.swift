@@ -33,6 +33,23 @@ import Testing
         #expect(x.grad?.scalars == [4, 4])
     }
 
+    /// Leading-rows views (as the packed decoders take of their state each step) share their whole
+    /// tensor's gradient buffer: every view's contribution lands once, none is lost or doubled.
+    @Test func leadingRowViewsAddIntoTheWholeGradient() {
+        let w = Tensor(shape: [4, 2], values: [1, 2, 3, 4, 5, 6, 7, 8], requiresGrad: true)
+        let tape = Tape()
+        let loss = tape.record { () -> Tensor in
+            let x = w * 1                                      // an intermediate, as a projected grid is
+            let three = x.prefixRows(3), two = three.prefixRows(2), one = x.prefixRows(1)
+            let c3 = Tensor(shape: [3, 2], values: [1, 1, 1, 1, 1, 1])
+            let c2 = Tensor(shape: [2, 2], values: [10, 10, 10, 10])
+            return (three * c3).sum() + (two * c2).sum() + (one * 100).sum() + x.sum() + (two * 1000).sum()
+        }
+        tape.backward(from: loss)
+        // Row 0 is in every view; row 1 in three and both uses of two; row 2 in three; row 3 only in x.
+        #expect(w.grad?.scalars == [1112, 1112, 1012, 1012, 2, 2, 1, 1])
+    }
+
     @Test func inputsWithoutGradientsAreLeftAlone() {
         let w = Tensor(shape: [2, 2], values: [1, 0, 0, 1], requiresGrad: true)
         let x = Tensor(shape: [2, 2], values: [1, 2, 3, 4])

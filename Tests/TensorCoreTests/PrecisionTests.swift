@@ -128,6 +128,11 @@ import TestSupport
         plain.m = 3
         plain.blockedB = false
         #expect(!FewRows.takes(plain))
+        // Training's few-row products (a packed batch's last steps) stay on oneDNN too.
+        var decoding = plain
+        decoding.blockedB = true
+        #expect(FewRows.takes(decoding))
+        Tape().record { #expect(!FewRows.takes(decoding)) }
     }
 
     /// Which row splits the bfloat16 products get (`MatmulCache.rowsPerCall`), on two threads.
