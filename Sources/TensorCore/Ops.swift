@@ -56,11 +56,18 @@ func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutab
 let minimumBFloat16Work = 1 << 15
 
 /// colSums[j] += Σ_r x[r, j]: the bias gradient of a GEMM.
+/// The columns split across the cores; each column still adds its rows in order, so the sums do
+/// not depend on the thread count.
 func addColumnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, rowStride: Int? = nil, into sums: UnsafeMutablePointer<Float>) {
     let stride = rowStride ?? cols
-    for r in 0..<rows {
-        let row = x + r * stride
-        for j in 0..<cols { sums[j] += row[j] }
+    // Chunks of whole cache lines of columns, enough rows·columns per thread to pay the hand-off.
+    let lines = (cols + 15) / 16
+    Threads.parallelRanges(lines, minimumPerThread: max(1, 65_536 / max(rows * 16, 1))) { chunk in
+        let (start, end) = (chunk.lowerBound * 16, min(cols, chunk.upperBound * 16))
+        for r in 0..<rows {
+            let row = x + r * stride
+            for j in start..<end { sums[j] += row[j] }
+        }
     }
 }
 

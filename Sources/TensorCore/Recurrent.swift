@@ -73,7 +73,23 @@ enum Recurrent {
             for b in rows {
                 let g = dhNext + b * dhNextStride, s = saved + b * 4 * H, hp = h + b * hStride
                 let di = dgi + b * dgiStride, dhh = dgh + b * 3 * H, dhp = dh + b * dhStride
-                for j in 0..<H {
+                // Eight lanes at a time (the same operations as the scalar tail, so the same values).
+                let vectorEnd = H & ~7
+                let one = SIMD8<Float>(repeating: 1)
+                var j = 0
+                while j < vectorEnd {
+                    let r = load8(s + j), z = load8(s + H + j), n = load8(s + 2 * H + j), ghn = load8(s + 3 * H + j)
+                    let d = load8(g + j)
+                    let dz = d * (load8(hp + j) - n)
+                    let dnHat = d * (one - z) * (one - n * n)
+                    let drHat = dnHat * ghn * r * (one - r)
+                    let dzHat = dz * z * (one - z)
+                    store8(drHat, di + j); store8(dzHat, di + H + j); store8(dnHat, di + 2 * H + j)
+                    store8(drHat, dhh + j); store8(dzHat, dhh + H + j); store8(dnHat * r, dhh + 2 * H + j)
+                    store8(d * z, dhp + j)
+                    j += 8
+                }
+                for j in vectorEnd..<H {
                     let r = s[j], z = s[H + j], n = s[2 * H + j], ghn = s[3 * H + j]
                     let d = g[j]
                     let dz = d * (hp[j] - n)
@@ -156,7 +172,23 @@ enum Recurrent {
                 let gh = dhNext + b * dhNextStride, gc = dcNext.map { $0 + b * dcNextStride }
                 let s = saved + b * 5 * H, cp = c + b * cStride
                 let dg = dgates + b * dgatesStride, dcp = dc + b * dcStride
-                for j in 0..<H {
+                // Eight lanes at a time (the same operations as the scalar tail, so the same values).
+                let vectorEnd = H & ~7
+                let one = SIMD8<Float>(repeating: 1)
+                var j = 0
+                while j < vectorEnd {
+                    let i = load8(s + j), f = load8(s + H + j), g = load8(s + 2 * H + j), o = load8(s + 3 * H + j)
+                    let tc = load8(s + 4 * H + j)
+                    let dh = load8(gh + j)
+                    let dcTotal = (gc.map { load8($0 + j) } ?? SIMD8()) + dh * o * (one - tc * tc)
+                    store8(dcTotal * g * i * (one - i), dg + j)
+                    store8(dcTotal * load8(cp + j) * f * (one - f), dg + H + j)
+                    store8(dcTotal * i * (one - g * g), dg + 2 * H + j)
+                    store8(dh * tc * o * (one - o), dg + 3 * H + j)
+                    store8(dcTotal * f, dcp + j)
+                    j += 8
+                }
+                for j in vectorEnd..<H {
                     let i = s[j], f = s[H + j], g = s[2 * H + j], o = s[3 * H + j], tc = s[4 * H + j]
                     let dh = gh[j]
                     let dcTotal = (gc?[j] ?? 0) + dh * o * (1 - tc * tc)
