@@ -60,6 +60,9 @@ private struct Hypothesis {
     }
 }
 
+/// Beam search scans each row of logits in blocks of this many words (see `logSumExpRows`).
+private let scanBlock = 256
+
 /// The first word id a decoder may emit: <pad> (0) and <start> (1) are never targets, so the
 /// searches scan logits from here on.
 private let firstEmittable = Int(SpecialToken.start) + 1
@@ -133,11 +136,16 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
         var finished = [[DecodedCaption]](repeating: [], count: images)
         var done = [Bool](repeating: false, count: images)
         var words = IntTensor([Int32](repeating: SpecialToken.start, count: images * k))
+        var blockMaxima: [Float] = []                   // [rows, blocks] of each step's logits
 
         for step in 0...options.maxWords {
             let out = decoder.step(state, words: words)
             let v = out.logits.shape[1]
-            let normalisers = logSumExpRows(out.logits.data, rows: images * k, width: v)
+            let blocks = (v + scanBlock - 1) / scanBlock
+            if blockMaxima.count < images * k * blocks { blockMaxima = [Float](repeating: 0, count: images * k * blocks) }
+            let normalisers = blockMaxima.withUnsafeMutableBufferPointer {
+                logSumExpRows(out.logits.data, rows: images * k, width: v, block: scanBlock, blockMaxima: $0.baseAddress)
+            }
             var sources = [Int32](repeating: 0, count: images * k)
             var nextBeams = beams
             var nextAlive = [Bool](repeating: false, count: images * k)
@@ -151,16 +159,14 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
                     let b = n * k + j
                     let p = out.logits.data + b * v                       // [V] logits
                     let base = beams[b].logProbability, normaliser = normalisers[b]
-                    var w = firstEmittable
-                    while w < v {
-                        // 256 words at a time: once 2K candidates are held, a block whose best score
-                        // cannot beat the worst of them is skipped (the score is monotone in the logit).
-                        let block = min(256, v - w)
-                        if top.count == limit && base + (largest(p + w, count: block) - normaliser) <= top[limit - 1].score {
-                            w += block
+                    for i in 0..<blocks {
+                        // A block of words at a time: once 2K candidates are held, a block whose best
+                        // score cannot beat the worst of them is skipped (the score is monotone in the logit).
+                        let (w, end) = (max(i * scanBlock, firstEmittable), min((i + 1) * scanBlock, v))
+                        if w >= end || top.count == limit && base + (blockMaxima[b * blocks + i] - normaliser) <= top[limit - 1].score {
                             continue
                         }
-                        for u in w..<(w + block) {
+                        for u in w..<end {
                             let s = base + (p[u] - normaliser)
                             if s == -.infinity { continue }
                             if top.count == limit && s <= top[limit - 1].score { continue }
@@ -170,7 +176,6 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
                             top.insert((s, b, Int32(u)), at: at)
                             if top.count > limit { top.removeLast() }
                         }
-                        w += block
                     }
                 }
                 var filled = 0
