@@ -80,13 +80,14 @@ void multiply(const uint32_t *pairs, const int m, int k, const uint16_t *packed,
 }
 
 FEW_ROWS_TARGET
-static void claim_tiles(const uint32_t *pairs, const int m, int k, const uint16_t *packed, int n,
-                        const float *bias, float *c, int accumulate, int tiles_per_claim, int *next_tile) {
+void captioner_few_rows_multiply(const uint32_t *pairs, int m, int k, const uint16_t *packed, int n,
+                                 const float *bias, float *c, int accumulate, int tiles_per_claim, int *next_tile) {
     const int tiles = (n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE;
+    const int claim = tiles_per_claim > 0 ? tiles_per_claim : 1;
     for (;;) {
-        int begin = __atomic_fetch_add(next_tile, tiles_per_claim, __ATOMIC_RELAXED);
+        int begin = __atomic_fetch_add(next_tile, claim, __ATOMIC_RELAXED);
         if (begin >= tiles) return;
-        int end = begin + tiles_per_claim < tiles ? begin + tiles_per_claim : tiles;
+        int end = begin + claim < tiles ? begin + claim : tiles;
         // A constant row count per call, so the row loops unroll and the accumulators stay in registers.
         switch (m) {
         case 1: multiply(pairs, 1, k, packed, n, bias, c, accumulate, begin, end); break;
@@ -96,11 +97,6 @@ static void claim_tiles(const uint32_t *pairs, const int m, int k, const uint16_
         default: __builtin_trap();
         }
     }
-}
-
-void captioner_few_rows_multiply(const uint32_t *pairs, int m, int k, const uint16_t *packed, int n,
-                                 const float *bias, float *c, int accumulate, int tiles_per_claim, int *next_tile) {
-    claim_tiles(pairs, m, k, packed, n, bias, c, accumulate, tiles_per_claim > 0 ? tiles_per_claim : 1, next_tile);
 }
 
 #else
@@ -137,25 +133,3 @@ void captioner_few_rows_pack(const float *w, int n, int k, uint16_t *packed) {
             }
         }
 }
-
-#if defined(__x86_64__)
-// VCVTNE2PS2BF16 rounds to nearest even, as `bfloat16` above (denormal inputs become zero, which the
-// dot products would make of them anyway).
-FEW_ROWS_TARGET
-void captioner_few_rows_pairs(const float *a, int m, int k, uint32_t *pairs) {
-    const int kp = (k + 1) / 2;
-    for (int r = 0; r < m; r++) {
-        uint16_t *out = (uint16_t *)(pairs + (size_t)r * kp);
-        const float *row = a + (size_t)r * k;
-        int i = 0;
-        for (; i + 32 <= k; i += 32) {
-            __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + i + 16), _mm512_loadu_ps(row + i));
-            _mm512_storeu_si512((void *)(out + i), (__m512i)v);
-        }
-        for (; i < k; i++) out[i] = bfloat16(row[i]);
-        if (k & 1) out[k] = 0;
-    }
-}
-#else
-void captioner_few_rows_pairs(const float *a, int m, int k, uint32_t *pairs) { __builtin_trap(); }
-#endif

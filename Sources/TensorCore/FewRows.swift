@@ -21,9 +21,9 @@ enum FewRows {
             && !Tape.isRecording
     }
 
-    /// Layouts per weight shape, and the scratch for A's bfloat16 pairs; used under `MatmulCache`'s lock.
+    /// Layouts per weight shape, and the scratch for A in bfloat16; used under `MatmulCache`'s lock.
     private static var layouts: [[Int]: PackedForFewRows] = [:]
-    private static var pairs = [UInt32]()
+    private static let rounded = BFloat16Buffer(capacity: 1 << 12)
 
     /// C (+)= A·Wᵀ (+ bias), the 64-column tiles of C shared out among the cores as they come free.
     static func multiply(_ key: MatmulKey, a: UnsafePointer<Float>, weight: TensorStorage,
@@ -35,20 +35,23 @@ enum FewRows {
             return made
         }()
         let packed = BFloat16WeightCache.shared.blocked(weight, layout: layout).assumingMemoryBound(to: UInt16.self)
-        let pairCount = m * ((k + 1) / 2)
-        if pairs.count < pairCount { pairs = [UInt32](repeating: 0, count: pairCount) }
-        pairs.withUnsafeMutableBufferPointer { pairs in
-            captioner_few_rows_pairs(a, Int32(m), Int32(k), pairs.baseAddress!)
-            // The cores claim about 128 KB of W at a time from one counter; a thread pays for its
-            // hand-off from about 256 KB of W on.
-            let tilesPerClaim = max(1, 65_536 / max(tileColumns * k, 1))
-            let workers = min(Threads.count, max(1, n * k / 131_072))
-            var nextTile: Int32 = 0
-            withUnsafeMutablePointer(to: &nextTile) { counter in
-                Threads.parallelRanges(workers, minimumPerThread: 1) { _ in
-                    captioner_few_rows_multiply(pairs.baseAddress!, Int32(m), Int32(k), packed, Int32(n), bias, c,
-                                                key.accumulate ? 1 : 0, Int32(tilesPerClaim), counter)
-                }
+        // A's rows in bfloat16, each padded to whole pairs: the pairs FewRows.c broadcasts.
+        let paddedK = (k + 1) / 2 * 2
+        rounded.reserve(m * paddedK)
+        for r in 0..<m {
+            BFloat16.convert(a + r * k, count: k, into: rounded.pointer + r * paddedK)
+            if paddedK > k { rounded.pointer[r * paddedK + k] = 0 }
+        }
+        let pairs = UnsafeRawPointer(rounded.pointer).assumingMemoryBound(to: UInt32.self)
+        // The cores claim about 128 KB of W at a time from one counter; a thread pays for its
+        // hand-off from about 256 KB of W on.
+        let tilesPerClaim = max(1, 65_536 / max(tileColumns * k, 1))
+        let workers = min(Threads.count, max(1, n * k / 131_072))
+        var nextTile: Int32 = 0
+        withUnsafeMutablePointer(to: &nextTile) { counter in
+            Threads.parallelRanges(workers, minimumPerThread: 1) { _ in
+                captioner_few_rows_multiply(pairs, Int32(m), Int32(k), packed, Int32(n), bias, c,
+                                            key.accumulate ? 1 : 0, Int32(tilesPerClaim), counter)
             }
         }
     }

@@ -28,10 +28,16 @@ private func gateProjections(_ x: Tensor, _ h: Tensor, weightIH: Tensor, weightH
     precondition(weightIH.shape == [gates * hidden, x.shape[1]] && weightHH.shape == [gates * hidden, hidden],
                  "\(cell): weights do not fit x \(x.shape), h \(h.shape)")
     let gi = Tensor(uninitialized: [batch, gates * hidden])
-    let gh = Tensor(uninitialized: [batch, gates * hidden])
     gemm(x.data, weightIH.data, gi.data, m: batch, n: gates * hidden, k: x.shape[1], transposeB: true, bias: biasIH.data, weight: weightIH.storage)
+    return (gi, hiddenGates(h, weightHH: weightHH, biasHH: biasHH, gates: gates))
+}
+
+/// h·W_hhᵀ + b_hh [B, gates·H]: the recurrent half of a cell's gate projections.
+private func hiddenGates(_ h: Tensor, weightHH: Tensor, biasHH: Tensor, gates: Int) -> Tensor {
+    let (batch, hidden) = (h.shape[0], h.shape[1])
+    let gh = Tensor(uninitialized: [batch, gates * hidden])
     gemm(h.data, weightHH.data, gh.data, m: batch, n: gates * hidden, k: hidden, transposeB: true, bias: biasHH.data, weight: weightHH.storage)
-    return (gi, gh)
+    return gh
 }
 
 /// C (+)= op(A)·op(B) (+ bias) on raw row-major buffers through the cached oneDNN primitive, in
@@ -521,9 +527,7 @@ private func hiddenProjection(inputGates gi: Tensor, _ h: Tensor, weightHH: Tens
     precondition(gi.shape == [batch, gates * hidden] && weightHH.shape == [gates * hidden, hidden],
                  "\(cell): input gates \(gi.shape) or weights do not fit h \(h.shape)")
     precondition(!willRecord([gi, h, weightHH, biasHH]), "\(cell)(inputGates:) has no gradient; record the full cell instead")
-    let gh = Tensor(uninitialized: [batch, gates * hidden])
-    gemm(h.data, weightHH.data, gh.data, m: batch, n: gates * hidden, k: hidden, transposeB: true, bias: biasHH.data, weight: weightHH.storage)
-    return gh
+    return hiddenGates(h, weightHH: weightHH, biasHH: biasHH, gates: gates)
 }
 
 /// `gruCell` from looked-up input gates gi [B, 3H] (decoding only).

@@ -22,10 +22,9 @@ size_t captioner_few_rows_packed_count(int n, int k);
 /// Writes w [n, k] (float32, rounded to nearest even) into `packed`; padding is zero.
 void captioner_few_rows_pack(const float *w, int n, int k, uint16_t *packed);
 
-/// A's rows as 32-bit pairs of bfloat16 values ([m, ⌈k/2⌉], the last pair zero-padded).
-void captioner_few_rows_pairs(const float *a, int m, int k, uint32_t *pairs);
-
 /// C (row stride n) = (accumulate ? C : 0) + bias + A·Wᵀ, m ≤ 4, 64 columns (one tile) at a time.
+/// `pairs` holds A in bfloat16, [m, ⌈k/2⌉] 32-bit pairs of consecutive values (the last pair of a
+/// row zero-padded when k is odd).
 /// Every thread of a team calls this with the same `next_tile` counter (starting at 0) and claims
 /// `tiles_per_claim` tiles at a time until none are left, so a thread slowed by the machine leaves
 /// its share to the others instead of keeping them waiting.
