@@ -2,11 +2,11 @@ import CKernels
 import Foundation
 
 /// bfloat16 products of at most four rows with a weight: a beam's hypotheses, one image's pooled
-/// features. Such a product reads all of W for a handful of rows, so it runs at the speed W streams
-/// in; oneDNN's AMX kernels stream it at about 26 GB/s here, the AVX512-BF16 loop in CKernels'
-/// FewRows.c at 35–38 (a beam step's 3×512·512×3000 output layer: 118 µs against about 80). The
-/// sums are the same kind as oneDNN's — bfloat16 operands, float32 accumulation — in another order.
-/// Used only on CPUs with AVX512-BF16; elsewhere oneDNN takes these products too.
+/// features. Such a product reads all of W for a handful of rows, so it runs at about the speed W
+/// streams in; oneDNN's AMX kernels stream it at about 26 GB/s here, the AVX-512 FMA loop in
+/// CKernels' FewRows.c at 30–40 with both cores. The sums are the same kind as oneDNN's — bfloat16
+/// operands, exact products, float32 accumulation — in another order. Used only on CPUs with
+/// AVX-512; elsewhere oneDNN takes these products too.
 enum FewRows {
     static let available = captioner_few_rows_available() != 0
     static let maximumRows = CAPTIONER_FEW_ROWS_MAX
@@ -21,9 +21,9 @@ enum FewRows {
             && !Tape.isRecording
     }
 
-    /// Layouts per weight shape, and the scratch for A in bfloat16; used under `MatmulCache`'s lock.
+    /// Layouts per weight shape, and the scratch for A rounded to bfloat16; used under `MatmulCache`'s lock.
     private static var layouts: [[Int]: PackedForFewRows] = [:]
-    private static let rounded = BFloat16Buffer(capacity: 1 << 12)
+    private static var rounded: [Float] = []
 
     /// C (+)= A·Wᵀ (+ bias), the 64-column tiles of C shared out among the cores as they come free.
     static func multiply(_ key: MatmulKey, a: UnsafePointer<Float>, weight: TensorStorage,
@@ -35,23 +35,27 @@ enum FewRows {
             return made
         }()
         let packed = BFloat16WeightCache.shared.blocked(weight, layout: layout).assumingMemoryBound(to: UInt16.self)
-        // A's rows in bfloat16, each padded to whole pairs: the pairs FewRows.c broadcasts.
+        // A's rows rounded to bfloat16 (kept as floats, which FewRows.c broadcasts), each padded to whole pairs.
         let paddedK = (k + 1) / 2 * 2
-        rounded.reserve(m * paddedK)
-        for r in 0..<m {
-            BFloat16.convert(a + r * k, count: k, into: rounded.pointer + r * paddedK)
-            if paddedK > k { rounded.pointer[r * paddedK + k] = 0 }
+        if rounded.count < m * paddedK { rounded = [Float](repeating: 0, count: m * paddedK) }
+        rounded.withUnsafeMutableBufferPointer { rows in
+            for r in 0..<m {
+                let (source, target) = (UnsafeRawPointer(a + r * k).assumingMemoryBound(to: UInt32.self), rows.baseAddress! + r * paddedK)
+                for i in 0..<k { target[i] = BFloat16.float(BFloat16.round(source[i])) }
+                if paddedK > k { target[k] = 0 }
+            }
         }
-        let pairs = UnsafeRawPointer(rounded.pointer).assumingMemoryBound(to: UInt32.self)
         // The cores claim about 128 KB of W at a time from one counter; a thread pays for its
         // hand-off from about 256 KB of W on.
         let tilesPerClaim = max(1, 65_536 / max(tileColumns * k, 1))
         let workers = min(Threads.count, max(1, n * k / 131_072))
         var nextTile: Int32 = 0
         withUnsafeMutablePointer(to: &nextTile) { counter in
-            Threads.parallelRanges(workers, minimumPerThread: 1) { _ in
-                captioner_few_rows_multiply(pairs, Int32(m), Int32(k), packed, Int32(n), bias, c,
-                                            key.accumulate ? 1 : 0, Int32(tilesPerClaim), counter)
+            rounded.withUnsafeBufferPointer { rows in
+                Threads.parallelRanges(workers, minimumPerThread: 1) { _ in
+                    captioner_few_rows_multiply(rows.baseAddress, Int32(m), Int32(k), packed, Int32(n), bias, c,
+                                                key.accumulate ? 1 : 0, Int32(tilesPerClaim), counter)
+                }
             }
         }
     }

@@ -79,7 +79,7 @@ import TestSupport
         }
     }
 
-    /// Products of one to four rows with a weight (a beam's hypotheses) take the AVX512-BF16 loop
+    /// Products of one to four rows with a weight (a beam's hypotheses) take the AVX-512 loop
     /// (`FewRows`): odd and even K, N with and without a partial 64-column tile, bias and
     /// accumulation, against float64 on the rounded operands; a modified weight is packed again.
     @Test(.enabled(if: FewRows.available))

@@ -6,10 +6,10 @@
 
 /// Products of a few rows (a beam's hypotheses, one image's features) with a bfloat16 weight:
 /// C[m, n] (+)= A[m, k] · Wᵀ (+ bias), W stored [n, k] like a PyTorch Linear weight. Such a product
-/// is bound by reading W, once, and oneDNN's AMX kernels read it at about two thirds of the speed
-/// this loop of AVX512-BF16 dot products reaches (see FewRows.c).
+/// reads all of W for a handful of rows; oneDNN's AMX kernels read it at about half the speed this
+/// loop of AVX-512 FMAs reaches (see FewRows.c).
 
-/// 1 when this CPU and OS run AVX512-BF16 (checked once).
+/// 1 when this CPU and OS run AVX-512 (AVX512F; checked once).
 int captioner_few_rows_available(void);
 
 /// Columns per packed tile, and the most rows one call multiplies.
@@ -23,12 +23,11 @@ size_t captioner_few_rows_packed_count(int n, int k);
 void captioner_few_rows_pack(const float *w, int n, int k, uint16_t *packed);
 
 /// C (row stride n) = (accumulate ? C : 0) + bias + A·Wᵀ, m ≤ 4, 64 columns (one tile) at a time.
-/// `pairs` holds A in bfloat16, [m, ⌈k/2⌉] 32-bit pairs of consecutive values (the last pair of a
-/// row zero-padded when k is odd).
+/// `rows` holds A rounded to bfloat16, as floats, [m, 2·⌈k/2⌉] (a row's last value zero when k is odd).
 /// Every thread of a team calls this with the same `next_tile` counter (starting at 0) and claims
 /// `tiles_per_claim` tiles at a time until none are left, so a thread slowed by the machine leaves
 /// its share to the others instead of keeping them waiting.
-void captioner_few_rows_multiply(const uint32_t *pairs, int m, int k, const uint16_t *packed, int n,
+void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
                                  const float *bias, float *c, int accumulate, int tiles_per_claim, int *next_tile);
 
 #endif
