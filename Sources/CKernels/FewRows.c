@@ -70,32 +70,72 @@ void tile(const float *rows, const int m, int kp, const uint16_t *w, __m512 acc[
             for (int b = 0; b < 4; b++) acc[r][b] = _mm512_add_ps(acc[r][b], odd[r][b]);
 }
 
+/// e^x for x ≤ 0 (a shifted logit), with TensorCore's `fastExp`'s range reduction and polynomial
+/// (FastMath.swift): x = n·ln 2 + r, e^r by a degree-7 polynomial, then scaled by 2ⁿ; 0 below −87.3.
+FEW_ROWS_TARGET
+static inline __attribute__((always_inline)) __m512 exp_nonpositive(__m512 x) {
+    const __m512 low = _mm512_set1_ps(-87.336544f);
+    __mmask16 under = _mm512_cmp_ps_mask(x, low, _CMP_LT_OQ);
+    __m512 c = _mm512_max_ps(x, low);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_sub_ps(c, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(-2.1219444e-4f)));
+    __m512 p = _mm512_set1_ps(1.9875691e-4f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.333452e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665796e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665e-1f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5e-1f));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(r, r)), r), _mm512_set1_ps(1));
+    return _mm512_maskz_scalef_ps((__mmask16)~under, p, n);
+}
+
+/// One tile's C columns (+ bias, + C when accumulating), stored; with `statistics`, also each
+/// row's largest value over the tile's columns and Σ e^(value − largest): the pieces of a
+/// log-softmax normaliser, taken while the values are in registers (a beam's logits).
 FEW_ROWS_TARGET
 static inline __attribute__((always_inline))
 void multiply(const float *rows, const int m, int k, const uint16_t *packed, int n,
-              const float *bias, float *c, int accumulate, int tile_begin, int tile_end) {
+              const float *bias, float *c, int accumulate, float *statistics, int tile_begin, int tile_end) {
     const int kp = (k + 1) / 2;
+    const int tiles = (n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE;
     for (int t = tile_begin; t < tile_end; t++) {
         __m512 acc[CAPTIONER_FEW_ROWS_MAX][4];
+        __mmask16 masks[4];
         tile(rows, m, kp, packed + (size_t)t * kp * 2 * CAPTIONER_FEW_ROWS_TILE, acc);
         for (int b = 0; b < 4; b++) {
             int col = t * CAPTIONER_FEW_ROWS_TILE + b * 16;
-            if (col >= n) break;
-            __mmask16 mask = n - col >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - col)) - 1);
-            __m512 add = bias ? _mm512_maskz_loadu_ps(mask, bias + col) : _mm512_setzero_ps();
+            masks[b] = col >= n ? 0 : n - col >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - col)) - 1);
+            if (!masks[b]) continue;
+            __m512 add = bias ? _mm512_maskz_loadu_ps(masks[b], bias + col) : _mm512_setzero_ps();
             for (int r = 0; r < m; r++) {
                 float *out = c + (size_t)r * n + col;
-                __m512 v = _mm512_add_ps(acc[r][b], add);
-                if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, out));
-                _mm512_mask_storeu_ps(out, mask, v);
+                acc[r][b] = _mm512_add_ps(acc[r][b], add);
+                if (accumulate) acc[r][b] = _mm512_add_ps(acc[r][b], _mm512_maskz_loadu_ps(masks[b], out));
+                _mm512_mask_storeu_ps(out, masks[b], acc[r][b]);
             }
+        }
+        if (!statistics) continue;
+        const __m512 none = _mm512_set1_ps(-__builtin_inff());
+        for (int r = 0; r < m; r++) {
+            __m512 largest = none;
+            for (int b = 0; b < 4; b++) largest = _mm512_mask_max_ps(largest, masks[b], largest, acc[r][b]);
+            const float top = _mm512_reduce_max_ps(largest);
+            const __m512 shift = _mm512_set1_ps(top);
+            __m512 sums = _mm512_setzero_ps();
+            for (int b = 0; b < 4; b++)
+                sums = _mm512_mask_add_ps(sums, masks[b], sums, exp_nonpositive(_mm512_sub_ps(acc[r][b], shift)));
+            float *out = statistics + ((size_t)r * tiles + t) * 2;
+            out[0] = top;
+            out[1] = _mm512_reduce_add_ps(sums);
         }
     }
 }
 
 FEW_ROWS_TARGET
 void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
-                                 const float *bias, float *c, int accumulate, int tiles_per_claim, int *next_tile) {
+                                 const float *bias, float *c, int accumulate, float *statistics,
+                                 int tiles_per_claim, int *next_tile) {
     const int tiles = (n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE;
     const int claim = tiles_per_claim > 0 ? tiles_per_claim : 1;
     for (;;) {
@@ -104,10 +144,10 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
         int end = begin + claim < tiles ? begin + claim : tiles;
         // A constant row count per call, so the row loops unroll and the accumulators stay in registers.
         switch (m) {
-        case 1: multiply(rows, 1, k, packed, n, bias, c, accumulate, begin, end); break;
-        case 2: multiply(rows, 2, k, packed, n, bias, c, accumulate, begin, end); break;
-        case 3: multiply(rows, 3, k, packed, n, bias, c, accumulate, begin, end); break;
-        case 4: multiply(rows, 4, k, packed, n, bias, c, accumulate, begin, end); break;
+        case 1: multiply(rows, 1, k, packed, n, bias, c, accumulate, statistics, begin, end); break;
+        case 2: multiply(rows, 2, k, packed, n, bias, c, accumulate, statistics, begin, end); break;
+        case 3: multiply(rows, 3, k, packed, n, bias, c, accumulate, statistics, begin, end); break;
+        case 4: multiply(rows, 4, k, packed, n, bias, c, accumulate, statistics, begin, end); break;
         default: __builtin_trap();
         }
     }
@@ -116,7 +156,8 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
 #else
 int captioner_few_rows_available(void) { return 0; }
 void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
-                                 const float *bias, float *c, int accumulate, int tiles_per_claim, int *next_tile) {
+                                 const float *bias, float *c, int accumulate, float *statistics,
+                                 int tiles_per_claim, int *next_tile) {
     __builtin_trap();
 }
 #endif

@@ -164,6 +164,33 @@ public func logSumExpRows(_ p: UnsafePointer<Float>, rows: Int, width: Int, bloc
     return normalisers
 }
 
+/// Each row's log-softmax normaliser log Σ e^(logit) and its largest logit in every block of
+/// `block` columns ([rows, ⌈width / block⌉]): what a search needs to rank words and to skip the
+/// blocks that cannot matter. Made by `linearLogits` from its product's per-tile pieces.
+public struct LogitStatistics {
+    public static let block = 64
+    public let normalisers: [Float]
+    public let blockMaxima: [Float]
+
+    /// From a product's per-tile pieces [rows, tiles, 2] (a tile's largest value m and Σ e^(x − m)):
+    /// log Σ e^x = M + log Σ_t s_t·e^(m_t − M), M the row's largest.
+    init(tilePieces pieces: [Float], rows: Int, tiles: Int) {
+        var normalisers = [Float](repeating: 0, count: rows), maxima = [Float](repeating: 0, count: rows * tiles)
+        for r in 0..<rows {
+            var top = -Float.infinity
+            for t in 0..<tiles {
+                maxima[r * tiles + t] = pieces[(r * tiles + t) * 2]
+                top = max(top, maxima[r * tiles + t])
+            }
+            var sum: Float = 0
+            for t in 0..<tiles { sum += pieces[(r * tiles + t) * 2 + 1] * expf(maxima[r * tiles + t] - top) }
+            normalisers[r] = top + logf(sum)
+        }
+        self.normalisers = normalisers
+        blockMaxima = maxima
+    }
+}
+
 /// The largest of p[0..<count] (−∞ when empty).
 @inline(__always)
 func maximum(_ p: UnsafePointer<Float>, count: Int) -> Float {

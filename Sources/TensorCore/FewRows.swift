@@ -26,8 +26,10 @@ enum FewRows {
     private static var rounded: [Float] = []
 
     /// C (+)= A·Wᵀ (+ bias), the 64-column tiles of C shared out among the cores as they come free.
+    /// With `statistics` ([m, ⌈n/64⌉, 2]), also each row's maximum and Σ e^(C − maximum) over
+    /// every 64-column tile (see FewRows.c).
     static func multiply(_ key: MatmulKey, a: UnsafePointer<Float>, weight: TensorStorage,
-                         bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>) {
+                         bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>, statistics: UnsafeMutablePointer<Float>? = nil) {
         let (m, n, k) = (key.m, key.n, key.k)
         let layout = layouts[[n, k]] ?? {
             let made = PackedForFewRows(n: n, k: k)
@@ -54,7 +56,7 @@ enum FewRows {
             rounded.withUnsafeBufferPointer { rows in
                 Threads.parallelRanges(workers, minimumPerThread: 1) { _ in
                     captioner_few_rows_multiply(rows.baseAddress, Int32(m), Int32(k), packed, Int32(n), bias, c,
-                                                key.accumulate ? 1 : 0, Int32(tilesPerClaim), counter)
+                                                key.accumulate ? 1 : 0, statistics, Int32(tilesPerClaim), counter)
                 }
             }
         }

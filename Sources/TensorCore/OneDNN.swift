@@ -164,6 +164,15 @@ enum MatmulCache {
     /// Scratch for the bfloat16 copies of operands, reused under the lock.
     private static let scratchA = BFloat16Buffer(capacity: 1 << 16), scratchB = BFloat16Buffer(capacity: 1 << 16)
 
+    /// C = A·Wᵀ + bias on the few-row loop with its per-tile row statistics, under the lock that
+    /// guards the loop's state as it guards the primitives.
+    static func multiplyFewRows(_ key: MatmulKey, a: UnsafePointer<Float>, weight: TensorStorage, bias: UnsafePointer<Float>?,
+                                c: UnsafeMutablePointer<Float>, statistics: UnsafeMutablePointer<Float>) {
+        lock.lock()
+        defer { lock.unlock() }
+        FewRows.multiply(key, a: a, weight: weight, bias: bias, c: c, statistics: statistics)
+    }
+
     /// C[b] (+)= op(A[b]) · op(B[b]) (+ bias) for row-major float32 operands. A `bfloat16` key
     /// rounds A and B to bfloat16 first; a `blockedB` key takes B from `weight`'s cached blocked copy.
     static func multiply(_ key: MatmulKey, a: UnsafePointer<Float>, b: UnsafePointer<Float>,

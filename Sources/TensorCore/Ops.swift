@@ -47,15 +47,21 @@ private func hiddenGates(_ h: Tensor, weightHH: Tensor, biasHH: Tensor, gates: I
 func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
           m: Int, n: Int, k: Int, batch: Int = 1, transposeA: Bool = false, transposeB: Bool = false,
           bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, weight: TensorStorage? = nil) {
+    let key = matmulKey(m: m, n: n, k: k, batch: batch, transposeA: transposeA, transposeB: transposeB,
+                        bias: bias != nil, accumulate: accumulate, weight: weight != nil)
+    if key.blockedB { precondition(UnsafePointer(weight!.pointer) == b, "gemm: weight storage is not B") }
+    MatmulCache.multiply(key, a: a, b: b, bias: bias, c: c, weight: key.blockedB ? weight : nil)
+}
+
+/// The product `gemm` runs, in the task's precision.
+private func matmulKey(m: Int, n: Int, k: Int, batch: Int = 1, transposeA: Bool = false, transposeB: Bool,
+                       bias: Bool, accumulate: Bool = false, weight: Bool) -> MatmulKey {
     var key = MatmulKey(batch: batch, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
-                        bias: bias != nil, accumulate: accumulate)
+                        bias: bias, accumulate: accumulate)
     // Products too small to gain from AMX stay float32, so tiny shapes pay no conversion.
     key.bfloat16 = batch == 1 && m * n * k >= minimumBFloat16Work && Precision.effectiveMatmul == .bfloat16
-    if key.bfloat16, let weight {
-        precondition(UnsafePointer(weight.pointer) == b, "gemm: weight storage is not B")
-        key.blockedB = true              // converted and re-blocked once per weight version, in the cache
-    }
-    MatmulCache.multiply(key, a: a, b: b, bias: bias, c: c, weight: key.blockedB ? weight : nil)
+    key.blockedB = key.bfloat16 && weight   // converted and re-blocked once per weight version, in the cache
+    return key
 }
 
 /// m·n·k below which a product stays float32 in bfloat16 mode.
@@ -94,6 +100,30 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     gemm(a.data, b.data, out.data, m: m, n: n, k: k, batch: batch, transposeA: transposeA, transposeB: transposeB)
     record(.matmul(a, b, transposeA: transposeA, transposeB: transposeB), inputs: [a, b], outputs: [out])
     return out
+}
+
+/// `linear` for rows of logits x [B, I] → [B, O], with each row's log-softmax normaliser and its
+/// maximum over every block of `LogitStatistics.block` columns (for a search) when they come
+/// almost free: a beam's few rows get them from the product's own pass, while each tile of logits
+/// is still in registers (`FewRows`). nil for other products, whose caller computes what it needs
+/// (`logSumExpRows`). Forward only: refuses a recording tape.
+public func linearLogits(_ x: Tensor, weight: Tensor, bias: Tensor?) -> (logits: Tensor, statistics: LogitStatistics?) {
+    precondition(!willRecord([x, weight] + (bias.map { [$0] } ?? [])), "linearLogits has no gradient; call linear instead")
+    let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
+    precondition(bias == nil || bias!.shape == [outFeatures], "linearLogits: bias \(bias!.shape) is not [\(outFeatures)]")
+    guard x.rank == 2, x.shape[1] == inFeatures, LogitStatistics.block == FewRows.tileColumns,
+          case let key = matmulKey(m: x.shape[0], n: outFeatures, k: inFeatures, transposeB: true, bias: bias != nil, weight: true),
+          FewRows.takes(key)
+    else { return (linear(x, weight: weight, bias: bias), nil) }
+    let rows = x.shape[0]
+    let logits = Tensor(uninitialized: [rows, outFeatures])
+    let tiles = (outFeatures + FewRows.tileColumns - 1) / FewRows.tileColumns
+    var pieces = [Float](repeating: 0, count: rows * tiles * 2)
+    pieces.withUnsafeMutableBufferPointer {
+        MatmulCache.multiplyFewRows(key, a: x.data, weight: weight.storage, bias: bias.map { UnsafePointer($0.data) }, c: logits.data,
+                                    statistics: $0.baseAddress!)
+    }
+    return (logits, LogitStatistics(tilePieces: pieces, rows: rows, tiles: tiles))
 }
 
 /// y = x·Wᵀ + b over the last axis, PyTorch's `nn.Linear`: x [.., I], weight [O, I], bias [O] → [.., O].

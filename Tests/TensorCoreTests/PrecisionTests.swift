@@ -135,6 +135,40 @@ import TestSupport
         Tape().record { #expect(!FewRows.takes(decoding)) }
     }
 
+    /// A beam's logits with their statistics from the product's pass (`linearLogits`): the logits
+    /// are `linear`'s exactly, each row's normaliser is log Σ e^logit to float32 rounding, and the
+    /// block maxima are the logits' own (a partial last block included).
+    @Test(.enabled(if: FewRows.available))
+    func logitStatisticsComeWithTheFewRowProduct() {
+        var rng = RandomGenerator(seed: 13)
+        for (v, k) in [(3000, 512), (400, 97), (64, 512)] {  // m·v·k ≥ minimumBFloat16Work from one row
+            let w = Tensor.randn([v, k], rng: &rng) * 0.2, bias = Tensor.randn([v], rng: &rng)
+            for m in 1...FewRows.maximumRows {
+                let x = Tensor.randn([m, k], rng: &rng)
+                let (logits, statistics) = Precision.$matmul.withValue(.bfloat16) { linearLogits(x, weight: w, bias: bias) }
+                let plain = Precision.$matmul.withValue(.bfloat16) { linear(x, weight: w, bias: bias) }
+                #expect(logits.scalars == plain.scalars, "\(m)×\(k)·\(k)×\(v): the same logits as linear")
+                guard let statistics else { Issue.record("no statistics for \(m) rows"); continue }
+                let blocks = (v + LogitStatistics.block - 1) / LogitStatistics.block
+                #expect(statistics.blockMaxima.count == m * blocks)
+                for r in 0..<m {
+                    let row = Array(logits.scalars[(r * v)..<((r + 1) * v)])
+                    let top = Double(row.max()!)
+                    let exact = top + log(row.reduce(0.0) { $0 + exp(Double($1) - top) })
+                    #expect(abs(Double(statistics.normalisers[r]) - exact) < 1e-4 * max(1, abs(exact)),
+                            "row \(r) of \(m): \(statistics.normalisers[r]) vs \(exact)")
+                    for b in 0..<blocks {
+                        let part = row[(b * LogitStatistics.block)..<min(v, (b + 1) * LogitStatistics.block)]
+                        #expect(statistics.blockMaxima[r * blocks + b] == part.max()!)
+                    }
+                }
+            }
+        }
+        // Many rows (greedy's batch) leave the normalisers to the caller.
+        let x = Tensor.randn([8, 64], rng: &rng), w = Tensor.randn([600, 64], rng: &rng)
+        #expect(Precision.$matmul.withValue(.bfloat16) { linearLogits(x, weight: w, bias: nil) }.statistics == nil)
+    }
+
     /// Which row splits the bfloat16 products get (`MatmulCache.rowsPerCall`), on two threads.
     @Test func rowSplitsFollowTheShapes() {
         func rows(_ m: Int, _ k: Int, _ n: Int, transposeA: Bool = false, threads: Int = 2) -> Int {

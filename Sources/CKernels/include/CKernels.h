@@ -24,10 +24,13 @@ void captioner_few_rows_pack(const float *w, int n, int k, uint16_t *packed);
 
 /// C (row stride n) = (accumulate ? C : 0) + bias + A·Wᵀ, m ≤ 4, 64 columns (one tile) at a time.
 /// `rows` holds A rounded to bfloat16, as floats, [m, 2·⌈k/2⌉] (a row's last value zero when k is odd).
+/// With `statistics` ([m, tiles, 2], tiles = ⌈n/64⌉), also each row's largest value of C over each
+/// tile and Σ e^(C − largest) over the tile: a log-softmax normaliser in pieces. NULL skips them.
 /// Every thread of a team calls this with the same `next_tile` counter (starting at 0) and claims
 /// `tiles_per_claim` tiles at a time until none are left, so a thread slowed by the machine leaves
 /// its share to the others instead of keeping them waiting.
 void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
-                                 const float *bias, float *c, int accumulate, int tiles_per_claim, int *next_tile);
+                                 const float *bias, float *c, int accumulate, float *statistics,
+                                 int tiles_per_claim, int *next_tile);
 
 #endif

@@ -60,7 +60,8 @@ private struct Hypothesis {
     }
 }
 
-/// Beam search scans each row of logits in blocks of this many words (see `logSumExpRows`).
+/// Beam search scans each row of logits in blocks of this many words (see `logSumExpRows`) when
+/// the step did not bring its own (`LogitStatistics`, 64-word blocks).
 private let scanBlock = 256
 
 /// The first word id a decoder may emit: <pad> (0) and <start> (1) are never targets, so the
@@ -92,7 +93,7 @@ public func greedyDecode(_ decoder: CaptionDecoder, _ features: ImageFeatures, m
             let out = decoder.step(state, words: words)
             state = out.state
             let v = out.logits.shape[1]
-            let normalisers = logSumExpRows(out.logits.data, rows: batch, width: v)
+            let normalisers = out.logitStatistics?.normalisers ?? logSumExpRows(out.logits.data, rows: batch, width: v)
             for b in 0..<batch where !done[b] {
                 let p = out.logits.data + b * v
                 var best = firstEmittable
@@ -141,10 +142,18 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
         for step in 0...options.maxWords {
             let out = decoder.step(state, words: words)
             let v = out.logits.shape[1]
-            let blocks = (v + scanBlock - 1) / scanBlock
-            if blockMaxima.count < images * k * blocks { blockMaxima = [Float](repeating: 0, count: images * k * blocks) }
-            let normalisers = blockMaxima.withUnsafeMutableBufferPointer {
-                logSumExpRows(out.logits.data, rows: images * k, width: v, block: scanBlock, blockMaxima: $0.baseAddress)
+            // Each row's normaliser and its largest logit per block of words: the step's own when its
+            // product made them, else one pass over the logits here.
+            let block = out.logitStatistics == nil ? scanBlock : LogitStatistics.block
+            let blocks = (v + block - 1) / block
+            let normalisers: [Float]
+            if let statistics = out.logitStatistics {
+                (normalisers, blockMaxima) = (statistics.normalisers, statistics.blockMaxima)
+            } else {
+                if blockMaxima.count < images * k * blocks { blockMaxima = [Float](repeating: 0, count: images * k * blocks) }
+                normalisers = blockMaxima.withUnsafeMutableBufferPointer {
+                    logSumExpRows(out.logits.data, rows: images * k, width: v, block: block, blockMaxima: $0.baseAddress)
+                }
             }
             var sources = [Int32](repeating: 0, count: images * k)
             var nextBeams = beams
@@ -162,7 +171,7 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
                     for i in 0..<blocks {
                         // A block of words at a time: once 2K candidates are held, a block whose best
                         // score cannot beat the worst of them is skipped (the score is monotone in the logit).
-                        let (w, end) = (max(i * scanBlock, firstEmittable), min((i + 1) * scanBlock, v))
+                        let (w, end) = (max(i * block, firstEmittable), min((i + 1) * block, v))
                         if w >= end || top.count == limit && base + (blockMaxima[b * blocks + i] - normaliser) <= top[limit - 1].score {
                             continue
                         }

@@ -81,6 +81,8 @@ public struct DecoderStep {
     public var logits: Tensor            // [B, V]
     public var attention: Tensor?        // [B, L]
     public var sentinel: Tensor?         // [B, 1] (adaptive attention's β)
+    /// The logits' row normalisers and block maxima, when the output product made them in passing.
+    public var logitStatistics: LogitStatistics? = nil
 }
 
 /// A caption decoder: teacher-forced forward for training, step-by-step for decoding.

@@ -85,6 +85,11 @@ public final class ShowTell: CaptionDecoder {
             } else {
                 (next.hidden, next.cell) = lstm!.step(inputGates: gi, (state.hidden, state.cell!))
             }
+            if !drop.training || drop.probability == 0 {
+                // A beam's few rows of logits come with their normalisers, made in the product's pass.
+                let (logits, statistics) = linearLogits(next.hidden, weight: out.weight, bias: out.bias)   // [B, V]
+                return DecoderStep(state: next, logits: logits, attention: nil, sentinel: nil, logitStatistics: statistics)
+            }
         }
         return DecoderStep(state: next, logits: out(drop(next.hidden)), attention: nil, sentinel: nil)
     }
