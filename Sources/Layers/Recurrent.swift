@@ -119,11 +119,11 @@ public final class LSTM: Module {
 
 /// Every word's input gates, E·W_ihᵀ + b_ih [V, gates·H], for decoders whose recurrent input is the
 /// word embedding alone. Without it each decoding step multiplies a handful of rows by W_ih and so
-/// streams all of W_ih (0.75 MB in bfloat16 for a 256-wide embedding into a 512-wide GRU) through the
-/// cache for every word; a lookup reads only the rows it needs. The table is the step's own
+/// streams all of W_ih (0.75 MB in bfloat16 for a 256-wide embedding into a 512-wide GRU) through
+/// the cache for every word; a lookup reads only the rows it needs. The table is the step's own
 /// product (same precision) over all V words, built on first use and again whenever the embedding,
-/// W_ih or b_ih changes (their storage versions, which the optimizers bump). It holds V·gates·H floats: 18 MB for V = 3000 and
-/// a 512-wide GRU. Decoding only: the lookup has no gradient.
+/// W_ih or b_ih changes (their storage versions, which the optimizers bump). It holds V·gates·H
+/// floats: 18 MB for V = 3000 and a 512-wide GRU. Decoding only: the lookup has no gradient.
 public final class WordGateTable {
     private var table: Tensor?
     private var builtFrom: [UInt64] = []

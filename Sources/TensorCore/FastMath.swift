@@ -168,7 +168,8 @@ public func logSumExpRows(_ p: UnsafePointer<Float>, rows: Int, width: Int, bloc
 /// `block` columns ([rows, ⌈width / block⌉]): what a search needs to rank words and to skip the
 /// blocks that cannot matter. Made by `linearLogits` from its product's per-tile pieces.
 public struct LogitStatistics {
-    public static let block = 64
+    /// The few-row loop's tile width: one block per tile of the product that made them.
+    public static let block = FewRows.tileColumns
     public let normalisers: [Float]
     public let blockMaxima: [Float]
 

@@ -111,7 +111,7 @@ public func linearLogits(_ x: Tensor, weight: Tensor, bias: Tensor?) -> (logits:
     precondition(!willRecord([x, weight] + (bias.map { [$0] } ?? [])), "linearLogits has no gradient; call linear instead")
     let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
     precondition(bias == nil || bias!.shape == [outFeatures], "linearLogits: bias \(bias!.shape) is not [\(outFeatures)]")
-    guard x.rank == 2, x.shape[1] == inFeatures, LogitStatistics.block == FewRows.tileColumns,
+    guard x.rank == 2, x.shape[1] == inFeatures,
           case let key = matmulKey(m: x.shape[0], n: outFeatures, k: inFeatures, transposeB: true, bias: bias != nil, weight: true),
           FewRows.takes(key)
     else { return (linear(x, weight: weight, bias: bias), nil) }
