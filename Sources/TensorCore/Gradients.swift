@@ -175,36 +175,55 @@ enum Gradients {
             accumulate(logits, d, fresh: true)
 
         // Fused output layer + cross-entropy (maths beside `linearCrossEntropy` in Ops.swift):
-        // dz = (p − onehot)·dy/n in place over p, then the three GEMM-side gradients over kept rows.
+        // dz = (p − onehot)·dy/n over p, then the three GEMM-side gradients over kept rows.
         case let .linearCrossEntropy(x, w, bias, rows, gathered, targets, probabilities):
             let (n, classes) = (probabilities.shape[0], probabilities.shape[1])
             let inF = w.shape[1]
             let scale = g.data[0] / Float(n)
             let pd = probabilities.data
-            targets.withUnsafeBufferPointer { kt in
-                Threads.parallelRanges(n, minimumPerThread: max(1, 65_536 / max(classes, 1))) { range in
-                    for r in range {
-                        let row = pd + r * classes
-                        for j in 0..<classes { row[j] *= scale }
-                        row[Int(kt[r])] -= scale
+            let dBias = bias.flatMap { $0.requiresGrad ? gradBuffer($0).data : nil }
+            // Both products round dz to bfloat16 (their m·n·k is the same): round it once, in the
+            // pass that forms it, with the bias gradient; p itself is then left as it is.
+            var dz: RoundedGradient?
+            if gemmRoundsToBFloat16(m: n, n: inF, k: classes), let rounded = RoundedGradient(rows: n, width: classes) {
+                targets.withUnsafeBufferPointer { kt in
+                    Kernels.crossEntropyGradient(probabilities: pd, rows: n, classes: classes, targets: kt.baseAddress!,
+                                                 scale: scale, into: rounded.row(0), columnSums: dBias)
+                }
+                dz = rounded
+            } else {
+                targets.withUnsafeBufferPointer { kt in
+                    Threads.parallelRanges(n, minimumPerThread: max(1, 65_536 / max(classes, 1))) { range in
+                        for r in range {
+                            let row = pd + r * classes
+                            for j in 0..<classes { row[j] *= scale }
+                            row[Int(kt[r])] -= scale
+                        }
                     }
                 }
+                if let dBias { addColumnSums(pd, rows: n, cols: classes, into: dBias) }
             }
             if x.requiresGrad {
                 let dx = gradBuffer(x)
                 if let rows {
                     let dGathered = Tensor(uninitialized: [n, inF])
-                    gemm(pd, w.data, dGathered.data, m: n, n: inF, k: classes, weight: w.storage)
+                    gemm(pd, w.data, dGathered.data, m: n, n: inF, k: classes, weight: w.storage,
+                         convertedA: dz?.operand(m: n, n: inF, k: classes))
                     for (i, r) in rows.enumerated() {
                         let dst = dx.data + Int(r) * inF, src = dGathered.data + i * inF
                         for j in 0..<inF { dst[j] += src[j] }
                     }
                 } else {
-                    gemm(pd, w.data, dx.data, m: n, n: inF, k: classes, accumulate: true, weight: w.storage)
+                    gemm(pd, w.data, dx.data, m: n, n: inF, k: classes, accumulate: true, weight: w.storage,
+                         convertedA: dz?.operand(m: n, n: inF, k: classes))
                 }
             }
-            if w.requiresGrad { gemm(pd, gathered.data, gradBuffer(w).data, m: classes, n: inF, k: n, transposeA: true, accumulate: true) }
-            if let bias, bias.requiresGrad { addColumnSums(pd, rows: n, cols: classes, into: gradBuffer(bias).data) }
+            if w.requiresGrad {
+                let (dw, accumulate) = gradTarget(w)
+                gemm(pd, gathered.data, dw.data, m: classes, n: inF, k: n, transposeA: true, accumulate: accumulate,
+                     convertedA: dz?.operand(m: classes, n: inF, k: n))
+            }
+            withExtendedLifetime(dz) {}                                // the products read it through raw pointers
 
         // Fused additive attention scores: one pass (AttentionKernels.scoresBackward, maths there).
         case let .additiveScores(p, q, w, bias, saved):
@@ -253,6 +272,8 @@ enum Gradients {
             let hidden = h0.shape[1], total = packing.total
             let dgi = Tensor(uninitialized: [total, 3 * hidden])              // [N, 3H]
             let dgh = Tensor(uninitialized: [total, 3 * hidden])              // [N, 3H]
+            // Each read by two products (dh and dW_hh; dx and dW_ih): rounded once, as they are formed.
+            let dgiRounded = RoundedGradient(rows: total, width: 3 * hidden), dghRounded = RoundedGradient(rows: total, width: 3 * hidden)
             let dh = Tensor(zeros: [packing.batch, hidden])                    // sorted rows
             let dhNext = Tensor(uninitialized: [packing.batch, hidden])
             let dy = Tensor(uninitialized: [total, hidden])                    // g in packed order
@@ -263,21 +284,30 @@ enum Gradients {
                 Recurrent.gruBackward(batch: n, hidden: hidden, dhNext: dhNext.data, dhNextStride: hidden,
                                       saved: saved.data + row * 4 * hidden, h: hIn.data + row * hidden, hStride: hidden,
                                       dgi: dgi.data + row * 3 * hidden, dgiStride: 3 * hidden,
-                                      dgh: dgh.data + row * 3 * hidden, dh: dh.data, dhStride: hidden)
-                gemm(dgh.data + row * 3 * hidden, wHH.data, dh.data, m: n, n: hidden, k: 3 * hidden, accumulate: true, weight: wHH.storage)
+                                      dgh: dgh.data + row * 3 * hidden, dh: dh.data, dhStride: hidden,
+                                      dgiRounded: dgiRounded?.row(row), dghRounded: dghRounded?.row(row))
+                gemm(dgh.data + row * 3 * hidden, wHH.data, dh.data, m: n, n: hidden, k: 3 * hidden, accumulate: true, weight: wHH.storage,
+                     convertedA: dghRounded?.operand(from: row, m: n, n: hidden, k: 3 * hidden))
             }
             if h0.requiresGrad {
                 let dh0 = Tensor(uninitialized: h0.shape)
                 packing.unsortRows(dh.data, width: hidden, into: dh0.data)
                 accumulate(h0, dh0, fresh: true)
             }
-            if wHH.requiresGrad { gemm(dgh.data, hIn.data, gradBuffer(wHH).data, m: 3 * hidden, n: hidden, k: total, transposeA: true, accumulate: true) }
+            if wHH.requiresGrad {
+                let (dw, accumulate) = gradTarget(wHH)
+                gemm(dgh.data, hIn.data, dw.data, m: 3 * hidden, n: hidden, k: total, transposeA: true, accumulate: accumulate,
+                     convertedA: dghRounded?.operand(m: 3 * hidden, n: hidden, k: total))
+            }
             if bHH.requiresGrad { addColumnSums(dgh.data, rows: total, cols: 3 * hidden, into: gradBuffer(bHH).data) }
-            sequenceInputGradients(dgates: dgi, x: x, xPacked: xPacked, weight: wIH, bias: bIH, packing: packing)
+            sequenceInputGradients(dgates: dgi, rounded: dgiRounded, x: x, xPacked: xPacked, weight: wIH, bias: bIH, packing: packing)
+            withExtendedLifetime((dgiRounded, dghRounded)) {}          // the products read them through raw pointers
 
         case let .lstmSequence(x, h0, c0, wIH, wHH, bIH, bHH, packing, xPacked, hIn, cIn, saved):
             let hidden = h0.shape[1], total = packing.total
             let dgates = Tensor(uninitialized: [total, 4 * hidden])          // [N, 4H], shared by both GEMMs
+            // Read by four products (dh, dW_hh, dx, dW_ih): rounded once, as it is formed.
+            let dgatesRounded = RoundedGradient(rows: total, width: 4 * hidden)
             let dh = Tensor(zeros: [packing.batch, hidden])                    // sorted rows
             // d(last cell) enters each row at its last step; until then the row is not touched.
             let dc = Tensor(zeros: [packing.batch, hidden])
@@ -292,29 +322,37 @@ enum Gradients {
                 Recurrent.lstmBackward(batch: n, hidden: hidden, dhNext: dhNext.data, dhNextStride: hidden,
                                        dcNext: dc.data, dcNextStride: hidden, saved: saved.data + row * 5 * hidden,
                                        c: cIn.data + row * hidden, cStride: hidden, dgates: dgt, dgatesStride: 4 * hidden,
-                                       dc: dc.data, dcStride: hidden)
-                gemm(dgt, wHH.data, dh.data, m: n, n: hidden, k: 4 * hidden, weight: wHH.storage)
+                                       dc: dc.data, dcStride: hidden, dgatesRounded: dgatesRounded?.row(row))
+                gemm(dgt, wHH.data, dh.data, m: n, n: hidden, k: 4 * hidden, weight: wHH.storage,
+                     convertedA: dgatesRounded?.operand(from: row, m: n, n: hidden, k: 4 * hidden))
             }
             for (state, sorted) in [(h0, dh), (c0, dc)] where state.requiresGrad {
                 let d = Tensor(uninitialized: state.shape)
                 packing.unsortRows(sorted.data, width: hidden, into: d.data)
                 accumulate(state, d, fresh: true)
             }
-            if wHH.requiresGrad { gemm(dgates.data, hIn.data, gradBuffer(wHH).data, m: 4 * hidden, n: hidden, k: total, transposeA: true, accumulate: true) }
+            if wHH.requiresGrad {
+                let (dw, accumulate) = gradTarget(wHH)
+                gemm(dgates.data, hIn.data, dw.data, m: 4 * hidden, n: hidden, k: total, transposeA: true, accumulate: accumulate,
+                     convertedA: dgatesRounded?.operand(m: 4 * hidden, n: hidden, k: total))
+            }
             if bHH.requiresGrad { addColumnSums(dgates.data, rows: total, cols: 4 * hidden, into: gradBuffer(bHH).data) }
-            sequenceInputGradients(dgates: dgates, x: x, xPacked: xPacked, weight: wIH, bias: bIH, packing: packing)
+            sequenceInputGradients(dgates: dgates, rounded: dgatesRounded, x: x, xPacked: xPacked, weight: wIH, bias: bIH, packing: packing)
+            withExtendedLifetime(dgatesRounded) {}                     // the products read it through raw pointers
         }
     }
 
     /// The input side of a packed recurrent layer: gi = xPacked·W_ihᵀ + b_ih, so dW_ih and db_ih come
     /// from the packed rows and dx is scattered back to [B, T, I] (zero where a row did not run).
-    private static func sequenceInputGradients(dgates: Tensor, x: Tensor, xPacked: Tensor, weight: Tensor, bias: Tensor,
-                                               packing: SequencePacking) {
+    /// `rounded` is dgates in bfloat16, when the backward pass made it.
+    private static func sequenceInputGradients(dgates: Tensor, rounded: RoundedGradient?, x: Tensor, xPacked: Tensor, weight: Tensor,
+                                               bias: Tensor, packing: SequencePacking) {
         let (outF, inF) = (weight.shape[0], weight.shape[1])
         let total = packing.total
         if x.requiresGrad {
             let dxPacked = Tensor(uninitialized: [total, inF])
-            gemm(dgates.data, weight.data, dxPacked.data, m: total, n: inF, k: outF, weight: weight.storage)
+            gemm(dgates.data, weight.data, dxPacked.data, m: total, n: inF, k: outF, weight: weight.storage,
+                 convertedA: rounded?.operand(m: total, n: inF, k: outF))
             if total == packing.batch * packing.steps, x.grad == nil {
                 let dx = Tensor(uninitialized: x.shape)
                 packing.unpack(dxPacked.data, width: inF, into: dx.data, add: false)
@@ -323,7 +361,11 @@ enum Gradients {
                 packing.unpack(dxPacked.data, width: inF, into: gradBuffer(x).data, add: true)
             }
         }
-        if weight.requiresGrad { gemm(dgates.data, xPacked.data, gradBuffer(weight).data, m: outF, n: inF, k: total, transposeA: true, accumulate: true) }
+        if weight.requiresGrad {
+            let (dw, accumulate) = gradTarget(weight)
+            gemm(dgates.data, xPacked.data, dw.data, m: outF, n: inF, k: total, transposeA: true, accumulate: accumulate,
+                 convertedA: rounded?.operand(m: outF, n: inF, k: total))
+        }
         if bias.requiresGrad { addColumnSums(dgates.data, rows: total, cols: outF, into: gradBuffer(bias).data) }
     }
 

@@ -1,6 +1,36 @@
 /// Plain loops over raw float32 buffers: the non-GEMM work of every op, forward and backward.
 /// Nothing here records on the tape; `Ops.swift` and `Gradients.swift` call these.
 enum Kernels {
+    /// The cross-entropy gradient over softmax probabilities p [n, V] as the bfloat16 operand of the
+    /// output layer's two gradient products, in the pass that forms it (`linearCrossEntropy`):
+    ///   dz[r, j] = p[r, j]·scale − (j == t_r ? scale : 0),   rounded[r, j] = bfloat16(dz[r, j]),
+    ///   columnSums[j] += Σ_r dz[r, j]   (the bias gradient, of the float values).
+    /// The same float arithmetic as scaling p in place, then converting it (`BFloat16.convert`) and
+    /// summing its columns (`addColumnSums`): the results are those bit for bit, in one read of p
+    /// instead of four passes over it. The columns split across the cores, so each column still
+    /// adds its rows in order.
+    static func crossEntropyGradient(probabilities p: UnsafePointer<Float>, rows: Int, classes: Int,
+                                     targets: UnsafePointer<Int32>, scale: Float,
+                                     into rounded: UnsafeMutablePointer<UInt16>, columnSums: UnsafeMutablePointer<Float>?) {
+        let lines = (classes + 31) / 32   // 64-byte lines of bfloat16 output
+        Threads.parallelRanges(lines, minimumPerThread: max(1, 65_536 / max(rows * 32, 1))) { chunk in
+            let (start, end) = (chunk.lowerBound * 32, min(classes, chunk.upperBound * 32))
+            for r in 0..<rows {
+                let src = p + r * classes, dst = rounded + r * classes
+                let target = Int(targets[r])
+                if let columnSums {
+                    for j in start..<end {
+                        let dz = src[j] * scale - (j == target ? scale : 0)
+                        dst[j] = BFloat16.round(dz.bitPattern)
+                        columnSums[j] += dz
+                    }
+                } else {
+                    for j in start..<end { dst[j] = BFloat16.round((src[j] * scale - (j == target ? scale : 0)).bitPattern) }
+                }
+            }
+        }
+    }
+
     static func addInPlace(_ dst: Tensor, _ src: Tensor) {
         precondition(dst.count == src.count)
         let d = dst.data, s = src.data

@@ -175,8 +175,13 @@ enum MatmulCache {
 
     /// C[b] (+)= op(A[b]) · op(B[b]) (+ bias) for row-major float32 operands. A `bfloat16` key
     /// rounds A and B to bfloat16 first; a `blockedB` key takes B from `weight`'s cached blocked copy.
+    /// `convertedA`, for a bfloat16 key only, is A already rounded (and `a` is not read): a K-major
+    /// A (transposeA) then has zero rows after its k-th up to a multiple of 64, so a padded product
+    /// (`paddedInnerDimension`) reads it as it is.
     static func multiply(_ key: MatmulKey, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                         bias: UnsafePointer<Float>? = nil, c: UnsafeMutablePointer<Float>, weight: TensorStorage? = nil) {
+                         bias: UnsafePointer<Float>? = nil, c: UnsafeMutablePointer<Float>, weight: TensorStorage? = nil,
+                         convertedA: UnsafePointer<UInt16>? = nil) {
+        precondition(convertedA == nil || key.bfloat16, "multiply: a bfloat16 A for a float32 product")
         if key.m == 0 || key.n == 0 || key.batch == 0 { return }
         if key.k == 0 {
             // An empty inner dimension sums nothing: C = bias (or stays as it is when accumulating).
@@ -189,7 +194,7 @@ enum MatmulCache {
         }
         lock.lock()
         defer { lock.unlock() }
-        if FewRows.takes(key), let weight {
+        if convertedA == nil, FewRows.takes(key), let weight {
             FewRows.multiply(key, a: a, weight: weight, bias: bias, c: c)
             return
         }
@@ -202,17 +207,23 @@ enum MatmulCache {
             // Aᵀ·B with both operands stored K-major: zero rows appended to both add nothing.
             var paddedKey = key
             paddedKey.k = padded
-            scratchA.reserve(padded * key.m)
-            BFloat16.convert(a, count: countA, into: scratchA.pointer)
-            (scratchA.pointer + countA).initialize(repeating: 0, count: (padded - key.k) * key.m)
+            let paddedA = convertedA ?? {
+                scratchA.reserve(padded * key.m)
+                BFloat16.convert(a, count: countA, into: scratchA.pointer)
+                (scratchA.pointer + countA).initialize(repeating: 0, count: (padded - key.k) * key.m)
+                return UnsafePointer(scratchA.pointer)
+            }()
             scratchB.reserve(padded * key.n)
             BFloat16.convert(b, count: countB, into: scratchB.pointer)
             (scratchB.pointer + countB).initialize(repeating: 0, count: (padded - key.k) * key.n)
-            primitive(for: paddedKey).run(a: scratchA.pointer, b: scratchB.pointer, bias: bias, c: c)
+            primitive(for: paddedKey).run(a: paddedA, b: scratchB.pointer, bias: bias, c: c)
             return
         }
-        scratchA.reserve(countA)
-        BFloat16.convert(a, count: countA, into: scratchA.pointer)
+        let roundedA = convertedA ?? {
+            scratchA.reserve(countA)
+            BFloat16.convert(a, count: countA, into: scratchA.pointer)
+            return UnsafePointer(scratchA.pointer)
+        }()
         let rowsPerCall = rowsPerCall(key)
         // B as the primitive reads it: the weight's cached blocked copy in that primitive's layout,
         // or a bfloat16 copy of a plain operand (made once for all row blocks).
@@ -236,7 +247,7 @@ enum MatmulCache {
                 let primitive = primitive(for: rowsKey)
                 call = (primitive, operandB(primitive))
             }
-            call.primitive.run(a: scratchA.pointer + row * key.k, b: call.b, bias: bias, c: c + row * key.n)
+            call.primitive.run(a: roundedA + row * key.k, b: call.b, bias: bias, c: c + row * key.n)
             previous = call
             row += rowsPerCall
         }

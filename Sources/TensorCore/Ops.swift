@@ -43,14 +43,22 @@ private func hiddenGates(_ h: Tensor, weightHH: Tensor, biasHH: Tensor, gates: I
 /// C (+)= op(A)·op(B) (+ bias) on raw row-major buffers through the cached oneDNN primitive, in
 /// the task's `MatmulPrecision`. `weight` names B's storage when B is a weight (B = its start): in
 /// bfloat16 its converted copy is then kept until an optimizer changes it, not made on every call.
+/// `convertedA`: A already rounded to bfloat16, for a product that `gemmRoundsToBFloat16` (see
+/// `MatmulCache.multiply`).
 @inline(__always)
 func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
           m: Int, n: Int, k: Int, batch: Int = 1, transposeA: Bool = false, transposeB: Bool = false,
-          bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, weight: TensorStorage? = nil) {
+          bias: UnsafePointer<Float>? = nil, accumulate: Bool = false, weight: TensorStorage? = nil,
+          convertedA: UnsafePointer<UInt16>? = nil) {
     let key = matmulKey(m: m, n: n, k: k, batch: batch, transposeA: transposeA, transposeB: transposeB,
                         bias: bias != nil, accumulate: accumulate, weight: weight != nil)
     if key.blockedB { precondition(UnsafePointer(weight!.pointer) == b, "gemm: weight storage is not B") }
-    MatmulCache.multiply(key, a: a, b: b, bias: bias, c: c, weight: key.blockedB ? weight : nil)
+    MatmulCache.multiply(key, a: a, b: b, bias: bias, c: c, weight: key.blockedB ? weight : nil, convertedA: convertedA)
+}
+
+/// Whether `gemm` rounds the operands of an m×k·k×n product to bfloat16.
+func gemmRoundsToBFloat16(m: Int, n: Int, k: Int) -> Bool {
+    matmulKey(m: m, n: n, k: k, transposeB: false, bias: false, weight: false).bfloat16
 }
 
 /// The product `gemm` runs, in the task's precision.
@@ -455,7 +463,10 @@ public func crossEntropy(_ logits: Tensor, targets: IntTensor, ignoreIndex: Int3
 ///     p_r = softmax(z_r)        (in place over P)
 ///     loss = (1/n) Σ_r (log Σ_j exp z_rj − z_r,t_r) = (1/n) Σ_r (m_r + log s_r − z_r,t_r)
 ///   backward, dy = dloss:
-///     dz_r = (p_r − onehot(t_r)) · dy/n                 (in place over P)
+///     dz_r = (p_r − onehot(t_r)) · dy/n                 (in place over P, or, when the products
+///                                                        round to bfloat16, written once in bfloat16:
+///                                                        the operand both products read, and db
+///                                                        summed in the same pass)
 ///     dx_r = dz_r·W,  dW = Σ_r dz_rᵀ·x_r,  db = Σ_r dz_r,  and dx = 0 on ignored rows,
 /// which is what the unfused ops give, since ignored rows have dz = 0. NaN when every target is ignored.
 /// x [.., I] with targets.count rows, weight [V, I], bias [V] → scalar.

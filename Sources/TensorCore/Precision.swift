@@ -66,6 +66,39 @@ final class BFloat16Buffer {
     deinit { free(pointer) }
 }
 
+/// A gradient rounded to bfloat16 once, in the pass that forms it, for the several products that
+/// read it as their A operand (each would otherwise round its own copy, `MatmulCache.multiply`):
+/// [rows, width], then zero rows up to a multiple of 64 for the products that read it K-major
+/// (transposeA, padded by `MatmulCache.paddedInnerDimension`). nil in float32 mode.
+final class RoundedGradient {
+    let rows: Int, width: Int
+    private let buffer: BFloat16Buffer
+
+    init?(rows: Int, width: Int) {
+        guard Precision.effectiveMatmul == .bfloat16 else { return nil }
+        self.rows = rows
+        self.width = width
+        let paddedRows = (rows + 63) / 64 * 64
+        buffer = BFloat16Buffer(capacity: paddedRows * width)
+        (buffer.pointer + rows * width).initialize(repeating: 0, count: (paddedRows - rows) * width)
+    }
+
+    /// Where row `row` is written.
+    func row(_ row: Int) -> UnsafeMutablePointer<UInt16> { buffer.pointer + row * width }
+
+    /// The operand from row `row` on, for an m×k·k×n product that reads it, or nil when that product
+    /// stays float32 (and rounds nothing).
+    func operand(from row: Int = 0, m: Int, n: Int, k: Int) -> UnsafePointer<UInt16>? {
+        gemmRoundsToBFloat16(m: m, n: n, k: k) ? UnsafePointer(buffer.pointer + row * width) : nil
+    }
+
+    /// values[0..<count] → bfloat16 at `target`, with `BFloat16.round`.
+    static func round(_ values: UnsafePointer<Float>, count: Int, into target: UnsafeMutablePointer<UInt16>) {
+        let bits = UnsafeRawPointer(values).assumingMemoryBound(to: UInt32.self)
+        for j in 0..<count { target[j] = BFloat16.round(bits[j]) }
+    }
+}
+
 /// The bfloat16 copies of weights, re-blocked into a product's layout (`BlockedWeights`), made on
 /// first use and kept while the weight lives and is unchanged: a weight's storage `version` moves
 /// whenever an optimizer writes it, which makes its copy stale. Entries hold their storage weakly,

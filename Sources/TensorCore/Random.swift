@@ -8,14 +8,24 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable {
     public init(seed: UInt64) {
         var s = seed
         func splitMix() -> UInt64 {
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
+            s &+= RandomGenerator.golden
+            return RandomGenerator.mix(s)
         }
         state = [splitMix(), splitMix(), splitMix(), splitMix()]
     }
+
+    /// SplitMix64's counter step γ and its output function: the generator's seeding, and dropout's
+    /// counter-based draws.
+    static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+    @inline(__always) static func mix(_ counter: UInt64) -> UInt64 {
+        var z = counter
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// The top 24 bits of a draw as a uniform value in [0, 1).
+    @inline(__always) static func unit(bits: UInt64) -> Float { Float(bits >> 40) * (1.0 / Float(1 << 24)) }
 
     public mutating func next() -> UInt64 {
         let result = rotl(state[1] &* 5, 7) &* 9
@@ -31,26 +41,21 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable {
 
     private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
-    /// out[i] = 0 where the i-th `unit()` draw falls below `p`, else `keep`: exactly the draws and
-    /// values of calling `unit()` `count` times, with the state held in registers (a dropout mask).
+    /// out[i] = 0 where draw i falls below `p`, else `keep` (a dropout mask). Draw i is SplitMix64's
+    /// output for the counter s + (i + 1)·γ, s being one `next()` of this generator: a counter-based
+    /// stream, so the cores fill their parts of the mask at once and the mask does not depend on how
+    /// many there are (xoshiro's draws depend each on the last). The generator advances by one draw.
     public mutating func fillMask(_ out: UnsafeMutablePointer<Float>, count: Int, dropBelow p: Float, keep: Float) {
-        var (s0, s1, s2, s3) = (state[0], state[1], state[2], state[3])
-        for i in 0..<count {
-            let result = rotl(s1 &* 5, 7) &* 9
-            let t = s1 << 17
-            s2 ^= s0
-            s3 ^= s1
-            s1 ^= s2
-            s0 ^= s3
-            s2 ^= t
-            s3 = rotl(s3, 45)
-            out[i] = Float(result >> 40) * (1.0 / Float(1 << 24)) < p ? 0 : keep
+        let start = next()
+        Threads.parallelRanges(count, minimumPerThread: 1 << 15) { range in
+            for i in range {
+                out[i] = RandomGenerator.unit(bits: RandomGenerator.mix(start &+ UInt64(i + 1) &* RandomGenerator.golden)) < p ? 0 : keep
+            }
         }
-        state = [s0, s1, s2, s3]
     }
 
     /// Uniform in [0, 1) with 24 bits of precision.
-    public mutating func unit() -> Float { Float(next() >> 40) * (1.0 / Float(1 << 24)) }
+    public mutating func unit() -> Float { RandomGenerator.unit(bits: next()) }
 
     public mutating func uniform(_ low: Float, _ high: Float) -> Float { low + (high - low) * unit() }
 

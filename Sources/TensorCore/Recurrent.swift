@@ -21,13 +21,18 @@ enum Recurrent {
 
     /// Rows are `giStride`, `hStride`, `outStride` floats apart so time-major slices of a sequence
     /// can be read and written in place.
+    /// Rows per thread for a cell's pointwise pass: each column of a row evaluates a rational
+    /// function per gate (about 25 operations each), so a row weighs about `gates` times its width.
+    /// A packed batch's late steps have 16–40 rows alive, and split across the cores from here.
+    private static func cellRows(hidden: Int, gates: Int) -> Int { Threads.minimumRows(rowWork: gates * hidden) }
+
     static func gruForward(batch: Int, hidden H: Int,
                            gi: UnsafePointer<Float>, giStride: Int,
                            gh: UnsafePointer<Float>,
                            h: UnsafePointer<Float>, hStride: Int,
                            out: UnsafeMutablePointer<Float>, outStride: Int,
                            saved: UnsafeMutablePointer<Float>?) {
-        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: H)) { rows in
+        Threads.parallelRanges(batch, minimumPerThread: cellRows(hidden: H, gates: 3)) { rows in
             for b in rows {
                 let xi = gi + b * giStride, hh = gh + b * 3 * H, hp = h + b * hStride, o = out + b * outStride
                 let s = saved.map { $0 + b * 4 * H }
@@ -61,15 +66,18 @@ enum Recurrent {
     //   dgi   = [dr̂ | dẑ | dn̂]                 dgh  = [dr̂ | dẑ | dn̂ ⊙ r]
     //   dh    = dh' ⊙ z  (+ dgh·W_hh, added by the caller's GEMM)
 
-    /// Writes dgi (row stride `dgiStride`), dgh (B, 3H) and the direct part of dh (row stride `dhStride`).
+    /// Writes dgi (row stride `dgiStride`), dgh (B, 3H) and the direct part of dh (row stride `dhStride`);
+    /// with `dgiRounded` / `dghRounded`, also each row of dgi / dgh in bfloat16 (rows of 3H).
     static func gruBackward(batch: Int, hidden H: Int,
                             dhNext: UnsafePointer<Float>, dhNextStride: Int,
                             saved: UnsafePointer<Float>,
                             h: UnsafePointer<Float>, hStride: Int,
                             dgi: UnsafeMutablePointer<Float>, dgiStride: Int,
                             dgh: UnsafeMutablePointer<Float>,
-                            dh: UnsafeMutablePointer<Float>, dhStride: Int) {
-        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: H)) { rows in
+                            dh: UnsafeMutablePointer<Float>, dhStride: Int,
+                            dgiRounded: UnsafeMutablePointer<UInt16>? = nil, dghRounded: UnsafeMutablePointer<UInt16>? = nil) {
+        precondition(dgiRounded == nil || dgiStride == 3 * H, "gruBackward: rounded dgi needs rows of 3H")
+        Threads.parallelRanges(batch, minimumPerThread: cellRows(hidden: H, gates: 3)) { rows in
             for b in rows {
                 let g = dhNext + b * dhNextStride, s = saved + b * 4 * H, hp = h + b * hStride
                 let di = dgi + b * dgiStride, dhh = dgh + b * 3 * H, dhp = dh + b * dhStride
@@ -100,6 +108,9 @@ enum Recurrent {
                     dhh[j] = drHat; dhh[H + j] = dzHat; dhh[2 * H + j] = dnHat * r
                     dhp[j] = d * z
                 }
+                // The rows just written, rounded while they are in L1.
+                if let dgiRounded { RoundedGradient.round(di, count: 3 * H, into: dgiRounded + b * 3 * H) }
+                if let dghRounded { RoundedGradient.round(dhh, count: 3 * H, into: dghRounded + b * 3 * H) }
             }
         }
     }
@@ -119,7 +130,7 @@ enum Recurrent {
                             hOut: UnsafeMutablePointer<Float>, hOutStride: Int,
                             cOut: UnsafeMutablePointer<Float>, cOutStride: Int,
                             saved: UnsafeMutablePointer<Float>?) {
-        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: H)) { rows in
+        Threads.parallelRanges(batch, minimumPerThread: cellRows(hidden: H, gates: 4)) { rows in
             for b in rows {
                 let xi = gi + b * giStride, hh = gh + b * 4 * H, cp = c + b * cStride
                 let ho = hOut + b * hOutStride, co = cOut + b * cOutStride
@@ -166,8 +177,10 @@ enum Recurrent {
                              saved: UnsafePointer<Float>,
                              c: UnsafePointer<Float>, cStride: Int,
                              dgates: UnsafeMutablePointer<Float>, dgatesStride: Int,
-                             dc: UnsafeMutablePointer<Float>, dcStride: Int) {
-        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: H)) { rows in
+                             dc: UnsafeMutablePointer<Float>, dcStride: Int,
+                             dgatesRounded: UnsafeMutablePointer<UInt16>? = nil) {
+        precondition(dgatesRounded == nil || dgatesStride == 4 * H, "lstmBackward: rounded dgates needs rows of 4H")
+        Threads.parallelRanges(batch, minimumPerThread: cellRows(hidden: H, gates: 4)) { rows in
             for b in rows {
                 let gh = dhNext + b * dhNextStride, gc = dcNext.map { $0 + b * dcNextStride }
                 let s = saved + b * 5 * H, cp = c + b * cStride
@@ -198,6 +211,8 @@ enum Recurrent {
                     dg[3 * H + j] = dh * tc * o * (1 - o)
                     dcp[j] = dcTotal * f
                 }
+                // The row just written, rounded while it is in L1 (rows of 4H).
+                if let dgatesRounded { RoundedGradient.round(dg, count: 4 * H, into: dgatesRounded + b * 4 * H) }
             }
         }
     }

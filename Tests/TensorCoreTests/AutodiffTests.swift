@@ -74,14 +74,21 @@ import Testing
         #expect(crossEntropy(logits, targets: IntTensor([0, 0]), ignoreIndex: 0).item.isNaN)
     }
 
-    /// The register-held mask loop draws exactly what `unit()` would, and leaves the same state.
-    @Test func dropoutMaskDrawsEqualUnitDraws() {
+    /// Mask draw i is SplitMix64's output for counter s + (i + 1)·γ, s one draw of the generator, which
+    /// advances by that one draw: a formula of i, so the cores' split cannot change the mask.
+    @Test func dropoutMaskIsACounterStreamOfOneDraw() {
         var a = RandomGenerator(seed: 42), b = RandomGenerator(seed: 42)
-        var mask = [Float](repeating: -1, count: 1001)
-        mask.withUnsafeMutableBufferPointer { a.fillMask($0.baseAddress!, count: 1001, dropBelow: 0.3, keep: 2) }
-        let expected = (0..<1001).map { _ in b.unit() < 0.3 ? Float(0) : 2 }
+        let count = 100_003                   // several parallel chunks
+        var mask = [Float](repeating: -1, count: count)
+        mask.withUnsafeMutableBufferPointer { a.fillMask($0.baseAddress!, count: count, dropBelow: 0.3, keep: 2) }
+        let start = b.next()
+        let expected = (0..<count).map { i in
+            RandomGenerator.unit(bits: RandomGenerator.mix(start &+ UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15)) < 0.3 ? Float(0) : 2
+        }
         #expect(mask == expected)
         #expect(a == b)
+        // SplitMix64's published first output for seed 1234567 (the counter after one γ step).
+        #expect(RandomGenerator.mix(1_234_567 &+ 0x9E37_79B9_7F4A_7C15) == 6_457_827_717_110_365_317)
     }
 
     @Test func dropoutKeepsExpectationAndIsIdentityInEvaluation() {

@@ -263,6 +263,94 @@ import TestSupport
         for (p, q) in zip(exactGrad, mixedGrad) { dot += Double(p * q); nx += Double(p * p); ny += Double(q * q) }
         #expect(dot / (nx * ny).squareRoot() > 0.9999)
     }
+
+    /// A gradient rounded once where it is formed (`RoundedGradient`) gives each product exactly
+    /// what the product would have rounded itself: plain A in row blocks (with a weight B), a row
+    /// offset into it, and Aᵀ with its inner dimension padded to a multiple of 64.
+    @Test(.enabled(if: Precision.supportsBFloat16))
+    func roundedGradientsFeedProductsTheirOwnRounding() {
+        var rng = RandomGenerator(seed: 21)
+        #expect(Precision.$matmul.withValue(.float32) { RoundedGradient(rows: 4, width: 4) } == nil)
+        Precision.$matmul.withValue(.bfloat16) {
+            // A [70, 96] · Wᵀ, W [80, 96]: 16-row blocks; then rows 16..<40 alone.
+            let (m, k, n) = (70, 96, 80)
+            let a = Tensor.randn([m, k], rng: &rng), w = Tensor.randn([n, k], rng: &rng)
+            let rounded = RoundedGradient(rows: m, width: k)!
+            RoundedGradient.round(a.data, count: m * k, into: rounded.row(0))
+            #expect(rounded.operand(m: 1, n: 1, k: 1) == nil, "a product below the bfloat16 threshold rounds nothing")
+            for (first, rows) in [(0, m), (16, 24)] {
+                let plain = Tensor(zeros: [rows, n]), given = Tensor(zeros: [rows, n])
+                gemm(a.data + first * k, w.data, plain.data, m: rows, n: n, k: k, transposeB: true, weight: w.storage)
+                gemm(a.data + first * k, w.data, given.data, m: rows, n: n, k: k, transposeB: true, weight: w.storage,
+                     convertedA: rounded.operand(from: first, m: rows, n: n, k: k))
+                #expect(given.scalars == plain.scalars)
+            }
+            // Aᵀ·B with A stored K-major [301, 256]: the product pads K to 320 with zero rows.
+            let (tm, tn, tk) = (256, 300, 301)
+            let at = Tensor.randn([tk, tm], rng: &rng), b = Tensor.randn([tk, tn], rng: &rng), start = Tensor.randn([tm, tn], rng: &rng)
+            let roundedT = RoundedGradient(rows: tk, width: tm)!
+            RoundedGradient.round(at.data, count: tk * tm, into: roundedT.row(0))
+            let plain = start.copy(), given = start.copy()
+            gemm(at.data, b.data, plain.data, m: tm, n: tn, k: tk, transposeA: true, accumulate: true)
+            gemm(at.data, b.data, given.data, m: tm, n: tn, k: tk, transposeA: true, accumulate: true,
+                 convertedA: roundedT.operand(m: tm, n: tn, k: tk))
+            #expect(given.scalars == plain.scalars)
+            withExtendedLifetime((rounded, roundedT)) {}
+        }
+    }
+
+    /// The cross-entropy gradient's one pass equals scaling p in place, converting it and summing
+    /// its columns, bit for bit.
+    @Test func crossEntropyGradientIsTheThreePassesInOne() {
+        var rng = RandomGenerator(seed: 22)
+        let (n, v) = (37, 3001)
+        let p = Tensor.randn([n, v], rng: &rng).softmax(axis: 1)
+        let targets = (0..<n).map { Int32(($0 * 977) % v) }
+        let scale: Float = 0.7 / Float(n)
+        let fused = BFloat16Buffer(capacity: n * v)
+        var fusedSums = [Float](repeating: 0.25, count: v), plainSums = fusedSums
+        targets.withUnsafeBufferPointer { t in
+            Kernels.crossEntropyGradient(probabilities: p.data, rows: n, classes: v, targets: t.baseAddress!, scale: scale,
+                                         into: fused.pointer, columnSums: &fusedSums)
+        }
+        let dz = p.copy()
+        for r in 0..<n {
+            for j in 0..<v { dz.data[r * v + j] *= scale }
+            dz.data[r * v + Int(targets[r])] -= scale
+        }
+        let plain = BFloat16Buffer(capacity: n * v)
+        BFloat16.convert(dz.data, count: n * v, into: plain.pointer)
+        addColumnSums(dz.data, rows: n, cols: v, into: &plainSums)
+        var mismatches = 0
+        for i in 0..<(n * v) where fused.pointer[i] != plain.pointer[i] { mismatches += 1 }
+        #expect(mismatches == 0)
+        #expect(fusedSums == plainSums)
+    }
+
+    /// The recurrent backward kernels' bfloat16 rows are their float32 rows rounded.
+    @Test func recurrentBackwardRoundsTheRowsItWrites() {
+        var rng = RandomGenerator(seed: 23)
+        let (batch, hidden) = (5, 20)          // 20: a scalar tail after the eight-lane loop
+        func bitsEqualRounded(_ values: Tensor, _ rounded: BFloat16Buffer) -> Bool {
+            (0..<values.count).allSatisfy { rounded.pointer[$0] == BFloat16.round(values.data[$0].bitPattern) }
+        }
+        let dhNext = Tensor.randn([batch, hidden], rng: &rng), dcNext = Tensor.randn([batch, hidden], rng: &rng)
+        let lstmSaved = Tensor.uniform([batch, 5 * hidden], low: -0.9, high: 0.9, rng: &rng), c = Tensor.randn([batch, hidden], rng: &rng)
+        let dgates = Tensor(zeros: [batch, 4 * hidden]), dc = Tensor(zeros: [batch, hidden])
+        let dgatesRounded = BFloat16Buffer(capacity: batch * 4 * hidden)
+        Recurrent.lstmBackward(batch: batch, hidden: hidden, dhNext: dhNext.data, dhNextStride: hidden, dcNext: dcNext.data,
+                               dcNextStride: hidden, saved: lstmSaved.data, c: c.data, cStride: hidden, dgates: dgates.data,
+                               dgatesStride: 4 * hidden, dc: dc.data, dcStride: hidden, dgatesRounded: dgatesRounded.pointer)
+        #expect(bitsEqualRounded(dgates, dgatesRounded))
+        let gruSaved = Tensor.uniform([batch, 4 * hidden], low: -0.9, high: 0.9, rng: &rng), h = Tensor.randn([batch, hidden], rng: &rng)
+        let dgi = Tensor(zeros: [batch, 3 * hidden]), dgh = Tensor(zeros: [batch, 3 * hidden]), dh = Tensor(zeros: [batch, hidden])
+        let dgiRounded = BFloat16Buffer(capacity: batch * 3 * hidden), dghRounded = BFloat16Buffer(capacity: batch * 3 * hidden)
+        Recurrent.gruBackward(batch: batch, hidden: hidden, dhNext: dhNext.data, dhNextStride: hidden, saved: gruSaved.data,
+                              h: h.data, hStride: hidden, dgi: dgi.data, dgiStride: 3 * hidden, dgh: dgh.data, dh: dh.data,
+                              dhStride: hidden, dgiRounded: dgiRounded.pointer, dghRounded: dghRounded.pointer)
+        #expect(bitsEqualRounded(dgi, dgiRounded) && bitsEqualRounded(dgh, dghRounded))
+        #expect(dgi.scalars.contains { $0 != 0 } && dgates.scalars.contains { $0 != 0 })
+    }
 }
 
 /// The vector exp behind the softmaxes, against libm.
