@@ -2,7 +2,7 @@
 import PackageDescription
 
 // One target per layer of the architecture:
-//   CKernels       — the few C loops Swift cannot express (AVX512-BF16 products of a few rows)
+//   CKernels       — the few C loops Swift cannot express (AVX-512 products of a few rows, weight layouts)
 //   TensorCore     — tensors, oneDNN kernels, reverse-mode autodiff, safetensors, threads
 //   Layers         — Module, Linear/Embedding/Dropout/GRU/LSTM, optimizers, schedules
 //   Vision         — image decoding, PyTorch checkpoint reading, CNN encoders

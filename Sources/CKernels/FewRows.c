@@ -14,6 +14,7 @@
 // the loop runs at about the speed the cache hierarchy delivers W.
 
 #include "CKernels.h"
+#include "Rounding.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -161,14 +162,6 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
     __builtin_trap();
 }
 #endif
-
-/// float32 → bfloat16, round to nearest even; NaN stays a (quiet) NaN.
-static inline uint16_t bfloat16(float value) {
-    union { float f; uint32_t u; } bits = { value };
-    uint32_t u = bits.u;
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
-    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
 
 size_t captioner_few_rows_packed_count(int n, int k) {
     size_t tiles = (size_t)(n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE;

@@ -1,4 +1,5 @@
 import CDNNL
+import CKernels
 import Foundation
 
 /// oneDNN's CPU engine and stream, created once per process.
@@ -112,7 +113,8 @@ final class MatmulPrimitive {
             weightsMD = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)!.pointee
             // From the weight as stored, once rounded to bfloat16 (see `BlockedWeights.write`).
             let plainWeightsMD = describe(rows: k, cols: n, transposed: key.transposeB, type: dnnl_bf16)
-            blockedWeights = BlockedWeights(from: plainWeightsMD, to: weightsMD, engine: engine)
+            blockedWeights = BlockedWeights(from: plainWeightsMD, to: weightsMD, engine: engine,
+                                            pairs: (k: k, n: n, transposed: key.transposeB))
         } else {
             blockedWeights = nil
         }
@@ -323,7 +325,8 @@ protocol WeightLayout: AnyObject {
 }
 
 /// A weight layout a matmul primitive chose (`dnnl_format_tag_any`) and the oneDNN reorder that
-/// writes a float32 row-major weight into it as bfloat16, blocked for the AMX tiles.
+/// writes a float32 row-major weight into it as bfloat16, blocked for the AMX tiles — or, when the
+/// layout is BA16a64b2a (as for every weight here), our own loop that writes it (PairBlocks.c).
 final class BlockedWeights: WeightLayout {
     /// Equal for equal layouts (the same descriptor bytes), so they share cached weights. A small
     /// integer rather than the bytes: the weight cache is looked up on every bfloat16 product.
@@ -334,12 +337,28 @@ final class BlockedWeights: WeightLayout {
     private let rounded = BFloat16Buffer(capacity: 1)
     /// Values in the plain weight.
     private let plainCount: Int
+    /// The product's K×N and whether the weight is stored [N][K], when the layout is BA16a64b2a
+    /// and `captioner_pair_blocks` writes it instead of the reorder.
+    let pairs: (k: Int, n: Int, transposed: Bool)?
 
-    init(from plain: dnnl_memory_desc_t, to blocked: dnnl_memory_desc_t, engine: dnnl_engine_t) {
+    /// `pairs`: the weight's logical dims and storage, offered for writing the layout with
+    /// `captioner_pair_blocks`; taken only when `blocked` is that function's BA16a64b2a layout
+    /// (`ownWriter: false` keeps oneDNN's reorder, for tests).
+    init(from plain: dnnl_memory_desc_t, to blocked: dnnl_memory_desc_t, engine: dnnl_engine_t,
+         pairs: (k: Int, n: Int, transposed: Bool)? = nil, ownWriter: Bool = true) {
         var (plain, blocked) = (plain, blocked)
         identity = LayoutNumbers.shared.number(for: withUnsafeBytes(of: &blocked) { Array($0) })
         bytes = dnnl_memory_desc_get_size(&blocked)
         plainCount = dnnl_memory_desc_get_size(&plain) / 2
+        self.pairs = pairs.flatMap { pairs in
+            var expected = dnnl_memory_desc_t()
+            guard ownWriter,
+                  dnnl_memory_desc_init_by_tag(&expected, 2, dnnlDims([pairs.k, pairs.n]), dnnl_bf16, dnnl_BA16a64b2a) == dnnl_success,
+                  dnnl_memory_desc_equal(&expected, &blocked) != 0,
+                  dnnl_memory_desc_get_size(&expected) == (pairs.n + 63) / 64 * ((pairs.k + 31) / 32 * 32) * 64 * 2
+            else { return nil }
+            return pairs
+        }
         var pd: dnnl_primitive_desc_t?
         check(dnnl_reorder_primitive_desc_create(&pd, &plain, engine, &blocked, engine, nil), "reorder primitive_desc_create")
         defer { dnnl_primitive_desc_destroy(pd) }
@@ -353,17 +372,38 @@ final class BlockedWeights: WeightLayout {
         destination = dst!
     }
 
+    /// BA16a64b2a for a weight of K×N stored plain (`transposed`: [N][K]), the layout the matmul
+    /// primitives choose; `ownWriter: false` writes it with oneDNN's reorder (the tests' reference).
+    static func pairBlocked(k: Int, n: Int, transposed: Bool, ownWriter: Bool = true) -> BlockedWeights {
+        let plain = plainDescriptor(dims: [k, n], strides: transposed ? [1, k] : [n, 1], type: dnnl_bf16)
+        var blocked = dnnl_memory_desc_t()
+        check(dnnl_memory_desc_init_by_tag(&blocked, 2, dnnlDims([k, n]), dnnl_bf16, dnnl_BA16a64b2a), "memory_desc_init_by_tag")
+        return BlockedWeights(from: plain, to: blocked, engine: OneDNN.shared.engine, pairs: (k, n, transposed), ownWriter: ownWriter)
+    }
+
     deinit {
         dnnl_primitive_destroy(reorder)
         dnnl_memory_destroy(source)
         dnnl_memory_destroy(destination)
     }
 
-    /// Writes `weight` (float32, plain) into `target` (`bytes` long) in this layout: rounded to
-    /// bfloat16 by our vector loop first, then moved into place by oneDNN's reorder. Its own
-    /// float32 → bfloat16 reorder ran at about 1 G values/s (2.2 ms for the 3000×512 output layer,
-    /// every optimizer step, twice: once per layout the forward and backward products use).
+    /// Writes `weight` (float32, plain) into `target` (`bytes` long) in this layout: by
+    /// `captioner_pair_blocks` in one pass for BA16a64b2a; else rounded to bfloat16 by our vector
+    /// loop first, then moved into place by oneDNN's reorder. Its own float32 → bfloat16 reorder
+    /// ran at about 1 G values/s (2.2 ms for the 3000×512 output layer, every optimizer step,
+    /// twice: once per layout the forward and backward products use).
     func write(_ weight: UnsafePointer<Float>, into target: UnsafeMutableRawPointer) {
+        if let pairs {
+            // Rounded straight into the layout, column blocks of 64 × K values shared by the cores
+            // (both from about 128 K values on).
+            let blocked = target.assumingMemoryBound(to: UInt16.self)
+            let blocks = (pairs.n + 63) / 64
+            Threads.parallelRanges(blocks, minimumPerThread: max(1, 131_072 / max(64 * pairs.k, 1))) { range in
+                captioner_pair_blocks(weight, Int32(pairs.k), Int32(pairs.n), pairs.transposed ? 1 : 0, blocked,
+                                      Int32(range.lowerBound), Int32(range.upperBound))
+            }
+            return
+        }
         rounded.reserve(plainCount)
         BFloat16.convert(weight, count: plainCount, into: rounded.pointer)
         check(dnnl_memory_set_data_handle(source, rounded.pointer), "set_data_handle")

@@ -299,6 +299,36 @@ import TestSupport
         }
     }
 
+    /// Our BA16a64b2a writer (PairBlocks.c) writes the bytes oneDNN's reorder writes, padding
+    /// included, for weights stored either way.
+    @Test(.enabled(if: Precision.supportsBFloat16), arguments: [(512, 3000), (3000, 512), (37, 70), (33, 65), (64, 128)])
+    func pairBlocksWriteWhatTheReorderWrites(k: Int, n: Int) {
+        var rng = RandomGenerator(seed: 24)
+        let weight = Tensor.randn([k * n], rng: &rng)
+        for transposed in [false, true] {
+            let ours = BlockedWeights.pairBlocked(k: k, n: n, transposed: transposed)
+            let reference = BlockedWeights.pairBlocked(k: k, n: n, transposed: transposed, ownWriter: false)
+            #expect(ours.pairs != nil && reference.pairs == nil && ours.bytes == reference.bytes)
+            let (a, b) = (BFloat16Buffer(capacity: ours.bytes / 2), BFloat16Buffer(capacity: ours.bytes / 2))
+            a.pointer.initialize(repeating: 0xFFFF, count: ours.bytes / 2)      // padding must be written, not left
+            ours.write(weight.data, into: a.pointer)
+            reference.write(weight.data, into: b.pointer)
+            #expect(memcmp(a.pointer, b.pointer, ours.bytes) == 0, "K \(k), N \(n), transposed \(transposed)")
+        }
+    }
+
+    /// The output layer's forward (x·Wᵀ) and backward (dz·W) products choose that layout, so our
+    /// writer makes their weights' copies.
+    @Test(.enabled(if: Precision.hasAMX))
+    func outputLayerProductsTakeThePairLayout() {
+        for (transposeB, kk, nn) in [(true, 512, 3000), (false, 3000, 512)] {
+            var key = MatmulKey(batch: 1, m: 64, n: nn, k: kk, transposeA: false, transposeB: transposeB, bias: false,
+                                accumulate: false, bfloat16: true)
+            key.blockedB = true
+            #expect(MatmulPrimitive(key).blockedWeights?.pairs != nil, "\(kk)×\(nn)")
+        }
+    }
+
     /// The cross-entropy gradient's one pass equals scaling p in place, converting it and summing
     /// its columns, bit for bit.
     @Test func crossEntropyGradientIsTheThreePassesInOne() {

@@ -33,4 +33,12 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
                                  const float *bias, float *c, int accumulate, float *statistics,
                                  int tiles_per_claim, int *next_tile);
 
+/// A float32 weight of logical dims K×N (K the product's inner dimension), stored plain — row-major
+/// [K][N], or `transposed`: [N][K] — rounded to bfloat16 (nearest even) into oneDNN's BA16a64b2a
+/// layout, [⌈N/64⌉][⌈K/32⌉·16][64][2]: for each block of 64 columns, each pair of rows' 64 columns
+/// with their two values side by side; zero where N or K is padded (see PairBlocks.c). Writes the
+/// column blocks block_begin..<block_end, so threads can share the blocks.
+void captioner_pair_blocks(const float *plain, int k, int n, int transposed, uint16_t *blocked,
+                           int block_begin, int block_end);
+
 #endif
