@@ -7,12 +7,15 @@ public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     /// The parameters, under their state-dict names.
     var parameters: [(name: String, tensor: Tensor)] { get }
-    func step()
+    /// One update from the gradients, each read as `gradientScale`·g: the same values as scaling
+    /// the gradients in place first (`clipGradientNorm`), without that pass over them.
+    func step(gradientScale: Float)
     func stateDict() -> SafeTensors
     func loadState(_ state: SafeTensors) throws
 }
 
 extension Optimizer {
+    public func step() { step(gradientScale: 1) }
     public func zeroGrad() { for (_, p) in parameters { p.grad = nil } }
 }
 
@@ -52,7 +55,7 @@ public final class Adam: Optimizer {
              weightDecay: weightDecay, decoupledWeightDecay: true)
     }
 
-    public func step() {
+    public func step(gradientScale scale: Float) {
         stepCount += 1
         let t = Double(stepCount)
         let stepSize = Float(Double(learningRate) / (1 - pow(Double(beta1), t)))
@@ -72,7 +75,7 @@ public final class Adam: Optimizer {
                 Threads.parallelRanges(start / 4, minimumPerThread: 1 << 14) { lanes in
                 var j = lanes.lowerBound * 4
                 while j < lanes.upperBound * 4 {
-                    let gj = UnsafeRawPointer(g + j).loadUnaligned(as: SIMD4<Float>.self)
+                    let gj = UnsafeRawPointer(g + j).loadUnaligned(as: SIMD4<Float>.self) * scale
                     var mj = UnsafeRawPointer(m + j).loadUnaligned(as: SIMD4<Float>.self)
                     var vj = UnsafeRawPointer(v + j).loadUnaligned(as: SIMD4<Float>.self)
                     let tj = UnsafeRawPointer(theta + j).loadUnaligned(as: SIMD4<Float>.self)
@@ -87,7 +90,7 @@ public final class Adam: Optimizer {
                 }
             }
             for j in start..<p.count {
-                var gj = g[j]
+                var gj = g[j] * scale
                 if wd != 0 {
                     if decoupledWeightDecay { theta[j] *= decay } else { gj += wd * theta[j] }
                 }
@@ -147,12 +150,12 @@ public final class SGD: Optimizer {
         buffers = Array(repeating: nil, count: parameters.count)
     }
 
-    public func step() {
+    public func step(gradientScale scale: Float) {
         for (i, (_, p)) in parameters.enumerated() {
             guard let grad = p.grad else { continue }
             let theta = p.data, g = grad.data
             var direction = [Float](repeating: 0, count: p.count)
-            for j in 0..<p.count { direction[j] = g[j] + weightDecay * theta[j] }
+            for j in 0..<p.count { direction[j] = g[j] * scale + weightDecay * theta[j] }
             if momentum != 0 {
                 if let buffer = buffers[i] {
                     let b = buffer.data
@@ -195,6 +198,22 @@ public final class SGD: Optimizer {
 /// the norm taken over all gradients together. Returns the norm before clipping.
 @discardableResult
 public func clipGradientNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
+    let (norm, coefficient) = gradientClipping(parameters, maxNorm: maxNorm)
+    if coefficient < 1 {
+        for p in parameters {
+            guard let g = p.grad else { continue }
+            let values = g.data
+            Threads.parallelRanges(g.count, minimumPerThread: 1 << 17) { range in
+                for j in range { values[j] *= coefficient }
+            }
+        }
+    }
+    return norm
+}
+
+/// `clipGradientNorm`'s norm and coefficient min(1, maxNorm / (‖g‖₂ + 1e-6)), the gradients left
+/// as they are: an optimizer applies the coefficient as it reads them (`step(gradientScale:)`).
+public func gradientClipping(_ parameters: [Tensor], maxNorm: Float) -> (norm: Float, coefficient: Float) {
     var sumSquares: Double = 0
     for p in parameters {
         guard let g = p.grad else { continue }
@@ -213,15 +232,5 @@ public func clipGradientNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
         }
     }
     let norm = Float(sumSquares.squareRoot())
-    let coefficient = min(1, maxNorm / (norm + 1e-6))
-    if coefficient < 1 {
-        for p in parameters {
-            guard let g = p.grad else { continue }
-            let values = g.data
-            Threads.parallelRanges(g.count, minimumPerThread: 1 << 17) { range in
-                for j in range { values[j] *= coefficient }
-            }
-        }
-    }
-    return norm
+    return (norm, min(1, maxNorm / (norm + 1e-6)))
 }

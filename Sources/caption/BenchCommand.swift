@@ -329,8 +329,7 @@ struct Bench: ParsableCommand {
             decoder.trainingLoss(features, tokens: tokens, attentionPenalty: decoder.config.architecture.defaultAttentionPenalty)
         }
         tape.backward(from: loss)
-        clipGradientNorm(decoder.parameters, maxNorm: 5)
-        optimizer.step()
+        optimizer.step(gradientScale: gradientClipping(decoder.parameters, maxNorm: 5).coefficient)
         optimizer.zeroGrad()
     }
 

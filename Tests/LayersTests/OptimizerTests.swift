@@ -97,6 +97,39 @@ import TensorCore
         #expect(abs(w.grad!.data[w.count - 1] - original[w.count - 1] / 4) <= 1e-6 * abs(original[w.count - 1]) + 1e-12)
     }
 
+    /// Clipping applied as the optimizer reads the gradients (`gradientClipping`, then
+    /// `step(gradientScale:)`) updates exactly as clipping them in place and stepping.
+    @Test func clippingInTheStepEqualsClippingFirst() {
+        var rng = RandomGenerator(seed: 9)
+        let start = Tensor.randn([100_003], rng: &rng), gradient = Tensor.randn([100_003], rng: &rng, std: 3)
+        let optimizers: [([(name: String, tensor: Tensor)]) -> Optimizer] = [
+            { Adam($0, learningRate: 1e-2) }, { Adam.adamW($0, learningRate: 1e-2) },
+            { SGD($0, learningRate: 0.1, momentum: 0.9, weightDecay: 0.01) },
+        ]
+        for make in optimizers {
+            func run(inStep: Bool) -> [Float] {
+                let theta = start.copy()
+                theta.requiresGrad = true
+                let optimizer = make([("theta", theta)])
+                for _ in 0..<2 {
+                    theta.grad = gradient.copy()
+                    if inStep {
+                        let (norm, coefficient) = gradientClipping([theta], maxNorm: 50)
+                        #expect(coefficient < 1 && norm > 50)
+                        optimizer.step(gradientScale: coefficient)
+                        #expect(theta.grad!.scalars == gradient.scalars, "the gradients are left as they are")
+                    } else {
+                        clipGradientNorm([theta], maxNorm: 50)
+                        optimizer.step()
+                    }
+                    optimizer.zeroGrad()
+                }
+                return theta.scalars
+            }
+            #expect(run(inStep: true) == run(inStep: false))
+        }
+    }
+
     @Test func stateSavesAndRestoresExactly() throws {
         func run(restoreAfter: Int?) throws -> [Float] {
             let theta = Self.f["optim/theta0"]!.copy()

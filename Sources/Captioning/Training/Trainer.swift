@@ -161,8 +161,8 @@ public final class Trainer {
             return decoder.trainingLoss(feats, tokens: tokens, attentionPenalty: penalty)
         }
         tape.backward(from: loss)
-        clipGradientNorm(decoder.parameters, maxNorm: options.gradientClip)
-        optimizer.step()
+        // clip_grad_norm_ then step, with the clipping applied as the optimizer reads the gradients.
+        optimizer.step(gradientScale: gradientClipping(decoder.parameters, maxNorm: options.gradientClip).coefficient)
         optimizer.zeroGrad()
         return (Double(loss.item), targets)
     }
