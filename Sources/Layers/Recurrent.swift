@@ -126,14 +126,15 @@ public final class LSTM: Module {
 /// floats: 18 MB for V = 3000 and a 512-wide GRU. Decoding only: the lookup has no gradient.
 public final class WordGateTable {
     private var table: Tensor?
-    private var builtFrom: [UInt64] = []
+    /// The versions of the embedding, W_ih and b_ih the table was built from.
+    private var builtFrom: (UInt64, UInt64, UInt64)?
 
     public init() {}
 
     /// words [B] → gi [B, gates·H]
     public func inputGates(_ words: IntTensor, embedding: Tensor, weights: RecurrentParameters) -> Tensor {
-        let versions = [embedding.storage.version, weights.weightIH.storage.version, weights.biasIH.storage.version]
-        if table == nil || versions != builtFrom {
+        let versions = (embedding.storage.version, weights.weightIH.storage.version, weights.biasIH.storage.version)
+        if table == nil || builtFrom.map({ $0 != versions }) ?? true {
             table = nil                                         // free the old table before building
             table = Tape.withoutRecording { linear(embedding, weight: weights.weightIH, bias: weights.biasIH) }   // [V, gates·H]
             builtFrom = versions

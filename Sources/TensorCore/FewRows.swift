@@ -22,7 +22,8 @@ enum FewRows {
     }
 
     /// Layouts per weight shape, and the scratch for A rounded to bfloat16; used under `MatmulCache`'s lock.
-    private static var layouts: [[Int]: PackedForFewRows] = [:]
+    private struct Shape: Hashable { let n: Int, k: Int }
+    private static var layouts: [Shape: PackedForFewRows] = [:]
     private static var rounded: [Float] = []
 
     /// C (+)= A·Wᵀ (+ bias), the 64-column tiles of C shared out among the cores as they come free.
@@ -31,9 +32,9 @@ enum FewRows {
     static func multiply(_ key: MatmulKey, a: UnsafePointer<Float>, weight: TensorStorage,
                          bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>, statistics: UnsafeMutablePointer<Float>? = nil) {
         let (m, n, k) = (key.m, key.n, key.k)
-        let layout = layouts[[n, k]] ?? {
+        let layout = layouts[Shape(n: n, k: k)] ?? {
             let made = PackedForFewRows(n: n, k: k)
-            layouts[[n, k]] = made
+            layouts[Shape(n: n, k: k)] = made
             return made
         }()
         let packed = BFloat16WeightCache.shared.blocked(weight, layout: layout).assumingMemoryBound(to: UInt16.self)
