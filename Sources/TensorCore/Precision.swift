@@ -71,12 +71,11 @@ final class BFloat16Buffer {
 /// [rows, width], then zero rows up to a multiple of 64 for the products that read it K-major
 /// (transposeA, padded by `MatmulCache.paddedInnerDimension`). nil in float32 mode.
 final class RoundedGradient {
-    let rows: Int, width: Int
+    let width: Int
     private let buffer: BFloat16Buffer
 
     init?(rows: Int, width: Int) {
         guard Precision.effectiveMatmul == .bfloat16 else { return nil }
-        self.rows = rows
         self.width = width
         let paddedRows = (rows + 63) / 64 * 64
         buffer = BFloat16Buffer(capacity: paddedRows * width)
@@ -90,12 +89,6 @@ final class RoundedGradient {
     /// stays float32 (and rounds nothing).
     func operand(from row: Int = 0, m: Int, n: Int, k: Int) -> UnsafePointer<UInt16>? {
         gemmRoundsToBFloat16(m: m, n: n, k: k) ? UnsafePointer(buffer.pointer + row * width) : nil
-    }
-
-    /// values[0..<count] → bfloat16 at `target`, with `BFloat16.round`.
-    static func round(_ values: UnsafePointer<Float>, count: Int, into target: UnsafeMutablePointer<UInt16>) {
-        let bits = UnsafeRawPointer(values).assumingMemoryBound(to: UInt32.self)
-        for j in 0..<count { target[j] = BFloat16.round(bits[j]) }
     }
 }
 

@@ -19,13 +19,13 @@ enum Recurrent {
     //
     // Saved per row for backward: [r | z | n | gh_n]  (B, 4H)
 
-    /// Rows are `giStride`, `hStride`, `outStride` floats apart so time-major slices of a sequence
-    /// can be read and written in place.
     /// Rows per thread for a cell's pointwise pass: each column of a row evaluates a rational
     /// function per gate (about 25 operations each), so a row weighs about `gates` times its width.
     /// A packed batch's late steps have 16–40 rows alive, and split across the cores from here.
     private static func cellRows(hidden: Int, gates: Int) -> Int { Threads.minimumRows(rowWork: gates * hidden) }
 
+    /// Rows are `giStride`, `hStride`, `outStride` floats apart so time-major slices of a sequence
+    /// can be read and written in place.
     static func gruForward(batch: Int, hidden H: Int,
                            gi: UnsafePointer<Float>, giStride: Int,
                            gh: UnsafePointer<Float>,
@@ -109,8 +109,8 @@ enum Recurrent {
                     dhp[j] = d * z
                 }
                 // The rows just written, rounded while they are in L1.
-                if let dgiRounded { RoundedGradient.round(di, count: 3 * H, into: dgiRounded + b * 3 * H) }
-                if let dghRounded { RoundedGradient.round(dhh, count: 3 * H, into: dghRounded + b * 3 * H) }
+                if let dgiRounded { BFloat16.convert(di, count: 3 * H, into: dgiRounded + b * 3 * H) }
+                if let dghRounded { BFloat16.convert(dhh, count: 3 * H, into: dghRounded + b * 3 * H) }
             }
         }
     }
@@ -212,7 +212,7 @@ enum Recurrent {
                     dcp[j] = dcTotal * f
                 }
                 // The row just written, rounded while it is in L1 (rows of 4H).
-                if let dgatesRounded { RoundedGradient.round(dg, count: 4 * H, into: dgatesRounded + b * 4 * H) }
+                if let dgatesRounded { BFloat16.convert(dg, count: 4 * H, into: dgatesRounded + b * 4 * H) }
             }
         }
     }

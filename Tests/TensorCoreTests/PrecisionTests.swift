@@ -276,7 +276,7 @@ import TestSupport
             let (m, k, n) = (70, 96, 80)
             let a = Tensor.randn([m, k], rng: &rng), w = Tensor.randn([n, k], rng: &rng)
             let rounded = RoundedGradient(rows: m, width: k)!
-            RoundedGradient.round(a.data, count: m * k, into: rounded.row(0))
+            BFloat16.convert(a.data, count: m * k, into: rounded.row(0))
             #expect(rounded.operand(m: 1, n: 1, k: 1) == nil, "a product below the bfloat16 threshold rounds nothing")
             for (first, rows) in [(0, m), (16, 24)] {
                 let plain = Tensor(zeros: [rows, n]), given = Tensor(zeros: [rows, n])
@@ -289,7 +289,7 @@ import TestSupport
             let (tm, tn, tk) = (256, 300, 301)
             let at = Tensor.randn([tk, tm], rng: &rng), b = Tensor.randn([tk, tn], rng: &rng), start = Tensor.randn([tm, tn], rng: &rng)
             let roundedT = RoundedGradient(rows: tk, width: tm)!
-            RoundedGradient.round(at.data, count: tk * tm, into: roundedT.row(0))
+            BFloat16.convert(at.data, count: tk * tm, into: roundedT.row(0))
             let plain = start.copy(), given = start.copy()
             gemm(at.data, b.data, plain.data, m: tm, n: tn, k: tk, transposeA: true, accumulate: true)
             gemm(at.data, b.data, given.data, m: tm, n: tn, k: tk, transposeA: true, accumulate: true,
