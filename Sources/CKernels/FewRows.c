@@ -16,6 +16,9 @@
 #include "CKernels.h"
 #include "Rounding.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -137,11 +140,12 @@ void multiply(const float *rows, const int m, int k, const uint16_t *packed, int
     }
 }
 
+/// Claims `tiles_per_claim` tiles at a time from `next_tile` and computes them, up to tile `last`.
 FEW_ROWS_TARGET
-void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
-                                 const float *bias, float *c, int accumulate, float *statistics,
-                                 int tiles_per_claim, int *next_tile) {
-    const int tiles = (n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE;
+static void claim_tiles(const float *rows, int m, int k, const uint16_t *packed, int n,
+                        const float *bias, float *c, int accumulate, float *statistics,
+                        int tiles_per_claim, int *next_tile, int last) {
+    const int tiles = last;
     const int claim = tiles_per_claim > 0 ? tiles_per_claim : 1;
     for (;;) {
         int begin = __atomic_fetch_add(next_tile, claim, __ATOMIC_RELAXED);
@@ -158,6 +162,142 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
     }
 }
 
+FEW_ROWS_TARGET
+void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
+                                 const float *bias, float *c, int accumulate, float *statistics,
+                                 int tiles_per_claim, int *next_tile) {
+    claim_tiles(rows, m, k, packed, n, bias, c, accumulate, statistics, tiles_per_claim, next_tile,
+                (n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE);
+}
+
+// MARK: - A team that stays together between products
+
+// A beam step's two products are separated by serial work (the GRU cell; the search's top-k and
+// gathers): about a third of the step, during which an ordinary parallel loop's second core idles.
+// In a team, the helper thread stays inside one parallel region for the whole search, runs its
+// share of each product the leader posts, and in between pulls the first tiles of the product it
+// expects next into its L2 — W streams from L3 (4.6 MB a step), so those tiles are then read at
+// cache speed. The tiles it has prefetched are reserved for it when the product comes; the rest
+// are shared from one counter as in `captioner_few_rows_multiply`. Each tile is computed the same
+// way whoever takes it, so the results are the same bit for bit.
+
+enum { PREDICTIONS = 8 };
+
+struct captioner_team {
+    // The posted job (written by the leader before `sequence` is released).
+    const float *rows; int m, k; const uint16_t *packed; int n;
+    const float *bias; float *c; int accumulate; float *statistics; int claim;
+    int reserved;                        // tiles 0..<reserved are the helper's
+    int prefetch_bytes;                  // at most this much of the expected next weight
+    // Which product followed which: a weight's packed copy → the next product's packed copy, its
+    // bytes and its bytes per tile. Hints only: a stale one makes a useless prefetch, not a wrong answer.
+    const uint16_t *after[PREDICTIONS], *next[PREDICTIONS];
+    long next_bytes[PREDICTIONS], next_tile_bytes[PREDICTIONS];
+    const uint16_t *previous;            // the leader's last product
+    // Words one thread writes while the other reads, each on its own cache line.
+    _Alignas(64) int next_tile;          // the shared tiles' counter
+    _Alignas(64) int sequence;           // job number; -1 tells the helper to leave
+    _Alignas(64) int finished;           // the helper has finished job `finished`
+    _Alignas(64) const uint16_t *prefetching;   // the weight the helper is prefetching,
+    int prefetched_tiles;                //   and how many of its first tiles it has asked for
+};
+
+captioner_team *captioner_team_create(int prefetch_bytes) {
+    captioner_team *t = aligned_alloc(64, (sizeof(captioner_team) + 63) / 64 * 64);
+    if (!t) return NULL;
+    memset(t, 0, sizeof *t);
+    t->prefetch_bytes = prefetch_bytes;
+    return t;
+}
+
+void captioner_team_destroy(captioner_team *t) { free(t); }
+
+static long tile_bytes(int k) { return (long)((k + 1) / 2) * 2 * CAPTIONER_FEW_ROWS_TILE * 2; }
+
+void captioner_team_serve(captioner_team *t) {
+    int seen = 0;
+    const char *ahead = NULL;            // the expected next weight, and how far it is prefetched
+    long fetched = 0, wanted = 0, per_tile = 1;
+    for (;;) {
+        int job = __atomic_load_n(&t->sequence, __ATOMIC_ACQUIRE);
+        if (job < 0) return;
+        if (job == seen) {
+            if (fetched < wanted) {
+                // 1 KB at a time into L2, then look for the job again.
+                for (int line = 0; line < 16; line++) _mm_prefetch(ahead + fetched + 64 * line, _MM_HINT_T1);
+                fetched += 1024;
+                __atomic_store_n(&t->prefetched_tiles, (int)(fetched / per_tile), __ATOMIC_RELAXED);
+            } else {
+                _mm_pause();
+            }
+            continue;
+        }
+        seen = job;
+        const int tiles = (t->n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE;
+        int mine = 0;
+        claim_tiles(t->rows, t->m, t->k, t->packed, t->n, t->bias, t->c, t->accumulate, t->statistics,
+                    t->claim, &mine, t->reserved);
+        claim_tiles(t->rows, t->m, t->k, t->packed, t->n, t->bias, t->c, t->accumulate, t->statistics,
+                    t->claim, &t->next_tile, tiles);
+        // Expect whatever followed this weight last time.
+        const uint16_t *done = t->packed;
+        ahead = NULL; fetched = wanted = 0;
+        for (int i = 0; i < PREDICTIONS; i++)
+            if (__atomic_load_n(&t->after[i], __ATOMIC_RELAXED) == done) {
+                ahead = (const char *)__atomic_load_n(&t->next[i], __ATOMIC_RELAXED);
+                wanted = __atomic_load_n(&t->next_bytes[i], __ATOMIC_RELAXED);
+                per_tile = __atomic_load_n(&t->next_tile_bytes[i], __ATOMIC_RELAXED);
+                if (wanted > t->prefetch_bytes) wanted = t->prefetch_bytes;
+                if (!ahead || per_tile <= 0) { wanted = 0; per_tile = 1; }
+                break;
+            }
+        __atomic_store_n(&t->prefetched_tiles, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->prefetching, (const uint16_t *)ahead, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->finished, job, __ATOMIC_RELEASE);
+    }
+}
+
+/// Notes that `packed` followed the leader's previous product. The helper reads the table only
+/// between finishing a job and reporting it finished, while the leader waits, so they never overlap.
+static void remember(captioner_team *t, const uint16_t *packed, int n, int k) {
+    const uint16_t *previous = t->previous;
+    t->previous = packed;
+    if (!previous) return;
+    int slot = -1;
+    for (int i = 0; i < PREDICTIONS && slot < 0; i++)
+        if (t->after[i] == previous) slot = i;
+    for (int i = 0; i < PREDICTIONS && slot < 0; i++)
+        if (!t->after[i]) slot = i;
+    if (slot < 0) slot = (int)(((uintptr_t)previous >> 6) % PREDICTIONS);
+    __atomic_store_n(&t->after[slot], previous, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->next[slot], packed, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->next_bytes[slot], (long)captioner_few_rows_packed_count(n, k) * 2, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->next_tile_bytes[slot], tile_bytes(k), __ATOMIC_RELAXED);
+}
+
+FEW_ROWS_TARGET
+void captioner_team_multiply(captioner_team *t, const float *rows, int m, int k, const uint16_t *packed, int n,
+                             const float *bias, float *c, int accumulate, float *statistics, int tiles_per_claim) {
+    remember(t, packed, n, k);
+    const int tiles = (n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE;
+    int reserved = 0;
+    if (__atomic_load_n(&t->prefetching, __ATOMIC_RELAXED) == packed) {
+        reserved = __atomic_load_n(&t->prefetched_tiles, __ATOMIC_RELAXED);
+        if (reserved > tiles) reserved = tiles;
+    }
+    t->rows = rows; t->m = m; t->k = k; t->packed = packed; t->n = n;
+    t->bias = bias; t->c = c; t->accumulate = accumulate; t->statistics = statistics;
+    t->claim = tiles_per_claim > 0 ? tiles_per_claim : 1;
+    t->reserved = reserved;
+    __atomic_store_n(&t->next_tile, reserved, __ATOMIC_RELAXED);
+    const int job = t->sequence + 1;
+    __atomic_store_n(&t->sequence, job, __ATOMIC_RELEASE);
+    claim_tiles(rows, m, k, packed, n, bias, c, accumulate, statistics, t->claim, &t->next_tile, tiles);
+    while (__atomic_load_n(&t->finished, __ATOMIC_ACQUIRE) != job) _mm_pause();
+}
+
+void captioner_team_finish(captioner_team *t) { __atomic_store_n(&t->sequence, -1, __ATOMIC_RELEASE); }
+
 #else
 int captioner_few_rows_available(void) { return 0; }
 void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
@@ -165,6 +305,14 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
                                  int tiles_per_claim, int *next_tile) {
     __builtin_trap();
 }
+captioner_team *captioner_team_create(int prefetch_bytes) { return NULL; }
+void captioner_team_destroy(captioner_team *t) {}
+void captioner_team_serve(captioner_team *t) { __builtin_trap(); }
+void captioner_team_multiply(captioner_team *t, const float *rows, int m, int k, const uint16_t *packed, int n,
+                             const float *bias, float *c, int accumulate, float *statistics, int tiles_per_claim) {
+    __builtin_trap();
+}
+void captioner_team_finish(captioner_team *t) {}
 #endif
 
 size_t captioner_few_rows_packed_count(int n, int k) {

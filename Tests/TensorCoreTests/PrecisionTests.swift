@@ -169,6 +169,57 @@ import TestSupport
         #expect(Precision.$matmul.withValue(.bfloat16) { linearLogits(x, weight: w, bias: nil) }.statistics == nil)
     }
 
+    /// Few-row products made with the second core held as their helper (`Threads.withProductHelper`,
+    /// a beam search's team) are the ordinary products bit for bit: logits and statistics, one to
+    /// four rows, weights taken in turn as a beam step takes W_hh and W_out, so that from the third
+    /// product on the helper has prefetched tiles reserved for it. A nested call, and products in a
+    /// parallel loop's team of one inside the region, still compute everything.
+    @Test(.enabled(if: FewRows.available))
+    func productsWithAHelperAreTheOrdinaryProducts() {
+        var rng = RandomGenerator(seed: 14)
+        let weights = [(1536, 512), (3000, 512), (400, 97)].map { (n, k) in
+            (w: Tensor.randn([n, k], rng: &rng) * 0.2, bias: Tensor.randn([n], rng: &rng))
+        }
+        let inputs = (1...FewRows.maximumRows).map { m in weights.map { Tensor.randn([m, $0.w.shape[1]], rng: &rng) } }
+        func products() -> [[Float]] {
+            Precision.$matmul.withValue(.bfloat16) {
+                var out: [[Float]] = []
+                for _ in 0..<3 {
+                    for (m, row) in inputs.enumerated() {
+                        for (x, weight) in zip(row, weights) {
+                            let (logits, statistics) = linearLogits(x, weight: weight.w, bias: weight.bias)
+                            #expect(statistics != nil, "\(m + 1) rows: statistics")
+                            out.append(logits.scalars + (statistics?.normalisers ?? []) + (statistics?.blockMaxima ?? []))
+                        }
+                    }
+                }
+                return out
+            }
+        }
+        let alone = products()
+        // One team at a time in the process: while a test running beside this one holds it (a beam
+        // search, for a few milliseconds), the call runs without a helper; try again until it has one.
+        var led = false, attempts = 0
+        repeat {
+            let together = Threads.withProductHelper(rows: FewRows.maximumRows) {
+                led = FewRows.Team.leading
+                return products()
+            }
+            #expect(together == alone)
+            attempts += 1
+            if !led { usleep(5_000) }
+        } while !led && Threads.count == 2 && attempts < 200
+        if Threads.count == 2 { #expect(led, "two threads and AVX-512: the products had a helper") }
+        #expect(!FewRows.Team.leading, "the team ends with the call")
+        let nested = Threads.withProductHelper(rows: 3) { Threads.withProductHelper(rows: 3) { products() } }
+        #expect(nested == alone)
+        var inLoop: [[Float]] = []
+        Threads.withProductHelper(rows: 3) {
+            Threads.parallelRanges(2, minimumPerThread: 1) { range in if range.contains(0) { inLoop = products() } }
+        }
+        #expect(inLoop == alone)
+    }
+
     /// Which row splits the bfloat16 products get (`MatmulCache.rowsPerCall`), on two threads.
     @Test func rowSplitsFollowTheShapes() {
         func rows(_ m: Int, _ k: Int, _ n: Int, transposeA: Bool = false, threads: Int = 2) -> Int {

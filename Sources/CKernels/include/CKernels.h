@@ -33,6 +33,20 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
                                  const float *bias, float *c, int accumulate, float *statistics,
                                  int tiles_per_claim, int *next_tile);
 
+/// A team of two threads for a run of few-row products (a beam search), inside one parallel
+/// region: the helper thread calls `captioner_team_serve`, which returns after the leader calls
+/// `captioner_team_finish`; meanwhile the leader calls `captioner_team_multiply` for each product,
+/// which the two share with the results of `captioner_few_rows_multiply`. Between products the
+/// helper prefetches into its L2 up to `prefetch_bytes` of the weight that followed the finished
+/// one last time; those tiles are then its own (see FewRows.c).
+typedef struct captioner_team captioner_team;
+captioner_team *captioner_team_create(int prefetch_bytes);
+void captioner_team_destroy(captioner_team *team);
+void captioner_team_serve(captioner_team *team);
+void captioner_team_multiply(captioner_team *team, const float *rows, int m, int k, const uint16_t *packed, int n,
+                             const float *bias, float *c, int accumulate, float *statistics, int tiles_per_claim);
+void captioner_team_finish(captioner_team *team);
+
 /// A float32 weight of logical dims K×N (K the product's inner dimension), stored plain — row-major
 /// [K][N], or `transposed`: [N][K] — rounded to bfloat16 (nearest even) into oneDNN's BA16a64b2a
 /// layout, [⌈N/64⌉][⌈K/32⌉·16][64][2]: for each block of 64 columns, each pair of rows' 64 columns

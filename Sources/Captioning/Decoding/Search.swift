@@ -130,7 +130,9 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
         let (images, k) = (features.batch, options.beamSize)
         precondition(k >= 1, "the beam size must be at least 1")
         let expand = (0..<images).flatMap { n in [Int32](repeating: Int32(n), count: k) }
-        var state = decoder.initialState(features.rows(expand))
+        // Each image's state is made once and copied to its K rows: expanding the features first
+        // would copy every image's grid K times (750 KB for one Lite0 image) and compute the same state K times.
+        var state = decoder.initialState(features).rows(expand)
         // Only the first beam of each image is live at the start; the others are copies of it.
         var beams = [Hypothesis](repeating: Hypothesis(), count: images * k)
         var alive = (0..<(images * k)).map { $0 % k == 0 }
@@ -139,7 +141,8 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
         var words = IntTensor([Int32](repeating: SpecialToken.start, count: images * k))
         var blockMaxima: [Float] = []                   // [rows, blocks] of each step's logits
 
-        for step in 0...options.maxWords {
+        /// One step of the search; false once it is over.
+        func advance(_ step: Int) -> Bool {
             let out = decoder.step(state, words: words)
             let v = out.logits.shape[1]
             // Each row's normaliser and its largest logit per block of words: the step's own when its
@@ -210,11 +213,20 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
                 for j in filled..<k { sources[n * k + j] = Int32(n * k); words.values[n * k + j] = SpecialToken.end }
                 if finished[n].count >= k || filled == 0 || step == options.maxWords { done[n] = true }
             }
-            if step == options.maxWords { break }              // keep the last live beams as fallbacks
+            if step == options.maxWords { return false }       // keep the last live beams as fallbacks
             beams = nextBeams
             alive = nextAlive
-            if done.allSatisfy({ $0 }) { break }
+            if done.allSatisfy({ $0 }) { return false }
             state = out.state.rows(sources)
+            return true
+        }
+        // The first step outside the team: it may build the decoder's tables and product layouts,
+        // work for both cores. The rest keep the second core as the products' helper.
+        if advance(0) {
+            Threads.withProductHelper(rows: images * k) {
+                var step = 1
+                while advance(step) { step += 1 }
+            }
         }
         return (0..<images).map { n in
             var results = finished[n]
