@@ -120,6 +120,28 @@ public func greedyDecode(_ decoder: CaptionDecoder, _ features: ImageFeatures, m
     }
 }
 
+/// The `count`-th best score among the best words of image `image`'s live beams' blocks, counting
+/// only blocks whose every word may be emitted (so each best is a real candidate); −∞ when there
+/// are fewer such blocks. The score is computed as the search computes it, base + (logit − normaliser).
+private func blockScoreFloor(image n: Int, beamSize k: Int, alive: [Bool], beams hypotheses: [Hypothesis], normalisers: [Float],
+                             blockMaxima: [Float], blocks: Int, block: Int, width v: Int, count: Int) -> Float {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { best in
+        var held = 0                                      // best[0..<held], descending
+        for j in 0..<k where alive[n * k + j] {
+            let b = n * k + j
+            for i in 0..<blocks where i * block >= firstEmittable && i * block < v {
+                let s = hypotheses[b].logProbability + (blockMaxima[b * blocks + i] - normalisers[b])
+                if held == count && !(s > best[count - 1]) { continue }
+                var at = min(held, count - 1)
+                while at > 0 && best[at - 1] < s { best[at] = best[at - 1]; at -= 1 }
+                best[at] = s
+                held = min(held + 1, count)
+            }
+        }
+        return held == count ? best[count - 1] : -Float.infinity
+    }
+}
+
 /// Beam search over a batch of images, all images' beams decoded together as one batch of N·K
 /// rows. Returns, per image, up to K hypotheses, best first. Finished hypotheses (those that emitted
 /// <end>) are kept aside as they appear; an image stops once it has K of them. When no beam of an
@@ -167,6 +189,12 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
                 // even if K of them end here).
                 var top: [(score: Float, beam: Int, word: Int32)] = []
                 let limit = 2 * k
+                // Every block's best word is a candidate, so the 2K-th best of those scores is a floor
+                // under the final 2K-th: a block whose best scores below it holds none of the 2K and is
+                // skipped from the start. (Not when trigram blocking may forbid a block's best word.)
+                let floor = options.blockRepeatedTrigrams ? -Float.infinity
+                    : blockScoreFloor(image: n, beamSize: k, alive: alive, beams: beams, normalisers: normalisers,
+                                      blockMaxima: blockMaxima, blocks: blocks, block: block, width: v, count: limit)
                 for j in 0..<k where alive[n * k + j] {
                     let b = n * k + j
                     let p = out.logits.data + b * v                       // [V] logits
@@ -175,7 +203,8 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
                         // A block of words at a time: once 2K candidates are held, a block whose best
                         // score cannot beat the worst of them is skipped (the score is monotone in the logit).
                         let (w, end) = (max(i * block, firstEmittable), min((i + 1) * block, v))
-                        if w >= end || top.count == limit && base + (blockMaxima[b * blocks + i] - normaliser) <= top[limit - 1].score {
+                        let blockBest = base + (blockMaxima[b * blocks + i] - normaliser)
+                        if w >= end || blockBest < floor || top.count == limit && blockBest <= top[limit - 1].score {
                             continue
                         }
                         for u in w..<end {
