@@ -183,6 +183,12 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
 
 enum { PREDICTIONS = 8 };
 
+// The threads wait for each other by re-reading a word, without PAUSE: the waits are short (a
+// product's last tiles; a step's serial work), and a loop of PAUSEs is what a hypervisor's
+// pause-loop exiting watches for. Without them the leader's wait for the helper's last tiles
+// measured 0.2–1 µs shorter per product on this VM (rdtsc, two runs of each).
+#define SPIN_HINT() __asm__ volatile("" ::: "memory")
+
 struct captioner_team {
     // The posted job (written by the leader before `sequence` is released).
     const float *rows; int m, k; const uint16_t *packed; int n;
@@ -228,7 +234,7 @@ void captioner_team_serve(captioner_team *t) {
                 fetched += 1024;
                 __atomic_store_n(&t->prefetched_tiles, (int)(fetched / per_tile), __ATOMIC_RELAXED);
             } else {
-                _mm_pause();
+                SPIN_HINT();
             }
             continue;
         }
@@ -293,7 +299,7 @@ void captioner_team_multiply(captioner_team *t, const float *rows, int m, int k,
     const int job = t->sequence + 1;
     __atomic_store_n(&t->sequence, job, __ATOMIC_RELEASE);
     claim_tiles(rows, m, k, packed, n, bias, c, accumulate, statistics, t->claim, &t->next_tile, tiles);
-    while (__atomic_load_n(&t->finished, __ATOMIC_ACQUIRE) != job) _mm_pause();
+    while (__atomic_load_n(&t->finished, __ATOMIC_ACQUIRE) != job) SPIN_HINT();
 }
 
 void captioner_team_finish(captioner_team *t) { __atomic_store_n(&t->sequence, -1, __ATOMIC_RELEASE); }
