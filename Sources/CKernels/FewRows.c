@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/// 64-column tiles in a product of n columns, and bfloat16 values in one packed tile of inner size k.
+static inline int tile_count(int n) { return (n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE; }
+static inline size_t tile_values(int k) { return (size_t)((k + 1) / 2) * 2 * CAPTIONER_FEW_ROWS_TILE; }
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -106,11 +110,11 @@ static inline __attribute__((always_inline))
 void multiply(const float *rows, const int m, int k, const uint16_t *packed, int n,
               const float *bias, float *c, int accumulate, float *statistics, int tile_begin, int tile_end) {
     const int kp = (k + 1) / 2;
-    const int tiles = (n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE;
+    const int tiles = tile_count(n);
     for (int t = tile_begin; t < tile_end; t++) {
         __m512 acc[CAPTIONER_FEW_ROWS_MAX][4];
         __mmask16 masks[4];
-        tile(rows, m, kp, packed + (size_t)t * kp * 2 * CAPTIONER_FEW_ROWS_TILE, acc);
+        tile(rows, m, kp, packed + t * tile_values(k), acc);
         for (int b = 0; b < 4; b++) {
             int col = t * CAPTIONER_FEW_ROWS_TILE + b * 16;
             masks[b] = col >= n ? 0 : n - col >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - col)) - 1);
@@ -140,12 +144,11 @@ void multiply(const float *rows, const int m, int k, const uint16_t *packed, int
     }
 }
 
-/// Claims `tiles_per_claim` tiles at a time from `next_tile` and computes them, up to tile `last`.
+/// Claims `tiles_per_claim` tiles at a time from `next_tile` and computes them, up to tile `tiles`.
 FEW_ROWS_TARGET
 static void claim_tiles(const float *rows, int m, int k, const uint16_t *packed, int n,
                         const float *bias, float *c, int accumulate, float *statistics,
-                        int tiles_per_claim, int *next_tile, int last) {
-    const int tiles = last;
+                        int tiles_per_claim, int *next_tile, int tiles) {
     const int claim = tiles_per_claim > 0 ? tiles_per_claim : 1;
     for (;;) {
         int begin = __atomic_fetch_add(next_tile, claim, __ATOMIC_RELAXED);
@@ -166,8 +169,7 @@ FEW_ROWS_TARGET
 void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
                                  const float *bias, float *c, int accumulate, float *statistics,
                                  int tiles_per_claim, int *next_tile) {
-    claim_tiles(rows, m, k, packed, n, bias, c, accumulate, statistics, tiles_per_claim, next_tile,
-                (n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE);
+    claim_tiles(rows, m, k, packed, n, bias, c, accumulate, statistics, tiles_per_claim, next_tile, tile_count(n));
 }
 
 // MARK: - A team that stays together between products
@@ -218,8 +220,6 @@ captioner_team *captioner_team_create(int prefetch_bytes) {
 
 void captioner_team_destroy(captioner_team *t) { free(t); }
 
-static long tile_bytes(int k) { return (long)((k + 1) / 2) * 2 * CAPTIONER_FEW_ROWS_TILE * 2; }
-
 void captioner_team_serve(captioner_team *t) {
     int seen = 0;
     const char *ahead = NULL;            // the expected next weight, and how far it is prefetched
@@ -239,12 +239,11 @@ void captioner_team_serve(captioner_team *t) {
             continue;
         }
         seen = job;
-        const int tiles = (t->n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE;
         int mine = 0;
         claim_tiles(t->rows, t->m, t->k, t->packed, t->n, t->bias, t->c, t->accumulate, t->statistics,
                     t->claim, &mine, t->reserved);
         claim_tiles(t->rows, t->m, t->k, t->packed, t->n, t->bias, t->c, t->accumulate, t->statistics,
-                    t->claim, &t->next_tile, tiles);
+                    t->claim, &t->next_tile, tile_count(t->n));
         // Expect whatever followed this weight last time.
         const uint16_t *done = t->packed;
         ahead = NULL; fetched = wanted = 0;
@@ -254,7 +253,6 @@ void captioner_team_serve(captioner_team *t) {
                 wanted = __atomic_load_n(&t->next_bytes[i], __ATOMIC_RELAXED);
                 per_tile = __atomic_load_n(&t->next_tile_bytes[i], __ATOMIC_RELAXED);
                 if (wanted > t->prefetch_bytes) wanted = t->prefetch_bytes;
-                if (!ahead || per_tile <= 0) { wanted = 0; per_tile = 1; }
                 break;
             }
         __atomic_store_n(&t->prefetched_tiles, 0, __ATOMIC_RELAXED);
@@ -278,14 +276,14 @@ static void remember(captioner_team *t, const uint16_t *packed, int n, int k) {
     __atomic_store_n(&t->after[slot], previous, __ATOMIC_RELAXED);
     __atomic_store_n(&t->next[slot], packed, __ATOMIC_RELAXED);
     __atomic_store_n(&t->next_bytes[slot], (long)captioner_few_rows_packed_count(n, k) * 2, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->next_tile_bytes[slot], tile_bytes(k), __ATOMIC_RELAXED);
+    __atomic_store_n(&t->next_tile_bytes[slot], (long)tile_values(k) * 2, __ATOMIC_RELAXED);
 }
 
 FEW_ROWS_TARGET
 void captioner_team_multiply(captioner_team *t, const float *rows, int m, int k, const uint16_t *packed, int n,
                              const float *bias, float *c, int accumulate, float *statistics, int tiles_per_claim) {
     remember(t, packed, n, k);
-    const int tiles = (n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE;
+    const int tiles = tile_count(n);
     int reserved = 0;
     if (__atomic_load_n(&t->prefetching, __ATOMIC_RELAXED) == packed) {
         reserved = __atomic_load_n(&t->prefetched_tiles, __ATOMIC_RELAXED);
@@ -322,16 +320,15 @@ void captioner_team_finish(captioner_team *t) {}
 #endif
 
 size_t captioner_few_rows_packed_count(int n, int k) {
-    size_t tiles = (size_t)(n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE;
-    return tiles * (size_t)((k + 1) / 2) * 2 * CAPTIONER_FEW_ROWS_TILE;
+    return (size_t)tile_count(n) * tile_values(k);
 }
 
 void captioner_few_rows_pack(const float *w, int n, int k, uint16_t *packed) {
-    const int kp = (k + 1) / 2, tiles = (n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE;
+    const int kp = (k + 1) / 2, tiles = tile_count(n);
     for (int t = 0; t < tiles; t++)
         for (int j = 0; j < CAPTIONER_FEW_ROWS_TILE; j++) {
             int col = t * CAPTIONER_FEW_ROWS_TILE + j;
-            uint16_t *out = packed + (size_t)t * kp * 2 * CAPTIONER_FEW_ROWS_TILE + 2 * j;
+            uint16_t *out = packed + t * tile_values(k) + 2 * j;
             const float *row = w + (size_t)col * k;
             for (int p = 0; p < kp; p++, out += 2 * CAPTIONER_FEW_ROWS_TILE) {
                 out[0] = col < n ? bfloat16(row[2 * p]) : 0;

@@ -53,16 +53,14 @@ enum FewRows {
         // hand-off from about 256 KB of W on.
         let tilesPerClaim = max(1, 65_536 / max(tileColumns * k, 1))
         let workers = min(Threads.count, max(1, n * k / 131_072))
-        if workers > 1, let team = Team.led(by: pthread_self()) {
-            rounded.withUnsafeBufferPointer { rows in
+        rounded.withUnsafeBufferPointer { rows in
+            if workers > 1, let team = Team.led(by: pthread_self()) {
                 captioner_team_multiply(team, rows.baseAddress, Int32(m), Int32(k), packed, Int32(n), bias, c,
                                         key.accumulate ? 1 : 0, statistics, Int32(tilesPerClaim))
+                return
             }
-            return
-        }
-        var nextTile: Int32 = 0
-        withUnsafeMutablePointer(to: &nextTile) { counter in
-            rounded.withUnsafeBufferPointer { rows in
+            var nextTile: Int32 = 0
+            withUnsafeMutablePointer(to: &nextTile) { counter in
                 Threads.parallelRanges(workers, minimumPerThread: 1) { _ in
                     captioner_few_rows_multiply(rows.baseAddress, Int32(m), Int32(k), packed, Int32(n), bias, c,
                                                 key.accumulate ? 1 : 0, statistics, Int32(tilesPerClaim), counter)

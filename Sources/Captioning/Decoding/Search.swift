@@ -124,12 +124,12 @@ public func greedyDecode(_ decoder: CaptionDecoder, _ features: ImageFeatures, m
 /// only blocks whose every word may be emitted (so each best is a real candidate); −∞ when there
 /// are fewer such blocks. The score is computed as the search computes it, base + (logit − normaliser).
 private func blockScoreFloor(image n: Int, beamSize k: Int, alive: [Bool], beams hypotheses: [Hypothesis], normalisers: [Float],
-                             blockMaxima: [Float], blocks: Int, block: Int, width v: Int, count: Int) -> Float {
+                             blockMaxima: [Float], blocks: Int, block: Int, count: Int) -> Float {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { best in
         var held = 0                                      // best[0..<held], descending
         for j in 0..<k where alive[n * k + j] {
             let b = n * k + j
-            for i in 0..<blocks where i * block >= firstEmittable && i * block < v {
+            for i in 0..<blocks where i * block >= firstEmittable {
                 let s = hypotheses[b].logProbability + (blockMaxima[b * blocks + i] - normalisers[b])
                 if held == count && !(s > best[count - 1]) { continue }
                 var at = min(held, count - 1)
@@ -194,7 +194,7 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
                 // skipped from the start. (Not when trigram blocking may forbid a block's best word.)
                 let floor = options.blockRepeatedTrigrams ? -Float.infinity
                     : blockScoreFloor(image: n, beamSize: k, alive: alive, beams: beams, normalisers: normalisers,
-                                      blockMaxima: blockMaxima, blocks: blocks, block: block, width: v, count: limit)
+                                      blockMaxima: blockMaxima, blocks: blocks, block: block, count: limit)
                 for j in 0..<k where alive[n * k + j] {
                     let b = n * k + j
                     let p = out.logits.data + b * v                       // [V] logits
