@@ -91,10 +91,16 @@ extension FewRows {
         /// Whether the calling thread leads a team.
         static var leading: Bool { led(by: pthread_self()) != nil }
 
-        /// A new team led by `thread`, or nil while another thread leads one.
+        /// The last team, kept for the next: its table of which weight follows which lets the
+        /// helper prefetch from a search's first steps on (the weights are the same search after search).
+        private static var spare: OpaquePointer?
+
+        /// A team led by `thread`, or nil while another thread leads one.
         static func start(leader thread: pthread_t) -> OpaquePointer? {
             lock.lock(); defer { lock.unlock() }
-            guard current == nil, let team = captioner_team_create(prefetchBytes) else { return nil }
+            guard current == nil, let team = spare ?? captioner_team_create(prefetchBytes) else { return nil }
+            spare = nil
+            captioner_team_reset(team)
             current = (team, thread)
             return team
         }
@@ -104,7 +110,8 @@ extension FewRows {
             lock.lock(); defer { lock.unlock() }
             guard current?.team == team else { return }
             current = nil
-            captioner_team_destroy(team)
+            if let spare { captioner_team_destroy(spare) }
+            spare = team
         }
     }
 }

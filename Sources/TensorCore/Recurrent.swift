@@ -1,3 +1,5 @@
+import CKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -33,6 +35,12 @@ enum Recurrent {
                            out: UnsafeMutablePointer<Float>, outStride: Int,
                            saved: UnsafeMutablePointer<Float>?) {
         Threads.parallelRanges(batch, minimumPerThread: cellRows(hidden: H, gates: 3)) { rows in
+            if FewRows.available {
+                // The same loop on sixteen lanes (CKernels' RecurrentCells.c), the same values.
+                captioner_gru_cell(Int32(rows.lowerBound), Int32(rows.upperBound), Int32(H), gi, Int32(giStride), gh,
+                                   h, Int32(hStride), out, Int32(outStride), saved)
+                return
+            }
             for b in rows {
                 let xi = gi + b * giStride, hh = gh + b * 3 * H, hp = h + b * hStride, o = out + b * outStride
                 let s = saved.map { $0 + b * 4 * H }

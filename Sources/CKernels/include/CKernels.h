@@ -27,7 +27,7 @@ void captioner_few_rows_pack(const float *w, int n, int k, uint16_t *packed);
 /// With `statistics` ([m, tiles, 2], tiles = ⌈n/64⌉), also each row's largest value of C over each
 /// tile and Σ e^(C − largest) over the tile: a log-softmax normaliser in pieces. NULL skips them.
 /// Every thread of a team calls this with the same `next_tile` counter (starting at 0) and claims
-/// `tiles_per_claim` tiles at a time until none are left, so a thread slowed by the machine leaves
+/// `tiles_per_claim` tiles at a time (the last few singly) until none are left, so a thread slowed by the machine leaves
 /// its share to the others instead of keeping them waiting.
 void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
                                  const float *bias, float *c, int accumulate, float *statistics,
@@ -42,6 +42,8 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
 typedef struct captioner_team captioner_team;
 captioner_team *captioner_team_create(int prefetch_bytes);
 void captioner_team_destroy(captioner_team *team);
+/// Readies a finished team for another run, keeping what it learnt of which product follows which.
+void captioner_team_reset(captioner_team *team);
 void captioner_team_serve(captioner_team *team);
 void captioner_team_multiply(captioner_team *team, const float *rows, int m, int k, const uint16_t *packed, int n,
                              const float *bias, float *c, int accumulate, float *statistics, int tiles_per_claim);
@@ -54,5 +56,12 @@ void captioner_team_finish(captioner_team *team);
 /// column blocks block_begin..<block_end, so threads can share the blocks.
 void captioner_pair_blocks(const float *plain, int k, int n, int transposed, uint16_t *blocked,
                            int block_begin, int block_end);
+
+/// The GRU cell's pointwise pass (TensorCore's `Recurrent.gruForward`) for rows row_begin..<row_end,
+/// on AVX-512 (only where `captioner_few_rows_available`): from gi (row stride `gi_stride`) and gh
+/// [rows, 3H], h' into `out`; with `saved` ([rows, 4H]), also [r | z | n | gh_n]. Bit for bit the
+/// Swift loop's values (see RecurrentCells.c).
+void captioner_gru_cell(int row_begin, int row_end, int hidden, const float *gi, int gi_stride, const float *gh,
+                        const float *h, int h_stride, float *out, int out_stride, float *saved);
 
 #endif

@@ -148,9 +148,11 @@ private func blockScoreFloor(image n: Int, beamSize k: Int, alive: [Bool], beams
 /// image ever reaches <end>, its best unfinished hypotheses are returned instead.
 public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, options: SearchOptions = SearchOptions()) -> [[DecodedCaption]] {
     decoder.setTraining(false)
-    return Tape.withoutRecording {
+    precondition(options.beamSize >= 1, "the beam size must be at least 1")
+    // The second core stays with the search from its start to its end, as the helper of every
+    // few-row product: a beam's steps are such products separated by serial work (see Threads).
+    return Threads.withProductHelper(rows: features.batch * options.beamSize) { Tape.withoutRecording {
         let (images, k) = (features.batch, options.beamSize)
-        precondition(k >= 1, "the beam size must be at least 1")
         let expand = (0..<images).flatMap { n in [Int32](repeating: Int32(n), count: k) }
         // Each image's state is made once and copied to its K rows: expanding the features first
         // would copy every image's grid K times (750 KB for one Lite0 image) and compute the same state K times.
@@ -249,14 +251,10 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
             state = out.state.rows(sources)
             return true
         }
-        // The first step outside the team: it may build the decoder's tables and product layouts,
-        // work for both cores. The rest keep the second core as the products' helper.
-        if advance(0) {
-            Threads.withProductHelper(rows: images * k) {
-                var step = 1
-                while advance(step) { step += 1 }
-            }
-        }
+        // (A first search builds the decoder's lookup tables and weight layouts in its first step,
+        // on this core alone while the team holds the other: once per set of weights.)
+        var step = 0
+        while advance(step) { step += 1 }
         return (0..<images).map { n in
             var results = finished[n]
             if results.isEmpty {
@@ -266,7 +264,7 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
             }
             return Array(results.sorted { $0.score > $1.score }.prefix(k))
         }
-    }
+    } }
 }
 
 import Foundation
