@@ -186,8 +186,9 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
 // share of each product the leader posts, and in between pulls the first tiles of the product it
 // expects next into its L2 — W streams from L3 (4.6 MB a step), so those tiles are then read at
 // cache speed. The tiles it has prefetched are reserved for it when the product comes; the rest
-// are shared from one counter as in `captioner_few_rows_multiply`. Each tile is computed the same
-// way whoever takes it, so the results are the same bit for bit.
+// are shared from one counter as in `captioner_few_rows_multiply`, and once they are gone the
+// leader takes whatever the helper has not reached of its own rather than wait for it. Each tile
+// is computed the same way whoever takes it, so the results are the same bit for bit.
 
 enum { PREDICTIONS = 8 };
 
@@ -212,6 +213,7 @@ struct captioner_team {
     long first_bytes, first_tile_bytes;
     // Words one thread writes while the other reads, each on its own cache line.
     _Alignas(64) int next_tile;          // the shared tiles' counter
+    _Alignas(64) int next_reserved;      // the helper's tiles' counter (the leader takes what is left)
     _Alignas(64) int sequence;           // job number; -1 tells the helper to leave
     _Alignas(64) int finished;           // the helper has finished job `finished`
     _Alignas(64) const uint16_t *prefetching;   // the weight the helper is prefetching,
@@ -259,9 +261,8 @@ void captioner_team_serve(captioner_team *t) {
             continue;
         }
         seen = job;
-        int mine = 0;
         claim_tiles(t->rows, t->m, t->k, t->packed, t->n, t->bias, t->c, t->accumulate, t->statistics,
-                    t->claim, &mine, t->reserved);
+                    t->claim, &t->next_reserved, t->reserved);
         claim_tiles(t->rows, t->m, t->k, t->packed, t->n, t->bias, t->c, t->accumulate, t->statistics,
                     t->claim, &t->next_tile, tile_count(t->n));
         // Expect whatever followed this weight last time.
@@ -319,9 +320,13 @@ void captioner_team_multiply(captioner_team *t, const float *rows, int m, int k,
     t->claim = tiles_per_claim > 0 ? tiles_per_claim : 1;
     t->reserved = reserved;
     __atomic_store_n(&t->next_tile, reserved, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->next_reserved, 0, __ATOMIC_RELAXED);
     const int job = t->sequence + 1;
     __atomic_store_n(&t->sequence, job, __ATOMIC_RELEASE);
     claim_tiles(rows, m, k, packed, n, bias, c, accumulate, statistics, t->claim, &t->next_tile, tiles);
+    // Then whatever the helper has not reached of its own tiles: they are in its L2, but it may be
+    // late (the machine may have taken its core), and waiting for it would cost more.
+    claim_tiles(rows, m, k, packed, n, bias, c, accumulate, statistics, t->claim, &t->next_reserved, reserved);
     while (__atomic_load_n(&t->finished, __ATOMIC_ACQUIRE) != job) SPIN_HINT();
 }
 
