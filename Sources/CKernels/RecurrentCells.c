@@ -16,35 +16,45 @@
 #include <immintrin.h>
 #define CELLS_TARGET __attribute__((target("avx512f")))
 
-/// `fastTanh`: clamped to ±7.9988117 (vmaxps(lo, v) and vminps(hi, x), which keep a NaN as the
-/// Swift compare-and-replace does), then p(x²)·x / q(x²).
+// A lane's r, then n, is a chain of about 40 dependent operations (two Horner polynomials and a
+// division each), some 200 cycles; on one vector at a time the core overlapped little more than
+// one such chain. So every step below is taken for VECTORS vectors (64 units) side by side, which
+// gives it four independent chains to interleave: 3.9 → 2.8 µs for a beam's 3 × 512 cell.
+enum { VECTORS = 4 };
+
+/// `fastTanh` on each of v's vectors: clamped to ±7.9988117 (vmaxps(lo, v) and vminps(hi, x),
+/// which keep a NaN as the Swift compare-and-replace does), then p(x²)·x / q(x²).
 CELLS_TARGET
-static inline __attribute__((always_inline)) __m512 fast_tanh(__m512 value) {
+static inline __attribute__((always_inline)) void fast_tanh(__m512 v[VECTORS]) {
 #pragma clang fp contract(off)
-    __m512 x = _mm512_max_ps(_mm512_set1_ps(-7.9988117f), value);
-    x = _mm512_min_ps(_mm512_set1_ps(7.9988117f), x);
-    const __m512 x2 = _mm512_mul_ps(x, x);
-    __m512 p = _mm512_set1_ps(-2.7607685e-16f);
-    p = _mm512_add_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(2.0001879e-13f));
-    p = _mm512_sub_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(8.6046715e-11f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(5.1222971e-08f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(1.4857224e-05f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(6.3726193e-04f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(4.8935246e-03f));
-    p = _mm512_mul_ps(p, x);
-    __m512 q = _mm512_set1_ps(1.1982584e-06f);
-    q = _mm512_add_ps(_mm512_mul_ps(q, x2), _mm512_set1_ps(1.1853471e-04f));
-    q = _mm512_add_ps(_mm512_mul_ps(q, x2), _mm512_set1_ps(2.2684346e-03f));
-    q = _mm512_add_ps(_mm512_mul_ps(q, x2), _mm512_set1_ps(4.8935252e-03f));
-    return _mm512_div_ps(p, q);
+    __m512 x[VECTORS], x2[VECTORS], p[VECTORS], q[VECTORS];
+    for (int i = 0; i < VECTORS; i++) {
+        x[i] = _mm512_min_ps(_mm512_set1_ps(7.9988117f), _mm512_max_ps(_mm512_set1_ps(-7.9988117f), v[i]));
+        x2[i] = _mm512_mul_ps(x[i], x[i]);
+        p[i] = _mm512_set1_ps(-2.7607685e-16f);
+        q[i] = _mm512_set1_ps(1.1982584e-06f);
+    }
+    for (int i = 0; i < VECTORS; i++) p[i] = _mm512_add_ps(_mm512_mul_ps(p[i], x2[i]), _mm512_set1_ps(2.0001879e-13f));
+    for (int i = 0; i < VECTORS; i++) p[i] = _mm512_sub_ps(_mm512_mul_ps(p[i], x2[i]), _mm512_set1_ps(8.6046715e-11f));
+    for (int i = 0; i < VECTORS; i++) p[i] = _mm512_add_ps(_mm512_mul_ps(p[i], x2[i]), _mm512_set1_ps(5.1222971e-08f));
+    for (int i = 0; i < VECTORS; i++) p[i] = _mm512_add_ps(_mm512_mul_ps(p[i], x2[i]), _mm512_set1_ps(1.4857224e-05f));
+    for (int i = 0; i < VECTORS; i++) p[i] = _mm512_add_ps(_mm512_mul_ps(p[i], x2[i]), _mm512_set1_ps(6.3726193e-04f));
+    for (int i = 0; i < VECTORS; i++) p[i] = _mm512_add_ps(_mm512_mul_ps(p[i], x2[i]), _mm512_set1_ps(4.8935246e-03f));
+    for (int i = 0; i < VECTORS; i++) p[i] = _mm512_mul_ps(p[i], x[i]);
+    for (int i = 0; i < VECTORS; i++) q[i] = _mm512_add_ps(_mm512_mul_ps(q[i], x2[i]), _mm512_set1_ps(1.1853471e-04f));
+    for (int i = 0; i < VECTORS; i++) q[i] = _mm512_add_ps(_mm512_mul_ps(q[i], x2[i]), _mm512_set1_ps(2.2684346e-03f));
+    for (int i = 0; i < VECTORS; i++) q[i] = _mm512_add_ps(_mm512_mul_ps(q[i], x2[i]), _mm512_set1_ps(4.8935252e-03f));
+    for (int i = 0; i < VECTORS; i++) v[i] = _mm512_div_ps(p[i], q[i]);
 }
 
-/// `fastSigmoid`: ½ + ½·tanh(½x).
+/// `fastSigmoid` on each of v's vectors: ½ + ½·tanh(½x).
 CELLS_TARGET
-static inline __attribute__((always_inline)) __m512 fast_sigmoid(__m512 x) {
+static inline __attribute__((always_inline)) void fast_sigmoid(__m512 v[VECTORS]) {
 #pragma clang fp contract(off)
     const __m512 half = _mm512_set1_ps(0.5f);
-    return _mm512_add_ps(half, _mm512_mul_ps(half, fast_tanh(_mm512_mul_ps(half, x))));
+    for (int i = 0; i < VECTORS; i++) v[i] = _mm512_mul_ps(half, v[i]);
+    fast_tanh(v);
+    for (int i = 0; i < VECTORS; i++) v[i] = _mm512_add_ps(half, _mm512_mul_ps(half, v[i]));
 }
 
 CELLS_TARGET
@@ -56,21 +66,34 @@ void captioner_gru_cell(int row_begin, int row_end, int hidden, const float *gi,
     for (int b = row_begin; b < row_end; b++) {
         const float *xi = gi + (size_t)b * gi_stride, *hh = gh + (size_t)b * 3 * H, *hp = h + (size_t)b * h_stride;
         float *o = out + (size_t)b * out_stride, *s = saved ? saved + (size_t)b * 4 * H : NULL;
-        for (int j = 0; j < H; j += 16) {
-            // The last lanes masked: the same operations as the full ones, so the same values.
-            const __mmask16 lanes = H - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (H - j)) - 1);
-            const __m512 r = fast_sigmoid(_mm512_add_ps(_mm512_maskz_loadu_ps(lanes, xi + j), _mm512_maskz_loadu_ps(lanes, hh + j)));
-            const __m512 z = fast_sigmoid(_mm512_add_ps(_mm512_maskz_loadu_ps(lanes, xi + H + j),
-                                                        _mm512_maskz_loadu_ps(lanes, hh + H + j)));
-            const __m512 ghn = _mm512_maskz_loadu_ps(lanes, hh + 2 * H + j);
-            const __m512 n = fast_tanh(_mm512_add_ps(_mm512_maskz_loadu_ps(lanes, xi + 2 * H + j), _mm512_mul_ps(r, ghn)));
-            const __m512 kept = _mm512_mul_ps(z, _mm512_maskz_loadu_ps(lanes, hp + j));
-            _mm512_mask_storeu_ps(o + j, lanes, _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(one, z), n), kept));
-            if (s) {
-                _mm512_mask_storeu_ps(s + j, lanes, r);
-                _mm512_mask_storeu_ps(s + H + j, lanes, z);
-                _mm512_mask_storeu_ps(s + 2 * H + j, lanes, n);
-                _mm512_mask_storeu_ps(s + 3 * H + j, lanes, ghn);
+        for (int first = 0; first < H; first += 16 * VECTORS) {
+            // Lanes past H masked: the same operations as the others, so the same values.
+            __mmask16 lanes[VECTORS];
+            __m512 r[VECTORS], z[VECTORS], n[VECTORS], ghn[VECTORS];
+            for (int i = 0; i < VECTORS; i++) {
+                const int j = first + 16 * i;
+                lanes[i] = j >= H ? 0 : H - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (H - j)) - 1);
+                r[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes[i], xi + j), _mm512_maskz_loadu_ps(lanes[i], hh + j));
+                z[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes[i], xi + H + j), _mm512_maskz_loadu_ps(lanes[i], hh + H + j));
+            }
+            fast_sigmoid(r);
+            fast_sigmoid(z);
+            for (int i = 0; i < VECTORS; i++) {
+                const int j = first + 16 * i;
+                ghn[i] = _mm512_maskz_loadu_ps(lanes[i], hh + 2 * H + j);
+                n[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes[i], xi + 2 * H + j), _mm512_mul_ps(r[i], ghn[i]));
+            }
+            fast_tanh(n);
+            for (int i = 0; i < VECTORS; i++) {
+                const int j = first + 16 * i;
+                const __m512 kept = _mm512_mul_ps(z[i], _mm512_maskz_loadu_ps(lanes[i], hp + j));
+                _mm512_mask_storeu_ps(o + j, lanes[i], _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(one, z[i]), n[i]), kept));
+                if (s) {
+                    _mm512_mask_storeu_ps(s + j, lanes[i], r[i]);
+                    _mm512_mask_storeu_ps(s + H + j, lanes[i], z[i]);
+                    _mm512_mask_storeu_ps(s + 2 * H + j, lanes[i], n[i]);
+                    _mm512_mask_storeu_ps(s + 3 * H + j, lanes[i], ghn[i]);
+                }
             }
         }
     }
