@@ -1,14 +1,15 @@
-// The GRU cell's pointwise pass on 16 lanes: TensorCore's Recurrent.gruForward, the same
-// operations in the same order (separate multiplies and adds, never fused; the same clamps and
-// division), so each value is the same bit for bit as the Swift loop's eight-lane one — only
-// twice as wide. A beam step's cell (3 rows × 512) took about 5% of the step on eight lanes.
+// The GRU and LSTM cells' pointwise passes on 16 lanes: TensorCore's Recurrent.gruForward and
+// lstmForward, the same operations in the same order (separate multiplies and adds, never fused;
+// the same clamps and division), so each value is the same bit for bit as the Swift loops'
+// eight-lane ones. A beam step's GRU cell (3 rows × 512) took about 5% of the step on eight lanes.
 //
-//   r  = σ(gi_r + gh_r)         σ(x) = ½ + ½·tanh(x/2), tanh = Eigen's 13/6 rational (FastMath.swift)
-//   z  = σ(gi_z + gh_z)
-//   n  = tanh(gi_n + r ⊙ gh_n)
-//   h' = (1 − z) ⊙ n + z ⊙ h
+//   GRU: r  = σ(gi_r + gh_r)       σ(x) = ½ + ½·tanh(x/2), tanh = Eigen's 13/6 rational (FastMath.swift)
+//        z  = σ(gi_z + gh_z)
+//        n  = tanh(gi_n + r ⊙ gh_n)
+//        h' = (1 − z) ⊙ n + z ⊙ h                saved, when asked: [r | z | n | gh_n]
 //
-// Saved per row, when asked, for backward: [r | z | n | gh_n].
+//   LSTM: i, f, o = σ(gi + gh)  g = tanh(gi_g + gh_g)   (PyTorch's gate order i, f, g, o)
+//         c' = f ⊙ c + i ⊙ g    h' = o ⊙ tanh(c')      saved, when asked: [i | f | g | o | tanh c']
 
 #include "CKernels.h"
 
@@ -98,7 +99,59 @@ void captioner_gru_cell(int row_begin, int row_end, int hidden, const float *gi,
         }
     }
 }
+
+CELLS_TARGET
+void captioner_lstm_cell(int row_begin, int row_end, int hidden, const float *gi, int gi_stride, const float *gh,
+                         const float *c, int c_stride, float *h_out, int h_out_stride, float *c_out, int c_out_stride,
+                         float *saved) {
+#pragma clang fp contract(off)
+    const int H = hidden;
+    for (int b = row_begin; b < row_end; b++) {
+        const float *xi = gi + (size_t)b * gi_stride, *hh = gh + (size_t)b * 4 * H, *cp = c + (size_t)b * c_stride;
+        float *ho = h_out + (size_t)b * h_out_stride, *co = c_out + (size_t)b * c_out_stride;
+        float *s = saved ? saved + (size_t)b * 5 * H : NULL;
+        for (int first = 0; first < H; first += 16 * VECTORS) {
+            __mmask16 lanes[VECTORS];
+            __m512 in[VECTORS], forget[VECTORS], g[VECTORS], out[VECTORS], cell[VECTORS], tc[VECTORS];
+            for (int v = 0; v < VECTORS; v++) {
+                const int j = first + 16 * v;
+                lanes[v] = j >= H ? 0 : H - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (H - j)) - 1);
+                in[v] = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes[v], xi + j), _mm512_maskz_loadu_ps(lanes[v], hh + j));
+                forget[v] = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes[v], xi + H + j), _mm512_maskz_loadu_ps(lanes[v], hh + H + j));
+                g[v] = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes[v], xi + 2 * H + j), _mm512_maskz_loadu_ps(lanes[v], hh + 2 * H + j));
+                out[v] = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes[v], xi + 3 * H + j), _mm512_maskz_loadu_ps(lanes[v], hh + 3 * H + j));
+            }
+            fast_sigmoid(in);
+            fast_sigmoid(forget);
+            fast_tanh(g);
+            fast_sigmoid(out);
+            for (int v = 0; v < VECTORS; v++) {
+                const int j = first + 16 * v;
+                cell[v] = _mm512_add_ps(_mm512_mul_ps(forget[v], _mm512_maskz_loadu_ps(lanes[v], cp + j)), _mm512_mul_ps(in[v], g[v]));
+                tc[v] = cell[v];
+            }
+            fast_tanh(tc);
+            for (int v = 0; v < VECTORS; v++) {
+                const int j = first + 16 * v;
+                _mm512_mask_storeu_ps(co + j, lanes[v], cell[v]);
+                _mm512_mask_storeu_ps(ho + j, lanes[v], _mm512_mul_ps(out[v], tc[v]));
+                if (s) {
+                    _mm512_mask_storeu_ps(s + j, lanes[v], in[v]);
+                    _mm512_mask_storeu_ps(s + H + j, lanes[v], forget[v]);
+                    _mm512_mask_storeu_ps(s + 2 * H + j, lanes[v], g[v]);
+                    _mm512_mask_storeu_ps(s + 3 * H + j, lanes[v], out[v]);
+                    _mm512_mask_storeu_ps(s + 4 * H + j, lanes[v], tc[v]);
+                }
+            }
+        }
+    }
+}
 #else
+void captioner_lstm_cell(int row_begin, int row_end, int hidden, const float *gi, int gi_stride, const float *gh,
+                         const float *c, int c_stride, float *h_out, int h_out_stride, float *c_out, int c_out_stride,
+                         float *saved) {
+    __builtin_trap();
+}
 void captioner_gru_cell(int row_begin, int row_end, int hidden, const float *gi, int gi_stride, const float *gh,
                         const float *h, int h_stride, float *out, int out_stride, float *saved) {
     __builtin_trap();

@@ -139,6 +139,12 @@ enum Recurrent {
                             cOut: UnsafeMutablePointer<Float>, cOutStride: Int,
                             saved: UnsafeMutablePointer<Float>?) {
         Threads.parallelRanges(batch, minimumPerThread: cellRows(hidden: H, gates: 4)) { rows in
+            if FewRows.available {
+                // The same loop on sixteen lanes (CKernels' RecurrentCells.c), the same values.
+                captioner_lstm_cell(Int32(rows.lowerBound), Int32(rows.upperBound), Int32(H), gi, Int32(giStride), gh,
+                                    c, Int32(cStride), hOut, Int32(hOutStride), cOut, Int32(cOutStride), saved)
+                return
+            }
             for b in rows {
                 let xi = gi + b * giStride, hh = gh + b * 4 * H, cp = c + b * cStride
                 let ho = hOut + b * hOutStride, co = cOut + b * cOutStride

@@ -64,4 +64,11 @@ void captioner_pair_blocks(const float *plain, int k, int n, int transposed, uin
 void captioner_gru_cell(int row_begin, int row_end, int hidden, const float *gi, int gi_stride, const float *gh,
                         const float *h, int h_stride, float *out, int out_stride, float *saved);
 
+/// The LSTM cell's pointwise pass (TensorCore's `Recurrent.lstmForward`) likewise: from gi (row
+/// stride `gi_stride`), gh [rows, 4H] and c, h' and c' into `h_out` and `c_out`; with `saved`
+/// ([rows, 5H]), also [i | f | g | o | tanh c'].
+void captioner_lstm_cell(int row_begin, int row_end, int hidden, const float *gi, int gi_stride, const float *gh,
+                         const float *c, int c_stride, float *h_out, int h_out_stride, float *c_out, int c_out_stride,
+                         float *saved);
+
 #endif
