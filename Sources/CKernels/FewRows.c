@@ -172,6 +172,21 @@ static void claim_tiles(const float *rows, int m, int k, const uint16_t *packed,
 }
 
 FEW_ROWS_TARGET
+void captioner_few_rows_round(const float *a, int m, int k, float *rows) {
+    const int padded = (k + 1) / 2 * 2;
+    for (int r = 0; r < m; r++) {
+        const float *source = a + (size_t)r * k;
+        float *target = rows + (size_t)r * padded;
+        for (int i = 0; i < padded; i += 16) {
+            // Lanes past k read nothing and write zero: the pad of an odd k.
+            const __mmask16 read = k - i >= 16 ? (__mmask16)0xFFFF : k > i ? (__mmask16)((1u << (k - i)) - 1) : 0;
+            const __mmask16 write = padded - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (padded - i)) - 1);
+            _mm512_mask_storeu_ps(target + i, write, _mm512_castsi512_ps(rounded_high(_mm512_maskz_loadu_ps(read, source + i))));
+        }
+    }
+}
+
+FEW_ROWS_TARGET
 void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
                                  const float *bias, float *c, int accumulate, float *statistics,
                                  int tiles_per_claim, int *next_tile) {
@@ -334,6 +349,14 @@ void captioner_team_finish(captioner_team *t) { __atomic_store_n(&t->sequence, -
 
 #else
 int captioner_few_rows_available(void) { return 0; }
+void captioner_few_rows_round(const float *a, int m, int k, float *rows) {
+    const int padded = (k + 1) / 2 * 2;
+    for (int r = 0; r < m; r++)
+        for (int i = 0; i < padded; i++) {
+            const uint32_t bits = (uint32_t)(i < k ? bfloat16(a[(size_t)r * k + i]) : 0) << 16;
+            memcpy(rows + (size_t)r * padded + i, &bits, sizeof bits);
+        }
+}
 void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
                                  const float *bias, float *c, int accumulate, float *statistics,
                                  int tiles_per_claim, int *next_tile) {

@@ -25,18 +25,6 @@ static inline uint32_t stored_pair(const float *plain, int k, int column, int ro
 #include <immintrin.h>
 #define PAIR_BLOCKS_TARGET __attribute__((target("avx512f")))
 
-/// `bfloat16` on 16 lanes, the result left in each lane's high half (low half zero).
-PAIR_BLOCKS_TARGET
-static inline __m512i rounded_high(__m512 value) {
-    const __m512i u = _mm512_castps_si512(value), top = _mm512_set1_epi32((int)0xFFFF0000u);
-    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    const __m512i rounded = _mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), odd), top);
-    const __mmask16 nan = _mm512_cmp_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
-                                                _mm512_set1_epi32(0x7F800000), _MM_CMPINT_NLE);
-    const __m512i quiet = _mm512_or_si512(_mm512_and_si512(u, top), _mm512_set1_epi32(0x00400000));
-    return _mm512_mask_mov_epi32(rounded, nan, quiet);
-}
-
 /// 32 consecutive floats (16 pairs) → the 16 pairs' words: word q = bf16(x[2q]) | bf16(x[2q+1]) << 16.
 PAIR_BLOCKS_TARGET
 static inline __m512i pairs_of(const float *x) {

@@ -42,13 +42,7 @@ enum FewRows {
         // A's rows rounded to bfloat16 (kept as floats, which FewRows.c broadcasts), each padded to whole pairs.
         let paddedK = (k + 1) / 2 * 2
         if rounded.count < m * paddedK { rounded = [Float](repeating: 0, count: m * paddedK) }
-        rounded.withUnsafeMutableBufferPointer { rows in
-            for r in 0..<m {
-                let (source, target) = (UnsafeRawPointer(a + r * k).assumingMemoryBound(to: UInt32.self), rows.baseAddress! + r * paddedK)
-                for i in 0..<k { target[i] = BFloat16.float(BFloat16.round(source[i])) }
-                if paddedK > k { target[k] = 0 }
-            }
-        }
+        rounded.withUnsafeMutableBufferPointer { captioner_few_rows_round(a, Int32(m), Int32(k), $0.baseAddress) }
         // The cores claim about 128 KB of W at a time from one counter; a thread pays for its
         // hand-off from about 256 KB of W on.
         let tilesPerClaim = max(1, 65_536 / max(tileColumns * k, 1))

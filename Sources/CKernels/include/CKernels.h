@@ -22,6 +22,10 @@ size_t captioner_few_rows_packed_count(int n, int k);
 /// Writes w [n, k] (float32, rounded to nearest even) into `packed`; padding is zero.
 void captioner_few_rows_pack(const float *w, int n, int k, uint16_t *packed);
 
+/// A [m, k] rounded to bfloat16 (nearest even, as floats) into `rows` [m, 2·⌈k/2⌉], a row's last
+/// value zero when k is odd: the A operand `captioner_few_rows_multiply` takes.
+void captioner_few_rows_round(const float *a, int m, int k, float *rows);
+
 /// C (row stride n) = (accumulate ? C : 0) + bias + A·Wᵀ, m ≤ 4, 64 columns (one tile) at a time.
 /// `rows` holds A rounded to bfloat16, as floats, [m, 2·⌈k/2⌉] (a row's last value zero when k is odd).
 /// With `statistics` ([m, tiles, 2], tiles = ⌈n/64⌉), also each row's largest value of C over each
