@@ -26,7 +26,10 @@ public final class Tape {
 
     /// Runs `body` without recording, even inside a recording (like `torch.no_grad`).
     public static func withoutRecording<R>(_ body: () throws -> R) rethrows -> R {
-        try Tape.$active.withValue(nil, operation: body)
+        // Already not recording (a decoding step inside a search): binding the task-local again
+        // would allocate on every call for nothing.
+        if active == nil { return try body() }
+        return try Tape.$active.withValue(nil, operation: body)
     }
 
     public static var isRecording: Bool { active != nil }
