@@ -207,6 +207,10 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
 
 enum { PREDICTIONS = 8 };
 
+/// A product the helper expects: the weight's packed copy, its bytes and its bytes per tile.
+/// Hints only: a stale one makes a useless prefetch, not a wrong answer.
+struct expected { const uint16_t *weight; long bytes, tile_bytes; };
+
 // The threads wait for each other by re-reading a word, without PAUSE: the waits are short (a
 // product's last tiles; a step's serial work), and a loop of PAUSEs is what a hypervisor's
 // pause-loop exiting watches for. Without them the leader's wait for the helper's last tiles
@@ -217,15 +221,12 @@ struct captioner_team {
     // The posted job (written by the leader before `sequence` is released).
     const float *rows; int m, k; const uint16_t *packed; int n;
     const float *bias; float *c; int accumulate; float *statistics; int claim;
-    int reserved;                        // tiles 0..<reserved are the helper's
+    int reserved;                        // tiles 0..<reserved: the helper takes them first
     int prefetch_bytes;                  // at most this much of the expected next weight
-    // Which product followed which: a weight's packed copy → the next product's packed copy, its
-    // bytes and its bytes per tile. Hints only: a stale one makes a useless prefetch, not a wrong answer.
-    const uint16_t *after[PREDICTIONS], *next[PREDICTIONS];
-    long next_bytes[PREDICTIONS], next_tile_bytes[PREDICTIONS];
+    // Which product followed which (a weight's packed copy → the next product), and the last run's first.
+    const uint16_t *after[PREDICTIONS];
+    struct expected next[PREDICTIONS], first;
     const uint16_t *previous;            // the leader's last product (NULL before a run's first)
-    const uint16_t *first;               // the first product of the last run, its bytes and bytes per tile
-    long first_bytes, first_tile_bytes;
     // Words one thread writes while the other reads, each on its own cache line.
     _Alignas(64) int next_tile;          // the shared tiles' counter
     _Alignas(64) int next_reserved;      // the helper's tiles' counter (the leader takes what is left)
@@ -246,30 +247,50 @@ captioner_team *captioner_team_create(int prefetch_bytes) {
 void captioner_team_destroy(captioner_team *t) { free(t); }
 
 void captioner_team_reset(captioner_team *t) {
-    t->sequence = t->finished = t->next_tile = 0;
+    t->sequence = t->finished = 0;
     t->prefetching = NULL;
     t->prefetched_tiles = 0;
     t->previous = NULL;
 }
 
+/// Notes `packed` (a product of n columns, inner size k) as one the helper may expect.
+static void expect(struct expected *e, const uint16_t *packed, int n, int k) {
+    __atomic_store_n(&e->weight, packed, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->bytes, (long)captioner_few_rows_packed_count(n, k) * 2, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->tile_bytes, (long)tile_values(k) * 2, __ATOMIC_RELAXED);
+}
+
+/// The helper's prefetch of the product it expects: the weight, how much of it is wanted (at most
+/// `prefetch_bytes`), how much is asked for so far, and its bytes per tile.
+struct prefetch { const char *ahead; long wanted, fetched, per_tile; };
+
+/// Starts prefetching `e` (NULL: nothing), and tells the leader which weight the prefetched tiles are of.
+static struct prefetch prefetch_expected(captioner_team *t, const struct expected *e) {
+    struct prefetch p = {NULL, 0, 0, 1};
+    if (e && (p.ahead = (const char *)__atomic_load_n(&e->weight, __ATOMIC_RELAXED))) {
+        p.wanted = __atomic_load_n(&e->bytes, __ATOMIC_RELAXED);
+        p.per_tile = __atomic_load_n(&e->tile_bytes, __ATOMIC_RELAXED);
+        if (p.per_tile < 1) p.per_tile = 1;      // the leader may be writing `first` as the run starts
+        if (p.wanted > t->prefetch_bytes) p.wanted = t->prefetch_bytes;
+    }
+    __atomic_store_n(&t->prefetched_tiles, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->prefetching, (const uint16_t *)p.ahead, __ATOMIC_RELAXED);
+    return p;
+}
+
 void captioner_team_serve(captioner_team *t) {
     int seen = 0;
-    // The expected next weight, and how far it is prefetched: at first, the last run's first.
-    const char *ahead = (const char *)__atomic_load_n(&t->first, __ATOMIC_RELAXED);
-    long fetched = 0, per_tile = __atomic_load_n(&t->first_tile_bytes, __ATOMIC_RELAXED);
-    long wanted = ahead ? __atomic_load_n(&t->first_bytes, __ATOMIC_RELAXED) : 0;
-    if (wanted > t->prefetch_bytes) wanted = t->prefetch_bytes;
-    if (per_tile < 1) per_tile = 1;
-    __atomic_store_n(&t->prefetching, (const uint16_t *)ahead, __ATOMIC_RELAXED);
+    // At first, expect the last run's first product.
+    struct prefetch p = prefetch_expected(t, &t->first);
     for (;;) {
         int job = __atomic_load_n(&t->sequence, __ATOMIC_ACQUIRE);
         if (job < 0) return;
         if (job == seen) {
-            if (fetched < wanted) {
+            if (p.fetched < p.wanted) {
                 // 1 KB at a time into L2, then look for the job again.
-                for (int line = 0; line < 16; line++) _mm_prefetch(ahead + fetched + 64 * line, _MM_HINT_T1);
-                fetched += 1024;
-                __atomic_store_n(&t->prefetched_tiles, (int)(fetched / per_tile), __ATOMIC_RELAXED);
+                for (int line = 0; line < 16; line++) _mm_prefetch(p.ahead + p.fetched + 64 * line, _MM_HINT_T1);
+                p.fetched += 1024;
+                __atomic_store_n(&t->prefetched_tiles, (int)(p.fetched / p.per_tile), __ATOMIC_RELAXED);
             } else {
                 SPIN_HINT();
             }
@@ -281,18 +302,10 @@ void captioner_team_serve(captioner_team *t) {
         claim_tiles(t->rows, t->m, t->k, t->packed, t->n, t->bias, t->c, t->accumulate, t->statistics,
                     t->claim, &t->next_tile, tile_count(t->n));
         // Expect whatever followed this weight last time.
-        const uint16_t *done = t->packed;
-        ahead = NULL; fetched = wanted = 0;
-        for (int i = 0; i < PREDICTIONS; i++)
-            if (__atomic_load_n(&t->after[i], __ATOMIC_RELAXED) == done) {
-                ahead = (const char *)__atomic_load_n(&t->next[i], __ATOMIC_RELAXED);
-                wanted = __atomic_load_n(&t->next_bytes[i], __ATOMIC_RELAXED);
-                per_tile = __atomic_load_n(&t->next_tile_bytes[i], __ATOMIC_RELAXED);
-                if (wanted > t->prefetch_bytes) wanted = t->prefetch_bytes;
-                break;
-            }
-        __atomic_store_n(&t->prefetched_tiles, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&t->prefetching, (const uint16_t *)ahead, __ATOMIC_RELAXED);
+        const struct expected *following = NULL;
+        for (int i = 0; i < PREDICTIONS && !following; i++)
+            if (__atomic_load_n(&t->after[i], __ATOMIC_RELAXED) == t->packed) following = &t->next[i];
+        p = prefetch_expected(t, following);
         __atomic_store_n(&t->finished, job, __ATOMIC_RELEASE);
     }
 }
@@ -303,9 +316,7 @@ static void remember(captioner_team *t, const uint16_t *packed, int n, int k) {
     const uint16_t *previous = t->previous;
     t->previous = packed;
     if (!previous) {
-        __atomic_store_n(&t->first, packed, __ATOMIC_RELAXED);
-        __atomic_store_n(&t->first_bytes, (long)captioner_few_rows_packed_count(n, k) * 2, __ATOMIC_RELAXED);
-        __atomic_store_n(&t->first_tile_bytes, (long)tile_values(k) * 2, __ATOMIC_RELAXED);
+        expect(&t->first, packed, n, k);
         return;
     }
     int slot = -1;
@@ -315,9 +326,7 @@ static void remember(captioner_team *t, const uint16_t *packed, int n, int k) {
         if (!t->after[i]) slot = i;
     if (slot < 0) slot = (int)(((uintptr_t)previous >> 6) % PREDICTIONS);
     __atomic_store_n(&t->after[slot], previous, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->next[slot], packed, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->next_bytes[slot], (long)captioner_few_rows_packed_count(n, k) * 2, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->next_tile_bytes[slot], (long)tile_values(k) * 2, __ATOMIC_RELAXED);
+    expect(&t->next[slot], packed, n, k);
 }
 
 FEW_ROWS_TARGET

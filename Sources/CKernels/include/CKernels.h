@@ -31,8 +31,8 @@ void captioner_few_rows_round(const float *a, int m, int k, float *rows);
 /// With `statistics` ([m, tiles, 2], tiles = ⌈n/64⌉), also each row's largest value of C over each
 /// tile and Σ e^(C − largest) over the tile: a log-softmax normaliser in pieces. NULL skips them.
 /// Every thread of a team calls this with the same `next_tile` counter (starting at 0) and claims
-/// `tiles_per_claim` tiles at a time (the last few singly) until none are left, so a thread slowed by the machine leaves
-/// its share to the others instead of keeping them waiting.
+/// `tiles_per_claim` tiles at a time (the last few singly) until none are left, so a thread slowed
+/// by the machine leaves its share to the others instead of keeping them waiting.
 void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
                                  const float *bias, float *c, int accumulate, float *statistics,
                                  int tiles_per_claim, int *next_tile);
@@ -42,7 +42,7 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
 /// `captioner_team_finish`; meanwhile the leader calls `captioner_team_multiply` for each product,
 /// which the two share with the results of `captioner_few_rows_multiply`. Between products the
 /// helper prefetches into its L2 up to `prefetch_bytes` of the weight that followed the finished
-/// one last time; those tiles are then its own (see FewRows.c).
+/// one last time, and takes those tiles first when it comes (see FewRows.c).
 typedef struct captioner_team captioner_team;
 captioner_team *captioner_team_create(int prefetch_bytes);
 void captioner_team_destroy(captioner_team *team);
