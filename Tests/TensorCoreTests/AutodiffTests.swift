@@ -62,11 +62,27 @@ import Testing
 
     @Test func matmulPrimitivesAreCreatedOncePerShape() {
         let a = Tensor(shape: [17, 13], repeating: 1), b = Tensor(shape: [13, 11], repeating: 1)
+        let key = MatmulKey(batch: 1, m: 17, n: 11, k: 13, transposeA: false, transposeB: false, bias: false, accumulate: false)
         _ = matmul(a, b)
-        let size = MatmulCache.size
+        let first = MatmulCache.cached(key)
+        #expect(first != nil)
         for _ in 0..<5 { _ = matmul(a, b) }
-        #expect(MatmulCache.size == size)
+        #expect(MatmulCache.cached(key) == first)
         #expect(matmul(a, b).scalars.allSatisfy { $0 == 13 })
+    }
+
+    /// Shapes beyond the cache's capacity evict the least recently used primitives, not the ones in
+    /// use, and every product stays right.
+    @Test func matmulCacheStaysWithinItsCapacity() {
+        let b = Tensor(shape: [7, 5], repeating: 1)
+        let kept = MatmulKey(batch: 1, m: 1, n: 5, k: 7, transposeA: false, transposeB: false, bias: false, accumulate: false)
+        for rows in 1...(MatmulCache.capacity + 40) {
+            let product = matmul(Tensor(shape: [rows, 7], repeating: 1), b)
+            #expect(product.scalars.allSatisfy { $0 == 7 }, "\(rows) rows")
+            _ = matmul(Tensor(shape: [1, 7], repeating: 1), b)   // the kept shape, used every time
+            #expect(MatmulCache.size <= MatmulCache.capacity)
+        }
+        #expect(MatmulCache.cached(kept) != nil)
     }
 
     @Test func crossEntropyOfOnlyIgnoredTargetsIsNaNAsInPyTorch() {
