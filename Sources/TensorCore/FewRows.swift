@@ -117,10 +117,12 @@ extension Threads {
     /// prefetches the next product's first tiles into its L2 instead of idling, and no product pays
     /// for waking it. Inside, every other parallel loop and oneDNN primitive of `body` runs on this
     /// thread alone, so `rows`, the products' row count, must be one the few-row loop takes; with
-    /// more rows, without AVX-512, on other than two threads, or while another thread leads a team,
-    /// `body` simply runs.
+    /// more rows, in float32 (the few-row loop takes bfloat16 products only: held, the helper
+    /// would spin beside single-threaded oneDNN products: a float32 beam-3 search took 5.8 ms
+    /// so, 3.2 ms with both cores on oneDNN's), without AVX-512, on other than two threads, or while another
+    /// thread leads a team, `body` simply runs.
     public static func withProductHelper<T>(rows: Int, _ body: () -> T) -> T {
-        guard FewRows.available, count == 2, rows <= FewRows.maximumRows,
+        guard FewRows.available, Precision.effectiveMatmul == .bfloat16, count == 2, rows <= FewRows.maximumRows,
               let team = FewRows.Team.start(leader: pthread_self()) else { return body() }
         defer { FewRows.Team.end(team) }
         var result: T?

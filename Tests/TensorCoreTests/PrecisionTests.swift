@@ -201,9 +201,11 @@ import TestSupport
         // search, for a few milliseconds), the call runs without a helper; try again until it has one.
         var led = false, attempts = 0
         repeat {
-            let together = Threads.withProductHelper(rows: FewRows.maximumRows) {
-                led = FewRows.Team.leading
-                return products()
+            let together = Precision.$matmul.withValue(.bfloat16) {
+                Threads.withProductHelper(rows: FewRows.maximumRows) {
+                    led = FewRows.Team.leading
+                    return products()
+                }
             }
             #expect(together == alone)
             attempts += 1
@@ -211,13 +213,19 @@ import TestSupport
         } while !led && Threads.count == 2 && attempts < 200
         if Threads.count == 2 { #expect(led, "two threads and AVX-512: the products had a helper") }
         #expect(!FewRows.Team.leading, "the team ends with the call")
-        let nested = Threads.withProductHelper(rows: 3) { Threads.withProductHelper(rows: 3) { products() } }
+        let nested = Precision.$matmul.withValue(.bfloat16) {
+            Threads.withProductHelper(rows: 3) { Threads.withProductHelper(rows: 3) { products() } }
+        }
         #expect(nested == alone)
         var inLoop: [[Float]] = []
-        Threads.withProductHelper(rows: 3) {
-            Threads.parallelRanges(2, minimumPerThread: 1) { range in if range.contains(0) { inLoop = products() } }
+        Precision.$matmul.withValue(.bfloat16) {
+            Threads.withProductHelper(rows: 3) {
+                Threads.parallelRanges(2, minimumPerThread: 1) { range in if range.contains(0) { inLoop = products() } }
+            }
         }
         #expect(inLoop == alone)
+        // float32 products all go to oneDNN, which then has both cores: no helper is held.
+        #expect(!Precision.$matmul.withValue(.float32) { Threads.withProductHelper(rows: 3) { FewRows.Team.leading } })
     }
 
     /// Which row splits the bfloat16 products get (`MatmulCache.rowsPerCall`), on two threads.
