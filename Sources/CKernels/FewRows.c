@@ -10,7 +10,9 @@
 // it issues at about one per two cycles against two FMAs per cycle, so for three rows (a beam) the
 // widening plus 6 FMAs per 64 bytes of W beat 3 VDPBF16PS by about 40% once W is in cache.
 // The weight is packed so that one tile (64 columns) is a single sequential stream: for each pair p,
-// 64 columns × 2 values = 256 bytes. Every weight byte is read once per call and feeds m rows, so
+// 64 columns × 2 values = 256 bytes. The float32 variant (`--precision fp32`) packs W as float32,
+// for each inner index 64 columns = 256 bytes, and sums A's rows as they are: exact float32
+// products and sums, in another order than oneDNN's. Every weight byte is read once per call and feeds m rows, so
 // the loop runs at about the speed the cache hierarchy delivers W.
 
 #include "CKernels.h"
@@ -22,6 +24,8 @@
 /// 64-column tiles in a product of n columns, and bfloat16 values in one packed tile of inner size k.
 static inline int tile_count(int n) { return (n + CAPTIONER_FEW_ROWS_TILE - 1) / CAPTIONER_FEW_ROWS_TILE; }
 static inline size_t tile_values(int k) { return (size_t)((k + 1) / 2) * 2 * CAPTIONER_FEW_ROWS_TILE; }
+/// float32 values in one packed tile of the float32 variant.
+static inline size_t tile_values_f32(int k) { return (size_t)k * CAPTIONER_FEW_ROWS_TILE; }
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -46,6 +50,25 @@ int captioner_few_rows_available(void) {
 
 #define FEW_ROWS_TARGET __attribute__((target("avx512f")))
 
+/// Both tile loops' accumulators zeroed: acc's m rows, and odd's when the odd terms go apart.
+FEW_ROWS_TARGET
+static inline __attribute__((always_inline))
+void zero(__m512 acc[CAPTIONER_FEW_ROWS_MAX][4], __m512 odd[2][4], const int m, const int split) {
+    for (int r = 0; r < m; r++)
+        for (int b = 0; b < 4; b++) acc[r][b] = _mm512_setzero_ps();
+    if (split)
+        for (int r = 0; r < m; r++)
+            for (int b = 0; b < 4; b++) odd[r][b] = _mm512_setzero_ps();
+}
+
+/// The odd terms' sums added into acc.
+FEW_ROWS_TARGET
+static inline __attribute__((always_inline))
+void fold(__m512 acc[CAPTIONER_FEW_ROWS_MAX][4], __m512 odd[2][4], const int m) {
+    for (int r = 0; r < m; r++)
+        for (int b = 0; b < 4; b++) acc[r][b] = _mm512_add_ps(acc[r][b], odd[r][b]);
+}
+
 /// acc[r][b] = Σ_p rows[r, 2p]·w_even + rows[r, 2p+1]·w_odd for one tile's 4 × 16 columns.
 /// Up to two rows, the odd half sums into its own registers: a single row's four chains of two
 /// dependent FMAs per pair would otherwise wait on latency, not throughput.
@@ -55,11 +78,7 @@ void tile(const float *rows, const int m, int kp, const uint16_t *w, __m512 acc[
     const int split = m <= 2;
     const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
     __m512 odd[2][4];
-    for (int r = 0; r < m; r++)
-        for (int b = 0; b < 4; b++) acc[r][b] = _mm512_setzero_ps();
-    if (split)
-        for (int r = 0; r < m; r++)
-            for (int b = 0; b < 4; b++) odd[r][b] = _mm512_setzero_ps();
+    zero(acc, odd, m, split);
     for (int p = 0; p < kp; p++, w += 2 * CAPTIONER_FEW_ROWS_TILE) {
         // The next 2 KB of W asked for ahead: the hardware's streamer stops at each 4 KB page, and
         // W streams from L3 (a beam step reads 4.6 MB of it). About 10% off a beam step's products.
@@ -77,9 +96,38 @@ void tile(const float *rows, const int m, int kp, const uint16_t *w, __m512 acc[
             }
         }
     }
-    if (split)
-        for (int r = 0; r < m; r++)
-            for (int b = 0; b < 4; b++) acc[r][b] = _mm512_add_ps(acc[r][b], odd[r][b]);
+    if (split) fold(acc, odd, m);
+}
+
+/// The float32 variant of `tile`: acc[r][b] = Σ_i rows[r, i]·w[j, i], W packed as k runs of 64
+/// float32 columns; two inner indices per iteration, the second into its own registers up to two rows.
+FEW_ROWS_TARGET
+static inline __attribute__((always_inline))
+void tile_f32(const float *rows, const int m, int k, const float *w, __m512 acc[CAPTIONER_FEW_ROWS_MAX][4]) {
+    const int split = m <= 2;
+    __m512 odd[2][4];
+    zero(acc, odd, m, split);
+    int i = 0;
+    for (; i + 1 < k; i += 2, w += 2 * CAPTIONER_FEW_ROWS_TILE) {
+        const char *ahead = (const char *)w + 2048;            // as in `tile`: 2 KB ahead
+        for (int line = 0; line < 8; line++) _mm_prefetch(ahead + 64 * line, _MM_HINT_T0);
+        for (int b = 0; b < 4; b++) {
+            const __m512 first = _mm512_load_ps(w + 16 * b);
+            const __m512 second = _mm512_load_ps(w + CAPTIONER_FEW_ROWS_TILE + 16 * b);
+            for (int r = 0; r < m; r++) {
+                const float *x = rows + (size_t)r * k + i;
+                acc[r][b] = _mm512_fmadd_ps(_mm512_set1_ps(x[0]), first, acc[r][b]);
+                if (split) odd[r][b] = _mm512_fmadd_ps(_mm512_set1_ps(x[1]), second, odd[r][b]);
+                else acc[r][b] = _mm512_fmadd_ps(_mm512_set1_ps(x[1]), second, acc[r][b]);
+            }
+        }
+    }
+    if (i < k)
+        for (int b = 0; b < 4; b++) {
+            const __m512 last = _mm512_load_ps(w + 16 * b);
+            for (int r = 0; r < m; r++) acc[r][b] = _mm512_fmadd_ps(_mm512_set1_ps(rows[(size_t)r * k + i]), last, acc[r][b]);
+        }
+    if (split) fold(acc, odd, m);
 }
 
 /// e^x for x ≤ 0 (a shifted logit), with TensorCore's `fastExp`'s range reduction and polynomial
@@ -107,14 +155,15 @@ static inline __attribute__((always_inline)) __m512 exp_nonpositive(__m512 x) {
 /// log-softmax normaliser, taken while the values are in registers (a beam's logits).
 FEW_ROWS_TARGET
 static inline __attribute__((always_inline))
-void multiply(const float *rows, const int m, int k, const uint16_t *packed, int n,
+void multiply(const float *rows, const int m, int k, const void *packed, int wide, int n,
               const float *bias, float *c, int accumulate, float *statistics, int tile_begin, int tile_end) {
     const int kp = (k + 1) / 2;
     const int tiles = tile_count(n);
     for (int t = tile_begin; t < tile_end; t++) {
         __m512 acc[CAPTIONER_FEW_ROWS_MAX][4];
         __mmask16 masks[4];
-        tile(rows, m, kp, packed + t * tile_values(k), acc);
+        if (wide) tile_f32(rows, m, k, (const float *)packed + t * tile_values_f32(k), acc);
+        else tile(rows, m, kp, (const uint16_t *)packed + t * tile_values(k), acc);
         for (int b = 0; b < 4; b++) {
             int col = t * CAPTIONER_FEW_ROWS_TILE + b * 16;
             masks[b] = col >= n ? 0 : n - col >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - col)) - 1);
@@ -145,9 +194,9 @@ void multiply(const float *rows, const int m, int k, const uint16_t *packed, int
 }
 
 /// Claims `tiles_per_claim` tiles at a time from `next_tile` (the last few one at a time) and
-/// computes them, up to tile `tiles`.
+/// computes them, up to tile `tiles`. `wide`: W is the float32 variant's packing.
 FEW_ROWS_TARGET
-static void claim_tiles(const float *rows, int m, int k, const uint16_t *packed, int n,
+static void claim_tiles(const float *rows, int m, int k, const void *packed, int wide, int n,
                         const float *bias, float *c, int accumulate, float *statistics,
                         int tiles_per_claim, int *next_tile, int tiles) {
     const int claim = tiles_per_claim > 0 ? tiles_per_claim : 1;
@@ -161,10 +210,10 @@ static void claim_tiles(const float *rows, int m, int k, const uint16_t *packed,
         int end = begin + take;
         // A constant row count per call, so the row loops unroll and the accumulators stay in registers.
         switch (m) {
-        case 1: multiply(rows, 1, k, packed, n, bias, c, accumulate, statistics, begin, end); break;
-        case 2: multiply(rows, 2, k, packed, n, bias, c, accumulate, statistics, begin, end); break;
-        case 3: multiply(rows, 3, k, packed, n, bias, c, accumulate, statistics, begin, end); break;
-        case 4: multiply(rows, 4, k, packed, n, bias, c, accumulate, statistics, begin, end); break;
+        case 1: multiply(rows, 1, k, packed, wide, n, bias, c, accumulate, statistics, begin, end); break;
+        case 2: multiply(rows, 2, k, packed, wide, n, bias, c, accumulate, statistics, begin, end); break;
+        case 3: multiply(rows, 3, k, packed, wide, n, bias, c, accumulate, statistics, begin, end); break;
+        case 4: multiply(rows, 4, k, packed, wide, n, bias, c, accumulate, statistics, begin, end); break;
         default: __builtin_trap();
         }
         begin = __atomic_load_n(next_tile, __ATOMIC_RELAXED);
@@ -190,7 +239,14 @@ FEW_ROWS_TARGET
 void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
                                  const float *bias, float *c, int accumulate, float *statistics,
                                  int tiles_per_claim, int *next_tile) {
-    claim_tiles(rows, m, k, packed, n, bias, c, accumulate, statistics, tiles_per_claim, next_tile, tile_count(n));
+    claim_tiles(rows, m, k, packed, 0, n, bias, c, accumulate, statistics, tiles_per_claim, next_tile, tile_count(n));
+}
+
+FEW_ROWS_TARGET
+void captioner_few_rows_multiply_f32(const float *a, int m, int k, const float *packed, int n,
+                                     const float *bias, float *c, int accumulate, float *statistics,
+                                     int tiles_per_claim, int *next_tile) {
+    claim_tiles(a, m, k, packed, 1, n, bias, c, accumulate, statistics, tiles_per_claim, next_tile, tile_count(n));
 }
 
 // MARK: - A team that stays together between products
@@ -297,9 +353,9 @@ void captioner_team_serve(captioner_team *t) {
             continue;
         }
         seen = job;
-        claim_tiles(t->rows, t->m, t->k, t->packed, t->n, t->bias, t->c, t->accumulate, t->statistics,
+        claim_tiles(t->rows, t->m, t->k, t->packed, 0, t->n, t->bias, t->c, t->accumulate, t->statistics,
                     t->claim, &t->next_reserved, t->reserved);
-        claim_tiles(t->rows, t->m, t->k, t->packed, t->n, t->bias, t->c, t->accumulate, t->statistics,
+        claim_tiles(t->rows, t->m, t->k, t->packed, 0, t->n, t->bias, t->c, t->accumulate, t->statistics,
                     t->claim, &t->next_tile, tile_count(t->n));
         // Expect whatever followed this weight last time.
         const struct expected *following = NULL;
@@ -347,10 +403,10 @@ void captioner_team_multiply(captioner_team *t, const float *rows, int m, int k,
     __atomic_store_n(&t->next_reserved, 0, __ATOMIC_RELAXED);
     const int job = t->sequence + 1;
     __atomic_store_n(&t->sequence, job, __ATOMIC_RELEASE);
-    claim_tiles(rows, m, k, packed, n, bias, c, accumulate, statistics, t->claim, &t->next_tile, tiles);
+    claim_tiles(rows, m, k, packed, 0, n, bias, c, accumulate, statistics, t->claim, &t->next_tile, tiles);
     // Then whatever the helper has not reached of its own tiles: they are in its L2, but it may be
     // late (the machine may have taken its core), and waiting for it would cost more.
-    claim_tiles(rows, m, k, packed, n, bias, c, accumulate, statistics, t->claim, &t->next_reserved, reserved);
+    claim_tiles(rows, m, k, packed, 0, n, bias, c, accumulate, statistics, t->claim, &t->next_reserved, reserved);
     while (__atomic_load_n(&t->finished, __ATOMIC_ACQUIRE) != job) SPIN_HINT();
 }
 
@@ -369,6 +425,11 @@ void captioner_few_rows_round(const float *a, int m, int k, float *rows) {
 void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t *packed, int n,
                                  const float *bias, float *c, int accumulate, float *statistics,
                                  int tiles_per_claim, int *next_tile) {
+    __builtin_trap();
+}
+void captioner_few_rows_multiply_f32(const float *a, int m, int k, const float *packed, int n,
+                                     const float *bias, float *c, int accumulate, float *statistics,
+                                     int tiles_per_claim, int *next_tile) {
     __builtin_trap();
 }
 captioner_team *captioner_team_create(int prefetch_bytes) { return NULL; }
@@ -397,5 +458,19 @@ void captioner_few_rows_pack(const float *w, int n, int k, uint16_t *packed) {
                 out[0] = col < n ? bfloat16(row[2 * p]) : 0;
                 out[1] = col < n && 2 * p + 1 < k ? bfloat16(row[2 * p + 1]) : 0;
             }
+        }
+}
+
+size_t captioner_few_rows_packed_count_f32(int n, int k) {
+    return (size_t)tile_count(n) * tile_values_f32(k);
+}
+
+void captioner_few_rows_pack_f32(const float *w, int n, int k, float *packed) {
+    const int tiles = tile_count(n);
+    for (int t = 0; t < tiles; t++)
+        for (int j = 0; j < CAPTIONER_FEW_ROWS_TILE; j++) {
+            const int col = t * CAPTIONER_FEW_ROWS_TILE + j;
+            float *out = packed + t * tile_values_f32(k) + j;
+            for (int i = 0; i < k; i++) out[(size_t)i * CAPTIONER_FEW_ROWS_TILE] = col < n ? w[(size_t)col * k + i] : 0;
         }
 }

@@ -17,13 +17,16 @@ enum FewRows {
     /// it, while decoding. Training (a recording tape) changes W every step, and the last steps of a
     /// packed batch also have few rows: those stay on oneDNN, whose copy of W is re-blocked anyway,
     /// rather than packing W a second time per step.
+    /// In float32 (a key neither bfloat16 nor blocked; the caller supplies the weight) the loop
+    /// takes W as float32 from about 64 K values on: a beam's products, where oneDNN's float32
+    /// GEMM of three rows ran a beam-3 search in 3.2 ms.
     static func takes(_ key: MatmulKey) -> Bool {
-        available && key.blockedB && key.batch == 1 && key.m <= maximumRows && !key.transposeA && key.transposeB
-            && !Tape.isRecording
+        available && (key.blockedB || (!key.bfloat16 && key.n * key.k >= 1 << 16)) && key.batch == 1
+            && key.m <= maximumRows && !key.transposeA && key.transposeB && !Tape.isRecording
     }
 
     /// Layouts per weight shape, and the scratch for A rounded to bfloat16; used under `MatmulCache`'s lock.
-    private struct Shape: Hashable { let n: Int, k: Int }
+    private struct Shape: Hashable { let n: Int, k: Int, float32: Bool }
     private static var layouts: [Shape: PackedForFewRows] = [:]
     private static var rounded: [Float] = []
 
@@ -33,20 +36,33 @@ enum FewRows {
     static func multiply(_ key: MatmulKey, a: UnsafePointer<Float>, weight: TensorStorage,
                          bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>, statistics: UnsafeMutablePointer<Float>? = nil) {
         let (m, n, k) = (key.m, key.n, key.k)
-        let layout = layouts[Shape(n: n, k: k)] ?? {
-            let made = PackedForFewRows(n: n, k: k)
-            layouts[Shape(n: n, k: k)] = made
+        let shape = Shape(n: n, k: k, float32: !key.bfloat16)
+        let layout = layouts[shape] ?? {
+            let made = PackedForFewRows(n: n, k: k, float32: shape.float32)
+            layouts[shape] = made
             return made
         }()
-        let packed = BFloat16WeightCache.shared.blocked(weight, layout: layout).assumingMemoryBound(to: UInt16.self)
+        let copy = BFloat16WeightCache.shared.blocked(weight, layout: layout)
+        // The cores claim about 128 KB of W at a time from one counter; a thread pays for its
+        // hand-off from about 256 KB of W on.
+        let tilesPerClaim = max(1, 65_536 / max(tileColumns * k * (shape.float32 ? 2 : 1), 1))
+        let workers = min(Threads.count, max(1, n * k * (shape.float32 ? 2 : 1) / 131_072))
+        if shape.float32 {
+            // A as it is; no team (`withProductHelper` holds one in bfloat16 only).
+            var nextTile: Int32 = 0
+            withUnsafeMutablePointer(to: &nextTile) { counter in
+                Threads.parallelRanges(workers, minimumPerThread: 1) { _ in
+                    captioner_few_rows_multiply_f32(a, Int32(m), Int32(k), copy.assumingMemoryBound(to: Float.self), Int32(n), bias, c,
+                                                    key.accumulate ? 1 : 0, statistics, Int32(tilesPerClaim), counter)
+                }
+            }
+            return
+        }
+        let packed = copy.assumingMemoryBound(to: UInt16.self)
         // A's rows rounded to bfloat16 (kept as floats, which FewRows.c broadcasts), each padded to whole pairs.
         let paddedK = (k + 1) / 2 * 2
         if rounded.count < m * paddedK { rounded = [Float](repeating: 0, count: m * paddedK) }
         rounded.withUnsafeMutableBufferPointer { captioner_few_rows_round(a, Int32(m), Int32(k), $0.baseAddress) }
-        // The cores claim about 128 KB of W at a time from one counter; a thread pays for its
-        // hand-off from about 256 KB of W on.
-        let tilesPerClaim = max(1, 65_536 / max(tileColumns * k, 1))
-        let workers = min(Threads.count, max(1, n * k / 131_072))
         rounded.withUnsafeBufferPointer { rows in
             if workers > 1, let team = Team.led(by: pthread_self()) {
                 captioner_team_multiply(team, rows.baseAddress, Int32(m), Int32(k), packed, Int32(n), bias, c,
@@ -157,20 +173,27 @@ private struct TeamJob {
     let body: () -> Void
 }
 
-/// W [n, k] in FewRows.c's packing: 64-column tiles, each one sequential stream of bfloat16 pairs.
+/// W [n, k] in FewRows.c's packing: 64-column tiles, each one sequential stream of bfloat16 pairs,
+/// or of float32 values for the float32 variant.
 final class PackedForFewRows: WeightLayout {
     let identity: Int
     let bytes: Int
-    private let n: Int, k: Int
+    private let n: Int, k: Int, float32: Bool
 
-    init(n: Int, k: Int) {
+    init(n: Int, k: Int, float32: Bool = false) {
         self.n = n
         self.k = k
-        identity = LayoutNumbers.shared.number(for: Array("few-rows \(n)×\(k)".utf8))
-        bytes = captioner_few_rows_packed_count(Int32(n), Int32(k)) * 2
+        self.float32 = float32
+        identity = LayoutNumbers.shared.number(for: Array("few-rows \(float32 ? "float32" : "bfloat16") \(n)×\(k)".utf8))
+        bytes = float32 ? captioner_few_rows_packed_count_f32(Int32(n), Int32(k)) * 4
+                        : captioner_few_rows_packed_count(Int32(n), Int32(k)) * 2
     }
 
     func write(_ weight: UnsafePointer<Float>, into target: UnsafeMutableRawPointer) {
-        captioner_few_rows_pack(weight, Int32(n), Int32(k), target.assumingMemoryBound(to: UInt16.self))
+        if float32 {
+            captioner_few_rows_pack_f32(weight, Int32(n), Int32(k), target.assumingMemoryBound(to: Float.self))
+        } else {
+            captioner_few_rows_pack(weight, Int32(n), Int32(k), target.assumingMemoryBound(to: UInt16.self))
+        }
     }
 }

@@ -102,7 +102,8 @@ final class RoundedGradient {
     }
 }
 
-/// The bfloat16 copies of weights, re-blocked into a product's layout (`BlockedWeights`), made on
+/// The bfloat16 copies of weights (and the float32 few-row loop's packed copies), re-blocked into a
+/// product's layout (`BlockedWeights`, `PackedForFewRows`), made on
 /// first use and kept while the weight lives and is unchanged: a weight's storage `version` moves
 /// whenever an optimizer writes it, which makes its copy stale. Entries hold their storage weakly,
 /// so a freed model's copies go with it.

@@ -135,6 +135,64 @@ import TestSupport
         Tape().record { #expect(!FewRows.takes(decoding)) }
     }
 
+    /// The float32 few-row loop (`--precision fp32`, a beam's products): exact float32 products
+    /// summed in float32, against a float64 reference, with bias and accumulation; the same values
+    /// as oneDNN's to float32 rounding; the packed copy follows the weight's version; small, wide,
+    /// transposed and training products stay on oneDNN.
+    @Test(.enabled(if: FewRows.available))
+    func fewRowProductsInFloat32() {
+        var rng = RandomGenerator(seed: 13)
+        for (n, k) in [(700, 97), (3000, 512), (1536, 512), (1030, 64)] {
+            let w = Tensor.randn([n, k], rng: &rng), bias = Tensor.randn([n], rng: &rng)
+            for m in 1...FewRows.maximumRows {
+                let key = MatmulKey(batch: 1, m: m, n: n, k: k, transposeA: false, transposeB: true, bias: true, accumulate: false)
+                #expect(FewRows.takes(key))
+                let a = Tensor.randn([m, k], rng: &rng), start = Tensor.randn([m, n], rng: &rng)
+                for accumulate in [false, true] {
+                    let c = start.copy(), viaOneDNN = start.copy()
+                    Precision.$matmul.withValue(.float32) {
+                        gemm(a.data, w.data, c.data, m: m, n: n, k: k, transposeB: true, bias: bias.data,
+                             accumulate: accumulate, weight: w.storage)
+                        gemm(a.data, w.data, viaOneDNN.data, m: m, n: n, k: k, transposeB: true, bias: bias.data,
+                             accumulate: accumulate)   // no weight: oneDNN's GEMM
+                    }
+                    var worst = 0.0, apart = 0.0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum = Double(bias.data[j]) + (accumulate ? Double(start.data[i * n + j]) : 0)
+                            for p in 0..<k { sum += Double(a.data[i * k + p]) * Double(w.data[j * k + p]) }
+                            worst = max(worst, abs(Double(c.data[i * n + j]) - sum))
+                            apart = max(apart, abs(Double(c.data[i * n + j]) - Double(viaOneDNN.data[i * n + j])))
+                        }
+                    }
+                    // Float32 sums of ≤ 512 products of N(0,1) values: errors of a few 1e-5.
+                    #expect(worst < 2e-4, "\(m)×\(k)·\(k)×\(n) (accumulate: \(accumulate)) vs float64: \(worst)")
+                    #expect(apart < 2e-4, "\(m)×\(k)·\(k)×\(n) (accumulate: \(accumulate)) vs oneDNN: \(apart)")
+                }
+            }
+            let x = Tensor.randn([3, k], rng: &rng)
+            let (logits, statistics) = Precision.$matmul.withValue(.float32) { linearLogits(x, weight: w, bias: bias) }
+            #expect(statistics != nil, "float32 logits of 3 rows come with their statistics")
+            #expect(logits.scalars == Precision.$matmul.withValue(.float32) { linear(x, weight: w, bias: bias) }.scalars)
+            let before = Precision.$matmul.withValue(.float32) { linear(x, weight: w, bias: nil) }
+            w.assign(Tensor(shape: w.shape, values: w.scalars.map { -$0 }))
+            let after = Precision.$matmul.withValue(.float32) { linear(x, weight: w, bias: nil) }
+            #expect(zip(before.scalars, after.scalars).allSatisfy { $0 == -$1 }, "a negated weight negates the product")
+        }
+        let small = MatmulKey(batch: 1, m: 3, n: 100, k: 64, transposeA: false, transposeB: true, bias: false, accumulate: false)
+        #expect(!FewRows.takes(small))
+        var wide = small
+        (wide.m, wide.n, wide.k) = (5, 3000, 512)
+        #expect(!FewRows.takes(wide))
+        var decoding = wide
+        decoding.m = 3
+        #expect(FewRows.takes(decoding))
+        decoding.transposeA = true
+        #expect(!FewRows.takes(decoding))
+        decoding.transposeA = false
+        Tape().record { #expect(!FewRows.takes(decoding)) }
+    }
+
     /// A beam's logits with their statistics from the product's pass (`linearLogits`): the logits
     /// are `linear`'s exactly, each row's normaliser is log Σ e^logit to float32 rounding, and the
     /// block maxima are the logits' own (a partial last block included).

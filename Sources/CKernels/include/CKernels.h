@@ -37,6 +37,19 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
                                  const float *bias, float *c, int accumulate, float *statistics,
                                  int tiles_per_claim, int *next_tile);
 
+/// float32 values in W's packed copy for the float32 variant: tiles of 64 output columns, each
+/// holding, for every inner index, the 64 columns' values side by side.
+size_t captioner_few_rows_packed_count_f32(int n, int k);
+
+/// Writes w [n, k] into `packed` for the float32 variant; padding is zero.
+void captioner_few_rows_pack_f32(const float *w, int n, int k, float *packed);
+
+/// `captioner_few_rows_multiply` for `--precision fp32`: A [m, k] as it is and W float32
+/// (`captioner_few_rows_pack_f32`), exact float32 products and sums.
+void captioner_few_rows_multiply_f32(const float *a, int m, int k, const float *packed, int n,
+                                     const float *bias, float *c, int accumulate, float *statistics,
+                                     int tiles_per_claim, int *next_tile);
+
 /// A team of two threads for a run of few-row products (a beam search), inside one parallel
 /// region: the helper thread calls `captioner_team_serve`, which returns after the leader calls
 /// `captioner_team_finish`; meanwhile the leader calls `captioner_team_multiply` for each product,
