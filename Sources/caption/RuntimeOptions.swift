@@ -8,7 +8,8 @@ struct RuntimeOptions: ParsableArguments {
 
     @OptionGroup var precision: PrecisionOption
 
-    func apply() throws {
+    /// `training`: the command trains, and `--precision auto` means `Precision.automaticForTraining`.
+    func apply(training: Bool = false) throws {
         Memory.keepFreedBuffers()
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be a positive number, not \(threads).") }
@@ -16,18 +17,18 @@ struct RuntimeOptions: ParsableArguments {
         } else {
             _ = Threads.count
         }
-        try precision.apply()
+        try precision.apply(training: training)
     }
 }
 
 /// `--precision`: the arithmetic of the decoders' matrix products (`MatmulPrecision`).
 struct PrecisionOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Matrix-product precision: fp32 (exact float32), bf16 (bfloat16 operands summed in float32), or auto (bf16 where the CPU multiplies bfloat16 natively: AVX512_BF16 or AMX; else fp32).", valueName: "auto|fp32|bf16"))
+    @Option(name: .long, help: ArgumentHelp("Matrix-product precision: fp32 (exact float32), bf16 (bfloat16 operands summed in float32), or auto (bf16 where the CPU multiplies bfloat16 natively: AVX512_BF16 or AMX, except training, which takes bf16 only with AMX; else fp32).", valueName: "auto|fp32|bf16"))
     var precision: String = "auto"
 
-    func apply() throws {
+    func apply(training: Bool = false) throws {
         switch precision {
-        case "auto": Precision.defaultMatmul = Precision.automatic
+        case "auto": Precision.defaultMatmul = training ? Precision.automaticForTraining : Precision.automatic
         case "fp32": Precision.defaultMatmul = .float32
         case "bf16":
             guard Precision.supportsBFloat16 else {
