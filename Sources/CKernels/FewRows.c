@@ -12,8 +12,8 @@
 // The weight is packed so that one tile (64 columns) is a single sequential stream: for each pair p,
 // 64 columns × 2 values = 256 bytes. The float32 variant (`--precision fp32`) packs W as float32,
 // for each inner index 64 columns = 256 bytes, and sums A's rows as they are: exact float32
-// products and sums, in another order than oneDNN's. Every weight byte is read once per call and feeds m rows, so
-// the loop runs at about the speed the cache hierarchy delivers W.
+// products and sums, in another order than oneDNN's. Every weight byte is read once per call and
+// feeds m rows, so the loop runs at about the speed the cache hierarchy delivers W.
 
 #include "CKernels.h"
 #include "Rounding.h"

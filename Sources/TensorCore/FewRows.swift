@@ -45,16 +45,15 @@ enum FewRows {
         let copy = BFloat16WeightCache.shared.blocked(weight, layout: layout)
         // The cores claim about 128 KB of W at a time from one counter; a thread pays for its
         // hand-off from about 256 KB of W on.
-        let tilesPerClaim = max(1, 65_536 / max(tileColumns * k * (shape.float32 ? 2 : 1), 1))
-        let workers = min(Threads.count, max(1, n * k * (shape.float32 ? 2 : 1) / 131_072))
+        let valueBytes = shape.float32 ? 4 : 2
+        let tilesPerClaim = Int32(max(1, 131_072 / max(tileColumns * k * valueBytes, 1)))
+        let workers = min(Threads.count, max(1, n * k * valueBytes / 262_144))
         if shape.float32 {
             // A as it is; no team (`withProductHelper` holds one in bfloat16 only).
-            var nextTile: Int32 = 0
-            withUnsafeMutablePointer(to: &nextTile) { counter in
-                Threads.parallelRanges(workers, minimumPerThread: 1) { _ in
-                    captioner_few_rows_multiply_f32(a, Int32(m), Int32(k), copy.assumingMemoryBound(to: Float.self), Int32(n), bias, c,
-                                                    key.accumulate ? 1 : 0, statistics, Int32(tilesPerClaim), counter)
-                }
+            let packed = copy.assumingMemoryBound(to: Float.self)
+            shareTiles(workers: workers) { counter in
+                captioner_few_rows_multiply_f32(a, Int32(m), Int32(k), packed, Int32(n), bias, c,
+                                                key.accumulate ? 1 : 0, statistics, tilesPerClaim, counter)
             }
             return
         }
@@ -66,16 +65,22 @@ enum FewRows {
         rounded.withUnsafeBufferPointer { rows in
             if workers > 1, let team = Team.led(by: pthread_self()) {
                 captioner_team_multiply(team, rows.baseAddress, Int32(m), Int32(k), packed, Int32(n), bias, c,
-                                        key.accumulate ? 1 : 0, statistics, Int32(tilesPerClaim))
+                                        key.accumulate ? 1 : 0, statistics, tilesPerClaim)
                 return
             }
-            var nextTile: Int32 = 0
-            withUnsafeMutablePointer(to: &nextTile) { counter in
-                Threads.parallelRanges(workers, minimumPerThread: 1) { _ in
-                    captioner_few_rows_multiply(rows.baseAddress, Int32(m), Int32(k), packed, Int32(n), bias, c,
-                                                key.accumulate ? 1 : 0, statistics, Int32(tilesPerClaim), counter)
-                }
+            shareTiles(workers: workers) { counter in
+                captioner_few_rows_multiply(rows.baseAddress, Int32(m), Int32(k), packed, Int32(n), bias, c,
+                                            key.accumulate ? 1 : 0, statistics, tilesPerClaim, counter)
             }
+        }
+    }
+
+    /// Runs `claim` on `workers` threads with one shared tile counter, from which each claims
+    /// tiles until none are left (FewRows.c's `next_tile`).
+    private static func shareTiles(workers: Int, _ claim: (UnsafeMutablePointer<Int32>) -> Void) {
+        var nextTile: Int32 = 0
+        withUnsafeMutablePointer(to: &nextTile) { counter in
+            Threads.parallelRanges(workers, minimumPerThread: 1) { _ in claim(counter) }
         }
     }
 }
@@ -133,10 +138,10 @@ extension Threads {
     /// prefetches the next product's first tiles into its L2 instead of idling, and no product pays
     /// for waking it. Inside, every other parallel loop and oneDNN primitive of `body` runs on this
     /// thread alone, so `rows`, the products' row count, must be one the few-row loop takes; with
-    /// more rows, in float32 (the few-row loop takes bfloat16 products only: held, the helper
-    /// would spin beside single-threaded oneDNN products: a float32 beam-3 search took 5.8 ms
-    /// so, 3.2 ms with both cores on oneDNN's), without AVX-512, on other than two threads, or while another
-    /// thread leads a team, `body` simply runs.
+    /// more rows, in float32, without AVX-512, on other than two threads, or while another thread
+    /// leads a team, `body` simply runs. Only bfloat16 products go to the team: in float32 a held
+    /// helper would spin while the rest ran on one core (a float32 beam-3 search took 5.8 ms so,
+    /// 3.2 ms with both cores free, before float32 had a few-row loop of its own).
     public static func withProductHelper<T>(rows: Int, _ body: () -> T) -> T {
         guard FewRows.available, Precision.effectiveMatmul == .bfloat16, count == 2, rows <= FewRows.maximumRows,
               let team = FewRows.Team.start(leader: pthread_self()) else { return body() }

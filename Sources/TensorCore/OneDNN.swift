@@ -64,6 +64,12 @@ final class MatmulPrimitive {
     private let biasMemory: dnnl_memory_t?
     /// The primitive's working memory, if it needs any: a view of `sharedScratchpad`, bound at each run.
     private let scratchpadMemory: dnnl_memory_t?
+    private let scratchpadBytes: Int
+    /// Every primitive's scratchpad, grown to the largest one asked for (counted in 2-byte units);
+    /// used under `MatmulCache`'s lock.
+    private static let sharedScratchpad = BFloat16Buffer(capacity: 1 << 16)
+    /// When `MatmulCache` last handed this primitive out (its count of lookups).
+    var lastUse: UInt64 = 0
     /// For a `blockedB` key: B's layout and the reorder that makes it from a float32 weight.
     let blockedWeights: BlockedWeights?
 
@@ -139,13 +145,6 @@ final class MatmulPrimitive {
         scratchpadBytes = dnnl_memory_desc_get_size(&scratchpadMD)
         scratchpadMemory = scratchpadBytes > 0 ? memory(&scratchpadMD) : nil
     }
-
-    private let scratchpadBytes: Int
-    /// Every primitive's scratchpad, grown to the largest one asked for (counted in 2-byte units);
-    /// used under `MatmulCache`'s lock.
-    private static let sharedScratchpad = BFloat16Buffer(capacity: 1 << 16)
-    /// When `MatmulCache` last handed this primitive out (its count of lookups).
-    var lastUse: UInt64 = 0
 
     deinit {
         dnnl_primitive_destroy(primitive)

@@ -52,9 +52,8 @@ func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutab
           convertedA: UnsafePointer<UInt16>? = nil) {
     let key = matmulKey(m: m, n: n, k: k, batch: batch, transposeA: transposeA, transposeB: transposeB,
                         bias: bias != nil, accumulate: accumulate, weight: weight != nil)
-    if key.blockedB { precondition(UnsafePointer(weight!.pointer) == b, "gemm: weight storage is not B") }
-    MatmulCache.multiply(key, a: a, b: b, bias: bias, c: c, weight: key.blockedB || FewRows.takes(key) ? weight : nil,
-                         convertedA: convertedA)
+    if let weight { precondition(UnsafePointer(weight.pointer) == b, "gemm: weight storage is not B") }
+    MatmulCache.multiply(key, a: a, b: b, bias: bias, c: c, weight: weight, convertedA: convertedA)
 }
 
 /// Whether `gemm` rounds the operands of an m×k·k×n product to bfloat16.

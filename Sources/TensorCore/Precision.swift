@@ -4,8 +4,8 @@ import Foundation
 /// The arithmetic of matrix products. `float32` is exact float32 throughout (the PyTorch parity
 /// mode). `bfloat16` is mixed precision as `torch.autocast(dtype=torch.bfloat16)` does it on a CPU:
 /// the two GEMM operands are rounded to bfloat16 (8-bit mantissa) and multiplied by the CPU's
-/// bfloat16 instructions (AMX tiles or AVX512_BF16), products are summed in float32, and everything else (activations, softmax, gradients,
-/// parameters, optimizer state) stays float32.
+/// bfloat16 instructions (AMX tiles or AVX512_BF16), products are summed in float32, and everything
+/// else (activations, softmax, gradients, parameters, optimizer state) stays float32.
 public enum MatmulPrecision: String, CaseIterable, Sendable {
     case float32 = "fp32"
     case bfloat16 = "bf16"

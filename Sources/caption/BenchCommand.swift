@@ -24,7 +24,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         try runtime.apply()
         // Training workloads take the precision `caption train` would: with `auto`, bf16 only on AMX.
-        Self.trainingPrecision = runtime.precision.precision == "auto" ? Precision.automaticForTraining : Precision.defaultMatmul
+        Self.trainingPrecision = try runtime.precision.resolved(training: true)
         Self.fixedIterations = iterations
         if let writeCorpus {
             try Self.writeEvaluationCorpus(to: URL(fileURLWithPath: writeCorpus))

@@ -27,14 +27,19 @@ struct PrecisionOption: ParsableArguments {
     var precision: String = "auto"
 
     func apply(training: Bool = false) throws {
+        Precision.defaultMatmul = try resolved(training: training)
+    }
+
+    /// What the flag means on this machine, for training or for everything else.
+    func resolved(training: Bool) throws -> MatmulPrecision {
         switch precision {
-        case "auto": Precision.defaultMatmul = training ? Precision.automaticForTraining : Precision.automatic
-        case "fp32": Precision.defaultMatmul = .float32
+        case "auto": return training ? Precision.automaticForTraining : Precision.automatic
+        case "fp32": return .float32
         case "bf16":
             guard Precision.supportsBFloat16 else {
                 throw ValidationError("--precision bf16 needs a CPU with AVX-512, which this one lacks; use --precision fp32.")
             }
-            Precision.defaultMatmul = .bfloat16
+            return .bfloat16
         default: throw ValidationError("--precision must be auto, fp32 or bf16, not '\(precision)'.")
         }
     }
