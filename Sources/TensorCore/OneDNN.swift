@@ -362,7 +362,8 @@ final class LayoutNumbers: @unchecked Sendable {
 
 /// A layout a weight's bfloat16 copy is kept in (see `BFloat16WeightCache`).
 protocol WeightLayout: AnyObject {
-    /// Equal for equal layouts, so they share cached weights.
+    /// Equal for layouts that hold the same values in the same places, so they share cached weights:
+    /// the same target layout of the same view of the stored weight.
     var identity: Int { get }
     var bytes: Int { get }
     /// Writes the float32 row-major weight into `target` (`bytes` long) in this layout.
@@ -373,8 +374,10 @@ protocol WeightLayout: AnyObject {
 /// writes a float32 row-major weight into it as bfloat16, blocked for the AMX tiles — or, when the
 /// layout is BA16a64b2a (as for every weight here), our own loop that writes it (PairBlocks.c).
 final class BlockedWeights: WeightLayout {
-    /// Equal for equal layouts (the same descriptor bytes), so they share cached weights. A small
-    /// integer rather than the bytes: the weight cache is looked up on every bfloat16 product.
+    /// Equal for equal pairs of descriptors (the plain view read and the blocked layout written), so
+    /// they share cached weights. Both count: a square weight's W (dx = dy·W) and Wᵀ (y = x·Wᵀ) have
+    /// equal blocked descriptors but read the storage transposed. A small integer rather than the
+    /// bytes: the weight cache is looked up on every bfloat16 product.
     let identity: Int
     let bytes: Int
     private let reorder: dnnl_primitive_t
@@ -392,7 +395,7 @@ final class BlockedWeights: WeightLayout {
     init(from plain: dnnl_memory_desc_t, to blocked: dnnl_memory_desc_t, engine: dnnl_engine_t,
          pairs: (k: Int, n: Int, transposed: Bool)? = nil, ownWriter: Bool = true) {
         var (plain, blocked) = (plain, blocked)
-        identity = LayoutNumbers.shared.number(for: withUnsafeBytes(of: &blocked) { Array($0) })
+        identity = LayoutNumbers.shared.number(for: withUnsafeBytes(of: &plain) { Array($0) } + withUnsafeBytes(of: &blocked) { Array($0) })
         bytes = dnnl_memory_desc_get_size(&blocked)
         plainCount = dnnl_memory_desc_get_size(&plain) / 2
         self.pairs = pairs.flatMap { pairs in

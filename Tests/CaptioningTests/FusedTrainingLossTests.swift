@@ -56,10 +56,15 @@ import TensorCore
     }
 
     /// Mixed precision (`--precision bf16`): the same loss and gradient directions as float32 on
-    /// decoder sizes large enough for every product to run in bfloat16.
+    /// decoder sizes large enough for every product to run in bfloat16. For the soft-attention GRU,
+    /// embedding + features = 3 × hidden, as in the default sizes (256 + 1280 = 3 × 512): its W_ih is
+    /// square, so its two bfloat16 copies, W and Wᵀ, have equal blocked layouts and must still be
+    /// kept apart. (The adaptive GRU at those sizes is further off, in proj_g only, from ReLU masks
+    /// that the bfloat16 forward flips: float32 forward with bfloat16 backward stays within 0.9995.)
     @Test(.enabled(if: Precision.supportsBFloat16), arguments: Architecture.allCases)
     func bfloat16StaysCloseToFloat32(_ arch: Architecture) throws {
-        let config = DecoderConfig(architecture: arch, vocabularySize: 300, featureSize: 96, embeddingSize: 64, hiddenSize: 128,
+        let (embedding, hidden) = arch == .softAttentionGRU ? (96, 64) : (64, 128)
+        let config = DecoderConfig(architecture: arch, vocabularySize: 300, featureSize: 96, embeddingSize: embedding, hiddenSize: hidden,
                                    attentionSize: 64, dropout: 0)
         let decoder = try makeDecoder(config, source: .initialise(seed: 4))
         var rng = RandomGenerator(seed: 12)

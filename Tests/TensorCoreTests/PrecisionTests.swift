@@ -381,6 +381,31 @@ import TestSupport
         #expect(dot / (nx * ny).squareRoot() > 0.9999)
     }
 
+    /// A square weight is read in two layouts, Wᵀ by the forward product (y = x·Wᵀ) and W by the
+    /// input gradient (dx = dy·W), whose blocked descriptors are equal byte for byte: each still
+    /// needs its own bfloat16 copy. (They once shared one, so dx was dy·Wᵀ: the soft-attention GRU's
+    /// 1536×1536 W_ih trained visibly worse in bf16.)
+    @Test(.enabled(if: Precision.supportsBFloat16))
+    func squareWeightsKeepACopyPerLayout() {
+        var rng = RandomGenerator(seed: 9)
+        let x = Tensor.randn([64, 256], rng: &rng, requiresGrad: true)
+        let w = Tensor.uniform([256, 256], low: -0.06, high: 0.06, rng: &rng, requiresGrad: true)
+        func inputGradient(_ precision: MatmulPrecision) -> [Float] {
+            x.grad = nil
+            w.grad = nil
+            return Precision.$matmul.withValue(precision) {
+                let tape = Tape()
+                let loss = tape.record { linear(x, weight: w, bias: nil).tanh().sum() }
+                tape.backward(from: loss)
+                return x.grad!.scalars
+            }
+        }
+        let exact = inputGradient(.float32), mixed = inputGradient(.bfloat16)
+        var dot = 0.0, nx = 0.0, ny = 0.0
+        for (p, q) in zip(exact, mixed) { dot += Double(p * q); nx += Double(p * p); ny += Double(q * q) }
+        #expect(dot / (nx * ny).squareRoot() > 0.9999)
+    }
+
     /// A gradient rounded once where it is formed (`RoundedGradient`) gives each product exactly
     /// what the product would have rounded itself: plain A in row blocks (with a weight B), a row
     /// offset into it, and Aᵀ with its inner dimension padded to a multiple of 64.
