@@ -39,18 +39,11 @@ public enum Precision {
         cpuISA.rawValue & dnnl_cpu_isa_avx512_core_bf16.rawValue == dnnl_cpu_isa_avx512_core_bf16.rawValue
     }
 
-    /// What `auto` means on this machine for decoding (and everything but training): bfloat16
-    /// where the CPU multiplies it natively, float32 elsewhere. On AMD Zen 5 (AVX512_BF16, 2
-    /// threads) bf16 decodes greedily 2.1× faster than float32, with the same test BLEU-4 to 0.002
-    /// and CIDEr-D to 0.001 on Shapes (models trained in float32, seeds 1–2).
+    /// What `auto` means on this machine: bfloat16 where the CPU multiplies it natively, float32
+    /// elsewhere. On AMD Zen 5 (AVX512_BF16, 2 threads) bf16 trains 1.5–1.6× and decodes greedily
+    /// 2.1× faster than float32, and trains to the same test BLEU-4 and CIDEr-D on Shapes (README,
+    /// "Precision").
     public static var automatic: MatmulPrecision { hasNativeBFloat16 ? .bfloat16 : .float32 }
-
-    /// What `auto` means for training: bfloat16 only with AMX, where bf16 training matched float32's
-    /// BLEU-4 and CIDEr-D (Sapphire Rapids, Shapes). With AVX512_BF16 alone (AMD Zen 5) it trained
-    /// 1.6× faster but to a training loss 0.06–0.08 higher after 15 epochs and a test BLEU-4 0.02
-    /// lower (soft-attention GRU on Shapes, seeds 1–2), which SPEC §3's bar (at least the PyTorch
-    /// twin's BLEU-4 and CIDEr-D) cannot afford by default; `--precision bf16` still asks for it.
-    public static var automaticForTraining: MatmulPrecision { hasAMX ? .bfloat16 : .float32 }
 }
 
 /// 64-byte aligned bfloat16 memory.

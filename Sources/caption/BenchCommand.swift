@@ -23,8 +23,6 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try runtime.apply()
-        // Training workloads take the precision `caption train` would: with `auto`, bf16 only on AMX.
-        Self.trainingPrecision = try runtime.precision.resolved(training: true)
         Self.fixedIterations = iterations
         if let writeCorpus {
             try Self.writeEvaluationCorpus(to: URL(fileURLWithPath: writeCorpus))
@@ -45,13 +43,12 @@ struct Bench: ParsableCommand {
             if value.isFinite { results.append((w.key, value, w.unit)) }
         }
         if json {
-            var object: [String: Any] = ["threads": Threads.count, "precision": Precision.defaultMatmul.rawValue,
-                                         "training_precision": Self.trainingPrecision.rawValue]
+            var object: [String: Any] = ["threads": Threads.count, "precision": Precision.defaultMatmul.rawValue]
             for (k, v, _) in results { object[k] = (v * 100).rounded() / 100 }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("threads \(Threads.count), precision \(Precision.defaultMatmul.rawValue), training \(Self.trainingPrecision.rawValue)")
+            print("threads \(Threads.count), precision \(Precision.defaultMatmul.rawValue)")
             let width = results.map(\.0.count).max() ?? 0
             for (k, v, unit) in results {
                 print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + String(format: "%10.2f", v) + "  " + unit)
@@ -65,8 +62,6 @@ struct Bench: ParsableCommand {
     }
 
     nonisolated(unsafe) static var fixedIterations: Int?
-    /// The training workloads' precision (`run` sets it from `--precision`).
-    nonisolated(unsafe) static var trainingPrecision: MatmulPrecision = .float32
 
     /// Runs `body` twice to warm up, then as often as fits in `seconds` (or once to warm up, then
     /// `--iterations` times); returns calls per second.
@@ -184,9 +179,7 @@ struct Bench: ParsableCommand {
                 let decoder = try! makeDecoder(DecoderConfig(architecture: arch, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
                 let optimizer = Adam(decoder.namedParameters, learningRate: 4e-4)
                 decoder.setTraining(true)
-                let steps = Precision.$matmul.withValue(trainingPrecision) {
-                    rate(seconds: seconds) { trainStep(decoder, optimizer, features, tokens) }
-                }
+                let steps = rate(seconds: seconds) { trainStep(decoder, optimizer, features, tokens) }
                 return steps * Double(total)
             }
         }
@@ -293,9 +286,7 @@ struct Bench: ParsableCommand {
         memoryKeys.map { key in
             Workload(key: key, unit: "MiB") {
                 if !isolated { return measureInChild(key: key, seconds: seconds, threads: threads) }
-                return Precision.$matmul.withValue(trainingPrecision) {
-                    key == "train_peak_rss_mb" ? trainPeakRSS() : trainOnMappedStore()[key] ?? .nan
-                }
+                return key == "train_peak_rss_mb" ? trainPeakRSS() : trainOnMappedStore()[key] ?? .nan
             }
         }
     }
@@ -306,7 +297,7 @@ struct Bench: ParsableCommand {
         if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path), let path = Bundle.main.executablePath {
             process.executableURL = URL(fileURLWithPath: path)
         }
-        process.arguments = ["bench", "--json", "--only", key, "--seconds", String(seconds), "--precision", trainingPrecision.rawValue]
+        process.arguments = ["bench", "--json", "--only", key, "--seconds", String(seconds), "--precision", Precision.defaultMatmul.rawValue]
             + (threads.map { ["--threads", String($0)] } ?? [])
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -47,7 +47,7 @@ struct Compare: ParsableCommand {
     }
 
     func run() throws {
-        try runtime.apply(training: true)
+        try runtime.apply()
         setvbuf(stdout, nil, _IOLBF, 0)
         let directory = URL(fileURLWithPath: out, isDirectory: true)
         do {

@@ -8,8 +8,7 @@ struct RuntimeOptions: ParsableArguments {
 
     @OptionGroup var precision: PrecisionOption
 
-    /// `training`: the command trains, and `--precision auto` means `Precision.automaticForTraining`.
-    func apply(training: Bool = false) throws {
+    func apply() throws {
         Memory.keepFreedBuffers()
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be a positive number, not \(threads).") }
@@ -17,29 +16,24 @@ struct RuntimeOptions: ParsableArguments {
         } else {
             _ = Threads.count
         }
-        try precision.apply(training: training)
+        try precision.apply()
     }
 }
 
 /// `--precision`: the arithmetic of the decoders' matrix products (`MatmulPrecision`).
 struct PrecisionOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Matrix-product precision: fp32 (exact float32), bf16 (bfloat16 operands summed in float32), or auto (bf16 where the CPU multiplies bfloat16 natively: AVX512_BF16 or AMX, except training, which takes bf16 only with AMX; else fp32).", valueName: "auto|fp32|bf16"))
+    @Option(name: .long, help: ArgumentHelp("Matrix-product precision: fp32 (exact float32), bf16 (bfloat16 operands summed in float32), or auto (bf16 where the CPU multiplies bfloat16 natively: AVX512_BF16 or AMX; else fp32).", valueName: "auto|fp32|bf16"))
     var precision: String = "auto"
 
-    func apply(training: Bool = false) throws {
-        Precision.defaultMatmul = try resolved(training: training)
-    }
-
-    /// What the flag means on this machine, for training or for everything else.
-    func resolved(training: Bool) throws -> MatmulPrecision {
+    func apply() throws {
         switch precision {
-        case "auto": return training ? Precision.automaticForTraining : Precision.automatic
-        case "fp32": return .float32
+        case "auto": Precision.defaultMatmul = Precision.automatic
+        case "fp32": Precision.defaultMatmul = .float32
         case "bf16":
             guard Precision.supportsBFloat16 else {
                 throw ValidationError("--precision bf16 needs a CPU with AVX-512, which this one lacks; use --precision fp32.")
             }
-            return .bfloat16
+            Precision.defaultMatmul = .bfloat16
         default: throw ValidationError("--precision must be auto, fp32 or bf16, not '\(precision)'.")
         }
     }

@@ -33,7 +33,7 @@ struct Train: ParsableCommand {
     var strict = false
 
     func run() throws {
-        try runtime.apply(training: true)
+        try runtime.apply()
         setvbuf(stdout, nil, _IOLBF, 0)     // keep stdout lines in order with the progress bar on stderr
         guard let architecture = Architecture(rawValue: arch) else {
             throw ValidationError("unknown --arch \(arch); choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
