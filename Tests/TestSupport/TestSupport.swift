@@ -38,3 +38,11 @@ public func expectClose(_ actual: Tensor?, _ expected: Tensor?, tolerance: Float
     let error = relativeError(actual, expected)
     #expect(error <= tolerance, "\(what): relative error \(error) > \(tolerance)", sourceLocation: sourceLocation)
 }
+
+/// The cosine of the angle between two vectors of equal length, summed in float64: how closely a
+/// gradient in another precision points the same way.
+public func cosine<A: Sequence<Float>, B: Sequence<Float>>(_ a: A, _ b: B) -> Double {
+    var dot = 0.0, na = 0.0, nb = 0.0
+    for (x, y) in zip(a, b) { dot += Double(x) * Double(y); na += Double(x) * Double(x); nb += Double(y) * Double(y) }
+    return dot / (na * nb).squareRoot()
+}
