@@ -1,31 +1,33 @@
 import Foundation
 
-/// Bounds the captioning requests the server holds at once (their bodies, decoded pixels and queue
-/// slots), so memory stays bounded whatever the clients do: one past the limit gets 503 at once,
-/// before its body is read.
+/// Bounds how many requests are at one stage at once (receiving their bodies; or decoding and
+/// waiting for the model), so memory stays bounded whatever the clients do: one past the limit
+/// gets `refusal` (a 503) at once.
 final class Admission: @unchecked Sendable {
     private let capacity: Int
-    private let metrics: ServerMetrics
+    private let refusal: ServerError
+    private let report: @Sendable (Int) -> Void
     private let lock = NSLock()
     private var admitted = 0
 
-    init(capacity: Int, metrics: ServerMetrics) {
+    init(capacity: Int, refusal: ServerError, report: @escaping @Sendable (Int) -> Void) {
         self.capacity = capacity
-        self.metrics = metrics
+        self.refusal = refusal
+        self.report = report
     }
 
-    /// Runs `body` holding one of the slots, or throws 503 when all are taken.
+    /// Runs `body` holding one of the slots, or throws `refusal` when all are taken.
     func withSlot<T>(_ body: () async throws -> T) async throws -> T {
         let admittedNow: Int? = lock.withLock {
             guard admitted < capacity else { return nil }
             admitted += 1
             return admitted
         }
-        guard let admittedNow else { throw ServerError.busy }
-        metrics.setInFlight(admittedNow)
+        guard let admittedNow else { throw refusal }
+        report(admittedNow)
         defer {
             let left = lock.withLock { admitted -= 1; return admitted }
-            metrics.setInFlight(left)
+            report(left)
         }
         return try await body()
     }

@@ -16,6 +16,7 @@ public final class CaptionServer: Sendable {
     public let worker: InferenceWorker
     private let logger: Logger
     private let admission: Admission
+    private let uploads: Admission
     private let preparation: ImagePreparation
     private let wording: CaptionWording
     private let health: HealthReply
@@ -25,9 +26,9 @@ public final class CaptionServer: Sendable {
         guard encoder.featureChannels == model.metadata.decoder.featureSize else {
             throw ServerError(.internalServerError, "The encoder gives \(encoder.featureChannels)-channel features but the model expects \(model.metadata.decoder.featureSize): serve the model with the encoder it was trained on.")
         }
-        guard configuration.maxBatch >= 1, configuration.queueCapacity >= 1, configuration.maxBodyBytes >= 1,
-              configuration.maxPixels >= 1, configuration.timeoutSeconds > 0 else {
-            throw ServerError(.internalServerError, "Batch size, queue, body limit, pixel limit and timeout must all be positive.")
+        guard configuration.maxBatch >= 1, configuration.queueCapacity >= 1, configuration.uploadCapacity >= 1, configuration.maxBodyBytes >= 1,
+              configuration.maxPixels >= 1, configuration.timeoutSeconds > 0, configuration.bodyTimeoutSeconds > 0 else {
+            throw ServerError(.internalServerError, "Batch size, queue, uploads, body limit, pixel limit and both timeouts must all be positive.")
         }
         self.configuration = configuration
         self.logger = logger
@@ -35,7 +36,8 @@ public final class CaptionServer: Sendable {
         self.metrics = metrics
         self.worker = InferenceWorker(model: model, encoder: encoder, maxBatch: configuration.maxBatch,
                                       maxWait: configuration.maxWait, metrics: metrics, logger: logger)
-        self.admission = Admission(capacity: configuration.queueCapacity, metrics: metrics)
+        self.admission = Admission(capacity: configuration.queueCapacity, refusal: .busy, report: metrics.setInFlight)
+        self.uploads = Admission(capacity: configuration.uploadCapacity, refusal: .tooManyUploads, report: metrics.setUploads)
         self.preparation = ImagePreparation(preprocessing: encoder.preprocessing, maxPixels: configuration.maxPixels,
                                             concurrentDecodes: configuration.concurrentDecodes)
         self.wording = CaptionWording(vocabulary: model.metadata.vocabulary,
@@ -56,6 +58,21 @@ public final class CaptionServer: Sendable {
                     services: [worker],
                     onServerRunning: onServerRunning,
                     logger: logger)
+    }
+
+    /// Runs `application(onServerRunning:)` until SIGTERM/SIGINT; a port that cannot be bound is
+    /// one sentence naming it, not NIO's `bind(descriptor:ptr:bytes:)` error.
+    public func run(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws {
+        do {
+            try await application(onServerRunning: onServerRunning).runService()
+        } catch let error as IOError where [EADDRINUSE, EACCES, EADDRNOTAVAIL].contains(error.errnoCode) {
+            let address = "\(configuration.host):\(configuration.port)"
+            switch error.errnoCode {
+            case EADDRINUSE: throw ServerStartError(description: "cannot listen on \(address): the port is already in use (another server?); choose another --port, or --port 0 for a free one.")
+            case EACCES: throw ServerStartError(description: "cannot listen on \(address): ports below 1024 need root; choose a --port of 1024 or more.")
+            default: throw ServerStartError(description: "cannot listen on \(address): this machine has no such address; give --host an address of this machine, such as 127.0.0.1.")
+            }
+        }
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -84,10 +101,18 @@ public final class CaptionServer: Sendable {
         // Bad query options are refused before the body is read or a queue slot is taken.
         let queryOptions = try defaults.applying(request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) },
                                                  limits: configuration)
+        // The body is received first, under its own limits, and only a complete request takes a
+        // place in the model's queue: slow or stalled uploads cannot keep other clients out.
+        let bodyLimit = min(configuration.bodyTimeoutSeconds, configuration.timeoutSeconds)
+        let upload = try await uploads.withSlot { [configuration] in
+            try await Self.withTimeout(bodyLimit, else: ServerError.bodyTimedOut(after: bodyLimit)) {
+                try await Upload.read(request, maxBytes: configuration.maxBodyBytes)
+            }
+        }
+        let read = ContinuousClock.now
+        let remaining = configuration.timeoutSeconds - Double((read - received).milliseconds) / 1000
         return try await admission.withSlot {
-            try await Self.withTimeout(configuration.timeoutSeconds) { [self] in
-                let upload = try await Upload.read(request, maxBytes: configuration.maxBodyBytes)
-                let read = ContinuousClock.now
+            try await Self.withTimeout(remaining, else: ServerError.timedOut(after: configuration.timeoutSeconds)) { [self] in
                 var options = queryOptions
                 if let json = upload.optionsJSON { options = try options.applying(json: json, limits: configuration) }
                 options = try options.applying(upload.fields, limits: configuration)
@@ -118,22 +143,28 @@ public final class CaptionServer: Sendable {
                  body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    /// Runs `operation`, or throws 504 once `seconds` have passed. On time-out the operation is
+    /// Runs `operation`, or throws `timeout` once `seconds` have passed. On time-out the operation is
     /// cancelled and awaited: reading the body, waiting for a decoding slot and waiting in the
     /// model's queue all stop at cancellation, and the connection's body stream is never left with
     /// a reader behind the server's back.
-    static func withTimeout<T: Sendable>(_ seconds: Double, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    static func withTimeout<T: Sendable>(_ seconds: Double, else timeout: ServerError,
+                                         _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await operation() }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                try await Task.sleep(for: .milliseconds(Int64(max(seconds, 0) * 1000)))
                 return nil
             }
             defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw ServerError.timedOut(after: seconds) }
+            guard let first = try await group.next(), let value = first else { throw timeout }
             return value
         }
     }
+}
+
+/// Why the server could not start listening, as one sentence with the fix.
+public struct ServerStartError: Error, CustomStringConvertible {
+    public let description: String
 }
 
 /// `GET /healthz`: the service is up, and what it serves.

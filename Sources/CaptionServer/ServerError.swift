@@ -54,6 +54,12 @@ extension ServerError {
 
     static let busy = ServerError(.serviceUnavailable, "The server is busy (its queue is full): retry after the number of seconds in Retry-After.", retryAfterSeconds: 1)
 
+    static let tooManyUploads = ServerError(.serviceUnavailable, "The server is receiving as many uploads as it accepts at once (--max-uploads): retry after the number of seconds in Retry-After.", retryAfterSeconds: 1)
+
+    static func bodyTimedOut(after seconds: Double) -> ServerError {
+        ServerError(.requestTimeout, "The request body did not arrive within \(formatted(seconds)) s: send the whole body at once, or start the server with a larger --body-timeout-s.")
+    }
+
     static let shuttingDown = ServerError(.serviceUnavailable, "The server is shutting down: retry on another instance or after it restarts.", retryAfterSeconds: 5)
 
     static func timedOut(after seconds: Double) -> ServerError {

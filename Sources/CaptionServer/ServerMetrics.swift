@@ -9,6 +9,7 @@ public final class ServerMetrics: Sendable {
     private let batchSizes: ValueHistogram
     private let queueDepth: Gauge
     private let inFlight: Gauge
+    private let uploads: Gauge
     private let inference: DurationHistogram
 
     /// The route labels; every other path is counted as "unmatched".
@@ -21,7 +22,8 @@ public final class ServerMetrics: Sendable {
             descriptor: Self.name("batch", "size", "Images encoded and decoded together per model run."),
             buckets: [1, 2, 4, 8, 16, 32, 64])
         queueDepth = registry.makeGauge(descriptor: Self.name("queue", "depth", "Images waiting for the model."))
-        inFlight = registry.makeGauge(descriptor: Self.name("requests_in", "flight", "Captioning requests admitted and not yet answered."))
+        inFlight = registry.makeGauge(descriptor: Self.name("requests_in", "flight", "Captioning requests admitted to the model's queue and not yet answered."))
+        uploads = registry.makeGauge(descriptor: Self.name("uploads_in", "flight", "Request bodies being received."))
         inference = registry.makeDurationHistogram(
             descriptor: Self.name("batch_duration", "seconds", "Time to encode and decode one batch."),
             buckets: Self.latencyBuckets)
@@ -45,19 +47,21 @@ public final class ServerMetrics: Sendable {
 
     func setQueueDepth(_ depth: Int) { queueDepth.set(Double(depth)) }
     func setInFlight(_ count: Int) { inFlight.set(Double(count)) }
+    func setUploads(_ count: Int) { uploads.set(Double(count)) }
 
     /// The Prometheus text exposition of every metric.
     public func exposition() -> String { registry.emitToString() }
 }
 
-/// Counts every request by route and final status and times it; errors thrown by handlers (and the
-/// router's own 404/405) become JSON `{"error": …}` replies here.
+/// Counts every reply by route and status once it has been sent, and times it; a client that went
+/// away before its reply was written is not counted. Errors thrown by handlers (and the router's
+/// own 404/405) become JSON `{"error": …}` replies here.
 struct MetricsAndErrorsMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        let response: Response
+        var response: Response
         do {
             response = try await next(request, context)
         } catch {
@@ -65,7 +69,11 @@ struct MetricsAndErrorsMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         // One of the service's routes or "unmatched", never the raw path, so garbage URLs cannot grow the label set.
         let route = context.endpointPath.flatMap { ServerMetrics.routes.contains($0) ? $0 : nil } ?? "unmatched"
-        metrics.recordRequest(route: route, status: response.status.code, duration: ContinuousClock.now - start)
+        let (status, body, metrics) = (response.status.code, response.body, metrics)
+        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+            try await body.write(writer)
+            metrics.recordRequest(route: route, status: status, duration: ContinuousClock.now - start)
+        }
         return response
     }
 

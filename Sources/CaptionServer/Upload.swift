@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 
 /// The image bytes of a `POST /v1/captions` and the options that came inside the body.
-struct Upload {
+struct Upload: Sendable {
     var image: Data
     /// Options given as multipart form fields, in order.
     var fields: [(name: String, value: String)] = []

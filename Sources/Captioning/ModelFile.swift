@@ -76,7 +76,35 @@ public final class CaptionModel {
     /// Loads and verifies a model file: its metadata, then every weight key and shape against the
     /// architecture it names.
     public static func load(_ url: URL) throws -> CaptionModel {
-        let file = try SafeTensors.read(url)
+        let file: SafeTensors
+        do {
+            file = try SafeTensors.read(url)
+        } catch {
+            try refusePyTorchCheckpoint(url)
+            throw error
+        }
+        let metadata = try metadata(of: file, at: url)
+        let source = ParameterSource.load(file.tensors, origin: url.path)
+        let decoder = try makeDecoder(metadata.decoder, source: source)
+        try source.finish()
+        return CaptionModel(decoder: decoder, metadata: metadata)
+    }
+
+    /// A file that is not safetensors but a `.pth` (zip or legacy pickle) is a PyTorch state dict,
+    /// which `caption import` turns into a model.
+    static func refusePyTorchCheckpoint(_ url: URL) throws {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return }
+        defer { try? handle.close() }
+        let head = [UInt8]((try? handle.read(upToCount: 4)) ?? Data())
+        let zip = head.starts(with: [0x50, 0x4B, 0x03, 0x04]), pickle = head.first == 0x80 && (2...5).contains(head.dropFirst().first ?? 0)
+        if zip || pickle {
+            throw ModelFileError(description: "\(url.path) is a PyTorch checkpoint, not a Captioner model: turn a twin's state dict into one with `caption import --arch ARCH --weights \(url.lastPathComponent) --vocab vocab.txt -o model.safetensors`.")
+        }
+    }
+
+    /// The verified metadata of a model file or training checkpoint (which holds the model's
+    /// tensors and metadata besides its own), without building the decoder.
+    public static func metadata(of file: SafeTensors, at url: URL) throws -> ModelMetadata {
         guard let json = file.metadata["captioner"] else {
             throw ModelFileError(description: "\(url.path) is not a Captioner model (it has no \"captioner\" metadata): create one with `caption train` or `caption import`.")
         }
@@ -92,10 +120,7 @@ public final class CaptionModel {
         guard metadata.vocabulary.count == metadata.decoder.vocabularySize else {
             throw ModelFileError(description: "\(url.path) lists \(metadata.vocabulary.count) vocabulary words for a decoder of \(metadata.decoder.vocabularySize): the file was edited or damaged; re-export it.")
         }
-        let source = ParameterSource.load(file.tensors, origin: url.path)
-        let decoder = try makeDecoder(metadata.decoder, source: source)
-        try source.finish()
-        return CaptionModel(decoder: decoder, metadata: metadata)
+        return metadata
     }
 
     /// A model from the twin's state dict (a decoder trained in PyTorch): sizes read off the weight

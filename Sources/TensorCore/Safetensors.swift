@@ -27,7 +27,7 @@ public struct SafeTensors {
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw SafeTensorsError(file: url.path, problem: "cannot be read (\(error.localizedDescription))", fix: "check the path and its permissions")
+            throw SafeTensorsError(file: url.path, problem: "cannot be read (\(AtomicFileError.reason(error)))", fix: "check the path and its permissions")
         }
         return try parse(data, file: url.path)
     }
@@ -190,7 +190,7 @@ public enum AtomicFile {
             try data.write(to: temp)
         } catch {
             try? FileManager.default.removeItem(at: temp)
-            throw AtomicFileError(path: url.path, reason: error.localizedDescription)
+            throw AtomicFileError(path: url.path, reason: AtomicFileError.reason(error))
         }
         if rename(temp.path, url.path) != 0 {
             let reason = String(cString: strerror(errno))
@@ -203,4 +203,23 @@ public enum AtomicFile {
 public struct AtomicFileError: Error, CustomStringConvertible {
     public let path: String, reason: String
     public var description: String { "cannot write \(path) (\(reason)): choose a writable location with free space." }
+
+    /// The plain reason inside a Foundation error ("No space left on device"), not its
+    /// "NSCocoaErrorDomain error 512" wrapper.
+    public static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return reason(underlying) }
+        if ns.domain == NSPOSIXErrorDomain, let code = Int32(exactly: ns.code) { return String(cString: strerror(code)) }
+        if let posix = error as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
+        if let cocoa = error as? CocoaError {
+            switch cocoa.code {
+            case .fileNoSuchFile, .fileReadNoSuchFile: return "No such file or directory"
+            case .fileWriteOutOfSpace: return "No space left on device"
+            case .fileWriteNoPermission, .fileReadNoPermission: return "Permission denied"
+            case .fileWriteFileExists: return "File exists"
+            default: break
+            }
+        }
+        return ns.localizedDescription
+    }
 }

@@ -11,13 +11,16 @@ public enum Threads {
         return n
     }()
 
+    /// The most threads the kernels take: beyond this OpenMP fails to start the team.
+    public static let maximum = 256
+
     public static func defaultCount() -> Int {
-        if let text = ProcessInfo.processInfo.environment["CAPTIONER_THREADS"], let n = Int(text), n > 0 { return n }
+        if let text = ProcessInfo.processInfo.environment["CAPTIONER_THREADS"], let n = Int(text), n > 0 { return min(n, maximum) }
         return ProcessInfo.processInfo.activeProcessorCount
     }
 
     public static func set(_ n: Int) {
-        precondition(n > 0, "thread count must be positive")
+        precondition(n > 0 && n <= maximum, "thread count must be from 1 to \(maximum)")
         count = n
         omp_set_num_threads(Int32(n))
     }

@@ -22,16 +22,16 @@ struct Attend: ParsableCommand {
     @Option(help: "An attention model (soft-attention-gru or adaptive-attention-gru).") var model: String
     @Argument(help: "The image to caption (JPEG or PNG).") var imagePath: String?
     @Option(name: [.short, .customLong("out")], help: "The PNG to write.") var out: String
-    @Option(help: "Beam width; 1 decodes greedily.") var beam = 3
-    @Option(name: .customLong("max-words"), help: "Longest caption, in words.") var maxWords = 30
+    @Option(parsing: .unconditional, help: "Beam width; 1 decodes greedily.") var beam = 3
+    @Option(name: .customLong("max-words"), parsing: .unconditional, help: "Longest caption, in words.") var maxWords = 30
     @Option(name: .customLong("encoder-weights"), help: "Weights of the model's encoder (default: the bootstrap download for efficientnet-lite0).")
     var encoderWeights: String?
     @Option(help: "Precomputed features (from caption features) instead of running the encoder.") var features: String?
     @Option(name: .customLong("image"), help: "With --features: the image's name in the feature file.") var imageName: String?
     @Option(help: "With --features: the dataset, to find the picture.") var data: String?
-    @Option(name: .customLong("panel-size"), help: "Panel width and height in pixels.") var panelSize = 224
-    @Option(help: "Panels per row.") var columns = 5
-    @Option(name: .customLong("max-pixels"), help: "Refuse images larger than this many pixels.") var maxPixels = ImageDecoder.defaultMaxPixels
+    @Option(name: .customLong("panel-size"), parsing: .unconditional, help: "Panel width and height in pixels.") var panelSize = 224
+    @Option(parsing: .unconditional, help: "Panels per row.") var columns = 5
+    @Option(name: .customLong("max-pixels"), parsing: .unconditional, help: "Refuse images larger than this many pixels.") var maxPixels = ImageDecoder.defaultMaxPixels
 
     func validate() throws {
         if features == nil {
@@ -40,9 +40,11 @@ struct Attend: ParsableCommand {
             guard imagePath == nil else { throw ValidationError("give an IMAGE or --features, not both.") }
             guard imageName != nil, data != nil else { throw ValidationError("--features needs --image NAME and --data DATASET (to find the picture).") }
         }
-        guard beam >= 1 else { throw ValidationError("--beam must be at least 1, not \(beam).") }
-        guard panelSize >= 32 else { throw ValidationError("--panel-size must be at least 32, not \(panelSize).") }
-        guard columns >= 1 else { throw ValidationError("--columns must be at least 1, not \(columns).") }
+        try OptionCheck.integer(beam, "--beam", 1...OptionCheck.maximumBeam)
+        try OptionCheck.integer(maxWords, "--max-words", 1...1_000)
+        try OptionCheck.integer(panelSize, "--panel-size", 32...1_024)
+        try OptionCheck.integer(columns, "--columns", 1...100)
+        try OptionCheck.integer(maxPixels, "--max-pixels", 1...OptionCheck.maximumPixels)
     }
 
     func decode(_ decoder: CaptionDecoder, _ features: ImageFeatures) -> DecodedCaption {
@@ -52,6 +54,7 @@ struct Attend: ParsableCommand {
 
     func run() throws {
         try runtime.apply()
+        try OutputPath.checkFile(out, option: "--out")
         let model = try CaptionModel.load(URL(fileURLWithPath: self.model))
         let architecture = model.metadata.decoder.architecture
         guard architecture.usesGrid else {

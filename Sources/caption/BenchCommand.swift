@@ -15,11 +15,16 @@ struct Bench: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
     @Flag(help: "Print one JSON object instead of a table.") var json = false
     @Option(name: .long, parsing: .upToNextOption, help: "Run only these keys.") var only: [String] = []
-    @Option(help: "Seconds to time each workload after warm-up.") var seconds: Double = 3
+    @Option(parsing: .unconditional, help: "Seconds to time each workload after warm-up.") var seconds: Double = 3
     @Option(name: .customLong("write-corpus"), help: ArgumentHelp("Write the evaluate workload's corpus here as references.jsonl and predictions.jsonl, and exit.", valueName: "dir", visibility: .hidden))
     var writeCorpus: String?
-    @Option(help: ArgumentHelp("Run each workload exactly this many times after one warm-up call instead of for --seconds (for profilers).", visibility: .hidden))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Run each workload exactly this many times after one warm-up call instead of for --seconds (for profilers).", visibility: .hidden))
     var iterations: Int?
+
+    func validate() throws {
+        try OptionCheck.number(seconds, "--seconds", above: 0, atMost: 3_600)
+        if let iterations { try OptionCheck.integer(iterations, "--iterations", 1...1_000_000) }
+    }
 
     func run() throws {
         try runtime.apply()

@@ -12,7 +12,7 @@ struct Classify: ParsableCommand {
     @Option(help: "Encoder: \(ConvNetEncoder.names.joined(separator: ", ")).") var encoder = ConvNetEncoder.defaultName
     @Option(help: "Weights (.pth or .safetensors); default: the file scripts/bootstrap downloads.") var weights: String?
     @Flag(help: "One JSON line per image: {\"image\", \"top5\": [{\"index\", \"label\", \"prob\"}]}.") var json = false
-    @Option(help: "Refuse images with more pixels than this (decompression-bomb guard).") var maxPixels = ImageDecoder.defaultMaxPixels
+    @Option(parsing: .unconditional, help: "Refuse images with more pixels than this (decompression-bomb guard).") var maxPixels = ImageDecoder.defaultMaxPixels
     @Argument(help: "JPEG or PNG files.") var images: [String]
 
     struct Prediction: Encodable {
@@ -23,6 +23,7 @@ struct Classify: ParsableCommand {
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one image file to classify.") }
+        try OptionCheck.integer(maxPixels, "--max-pixels", 1...OptionCheck.maximumPixels)
     }
 
     func run() throws {

@@ -3,6 +3,7 @@ import CaptionData
 import CaptionMetrics
 import Captioning
 import Foundation
+import TensorCore
 import Reports
 
 struct Compare: ParsableCommand {
@@ -24,14 +25,15 @@ struct Compare: ParsableCommand {
     @Option(help: "Features of the dataset's images (default: extract them into OUT/features.safetensors).") var features: String?
     @Option(name: [.short, .customLong("out")], help: "Folder for the models, logs, table, curves and report.") var out = "compare"
     @OptionGroup var training: TrainingFlags
-    @Option(help: "Beam width for the test-split captions; 1 decodes greedily.") var beam = 3
-    @Option(help: "Test images shown in the report.") var samples = 4
+    @Option(parsing: .unconditional, help: "Beam width for the test-split captions; 1 decodes greedily.") var beam = 3
+    @Option(parsing: .unconditional, help: "Test images shown in the report.") var samples = 4
     @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (it starts a Java process).") var noMeteor = false
     @Flag(help: "Continue a comparison in --out that stopped: finished configurations are only scored again, an interrupted one continues from its checkpoint.")
     var resume = false
 
     func validate() throws {
-        guard beam >= 1 else { throw ValidationError("--beam must be at least 1, not \(beam).") }
+        try OptionCheck.integer(beam, "--beam", 1...OptionCheck.maximumBeam)
+        try OptionCheck.integer(samples, "--samples", 0...100)
         _ = try architectures()
     }
 
@@ -48,12 +50,13 @@ struct Compare: ParsableCommand {
 
     func run() throws {
         try runtime.apply()
+        try OutputPath.checkDirectory(out, option: "--out")
         setvbuf(stdout, nil, _IOLBF, 0)
         let directory = URL(fileURLWithPath: out, isDirectory: true)
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw CommandFailure("cannot create \(out) (\(error.localizedDescription)): choose a writable --out folder.")
+            throw CommandFailure("cannot create \(out) (\(AtomicFileError.reason(error))): choose a writable --out folder.")
         }
         let dataset = try CaptionDataset.load(data, checkImages: false)
         let featurePath: String

@@ -32,6 +32,11 @@ enum EncoderLoading {
     }
 
     static func load(name: String, weights: String?) throws -> ConvNetEncoder {
+        try ConvNetEncoder.load(name: name, weights: weightsURL(name: name, weights: weights))
+    }
+
+    /// The weights file `load` reads: `weights`, or the bootstrap's download for `name`.
+    static func weightsURL(name: String, weights: String?) throws -> URL {
         guard ConvNetEncoder.names.contains(name) else {
             throw CommandFailure("unknown encoder \"\(name)\": choose one of \(ConvNetEncoder.names.joined(separator: ", ")).")
         }
@@ -49,7 +54,7 @@ enum EncoderLoading {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw CommandFailure("\(url.path) does not exist: pass --weights the path of a .pth or .safetensors file.")
         }
-        return try ConvNetEncoder.load(name: name, weights: url)
+        return url
     }
 }
 

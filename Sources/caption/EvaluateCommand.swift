@@ -2,6 +2,7 @@ import ArgumentParser
 import CaptionMetrics
 import Captioning
 import Foundation
+import TensorCore
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,13 +42,13 @@ struct Evaluate: ParsableCommand {
     @Option(name: .customLong("bleu-flavour"), help: "coco (pycocoevalcap) or nltk (nltk corpus_bleu).")
     var bleuFlavour: BleuFlavour = .coco
 
-    @Option(name: .customLong("nltk-smoothing"), help: ArgumentHelp("NLTK SmoothingFunction method 0-7 (0: none, NLTK's default); nltk flavour only.", valueName: "n"))
+    @Option(name: .customLong("nltk-smoothing"), parsing: .unconditional, help: ArgumentHelp("NLTK SmoothingFunction method 0-7 (0: none, NLTK's default); nltk flavour only.", valueName: "n"))
     var nltkSmoothing: Int = 0
 
     @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (it starts a Java process).")
     var noMeteor = false
 
-    @Option(name: .long, help: "Worker threads.")
+    @Option(name: .long, parsing: .unconditional, help: "Worker threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @OptionGroup var precision: PrecisionOption
@@ -62,7 +63,7 @@ struct Evaluate: ParsableCommand {
         if nltkSmoothing != 0 && bleuFlavour != .nltk {
             throw ValidationError("--nltk-smoothing only applies with --bleu-flavour nltk.")
         }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1.") }
+        try OptionCheck.threads(threads)
         guard (references == nil) != (data == nil) else {
             throw ValidationError("give the references with exactly one of --references or --data.")
         }
@@ -97,6 +98,7 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         try precision.apply()
+        if let perImage { try OutputPath.checkFile(perImage, option: "--per-image") }
         let start = Date()
         let references = self.references ?? data!
         let referenceCaptions = try loadReferences(path: references, split: split)
@@ -172,7 +174,7 @@ struct Evaluate: ParsableCommand {
             throw error
         } catch {
             try? FileManager.default.removeItem(at: temporary)
-            throw InputFileError(path, "cannot be written (\((error as NSError).localizedDescription))")
+            throw InputFileError(path, "cannot be written (\(AtomicFileError.reason(error)))")
         }
     }
 

@@ -16,12 +16,13 @@ struct Export: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Output folder (created if missing).") var output: String
 
     func run() throws {
+        try OutputPath.checkDirectory(output, option: "--output")
         let model = try CaptionModel.load(URL(fileURLWithPath: self.model))
         let dir = URL(fileURLWithPath: output)
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         } catch {
-            throw ValidationError("cannot create \(output) (\(error.localizedDescription)): choose a writable folder.")
+            throw ValidationError("cannot create \(output) (\(AtomicFileError.reason(error))): choose a writable folder.")
         }
         try SafeTensors(tensors: model.decoder.stateDict(), metadata: ["format": "pt"])
             .write(to: dir.appendingPathComponent("decoder.safetensors"))

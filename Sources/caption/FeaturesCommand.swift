@@ -30,16 +30,17 @@ struct FeaturesExtract: ParsableCommand {
     @Option(help: "Encoder: \(ConvNetEncoder.names.joined(separator: ", ")).") var encoder = ConvNetEncoder.defaultName
     @Option(help: "Weights (.pth or .safetensors); default: the file scripts/bootstrap downloads.") var weights: String?
     @Option(help: "The feature file to write (safetensors).") var out: String
-    @Option(help: "Images per encoder call.") var batchSize = 32
+    @Option(parsing: .unconditional, help: "Images per encoder call.") var batchSize = 32
     @Option(help: "Only this part of the images, as i/n with 0 ≤ i < n (contiguous slices; join with `caption features merge`).")
     var shard: String?
     @Flag(help: "Store features as float16 (half the file size).") var float16 = false
     @Flag(help: "Stop at the first image that cannot be read instead of skipping it.") var strict = false
-    @Option(help: "Refuse images with more pixels than this (decompression-bomb guard).") var maxPixels = ImageDecoder.defaultMaxPixels
+    @Option(parsing: .unconditional, help: "Refuse images with more pixels than this (decompression-bomb guard).") var maxPixels = ImageDecoder.defaultMaxPixels
 
     func validate() throws {
         if (images == nil) == (data == nil) { throw ValidationError("give exactly one of --images DIR or --data DATASET.") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, not \(batchSize).") }
+        try OptionCheck.integer(batchSize, "--batch-size", 1...4_096)
+        try OptionCheck.integer(maxPixels, "--max-pixels", 1...OptionCheck.maximumPixels)
         _ = try shardRange(count: 0)
     }
 
@@ -61,7 +62,7 @@ struct FeaturesExtract: ParsableCommand {
             do {
                 names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
             } catch {
-                throw CommandFailure("cannot list \(images) (\(error.localizedDescription)): pass --images a folder of JPEG/PNG files.")
+                throw CommandFailure("cannot list \(images) (\(AtomicFileError.reason(error))): pass --images a folder of JPEG/PNG files.")
             }
             let kept = names.filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
             return (kept.map { ($0, folder.appendingPathComponent($0)) }, [])
@@ -74,6 +75,7 @@ struct FeaturesExtract: ParsableCommand {
 
     func run() throws {
         try runtime.apply()
+        try OutputPath.checkFile(out, option: "--out")
         let (all, missing) = try imageList()
         for path in missing {
             if strict { throw CommandFailure("\(path) does not exist: add the image or drop --strict to skip it.") }
@@ -83,20 +85,14 @@ struct FeaturesExtract: ParsableCommand {
         guard !list.isEmpty else {
             throw CommandFailure("no images to encode in \(images ?? data!)\(shard.map { " (shard \($0))" } ?? ""): check the path.")
         }
-        let model = try EncoderLoading.load(name: encoder, weights: weights)
+        let weightsURL = try EncoderLoading.weightsURL(name: encoder, weights: weights)
+        let model = try ConvNetEncoder.load(name: encoder, weights: weightsURL)
         let outURL = URL(fileURLWithPath: out)
         let partial = URL(fileURLWithPath: out + ".partial", isDirectory: true)
-        let folder = outURL.deletingLastPathComponent().path
-        guard FileManager.default.fileExists(atPath: folder) else {
-            throw CommandFailure("cannot write \(out): the folder \(folder) does not exist; create it or choose another --out.")
-        }
-        do {
-            try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
-        } catch {
-            throw CommandFailure("cannot create \(partial.path) (\(error.localizedDescription)): choose a writable --out location.")
-        }
         let crop = model.preprocessing.crop
         let format: SafeTensors.FloatFormat = float16 ? .f16 : .f32
+        try PartialRun.prepare(partial, for: PartialRun(images: list.map(\.url), encoder: model.name, weights: weightsURL,
+                                                        batchSize: batchSize, format: format.rawValue, maxPixels: maxPixels))
         let batches = stride(from: 0, to: list.count, by: batchSize).map { $0..<min($0 + batchSize, list.count) }
         let progress = ProgressBar("features", total: list.count, unit: "images")
         let started = Date()
@@ -141,9 +137,15 @@ struct FeaturesExtract: ParsableCommand {
             progress.update(done, rate: rate, note: skipped > 0 ? "\(skipped) skipped" : "")
         }
         progress.finish()
+        let written = list.count - skipped + missing.count
+        guard written > 0 else {
+            try? FileManager.default.removeItem(at: partial)
+            throw CommandFailure("none of the \(list.count) images could be read (reasons above), so \(out) was not written"
+                                 + (FileManager.default.fileExists(atPath: out) ? " and keeps its earlier features" : "")
+                                 + ": fix or replace the images and run again.")
+        }
         try FeatureFileWriter.assemble(parts: parts, into: outURL, float16: float16, encoder: model.name, imageSize: crop)
         try? FileManager.default.removeItem(at: partial)
-        let written = list.count - skipped + missing.count
         var summary = "wrote features of \(written) images to \(out)"
         if resumed > 0 { summary += " (\(resumed) resumed from an earlier run)" }
         if skipped > 0 { summary += "; \(skipped) image(s) could not be read and were skipped" }
@@ -167,11 +169,71 @@ struct FeaturesMerge: ParsableCommand {
     }
 
     func run() throws {
+        try OutputPath.checkFile(out, option: "OUT")
         for shard in shards where !FileManager.default.fileExists(atPath: shard) {
             throw CommandFailure("\(shard) does not exist: pass the files `caption features --shard` wrote.")
         }
         try FeatureFileWriter.assemble(parts: shards.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: out), float16: float16)
         let store = try FeatureStore(URL(fileURLWithPath: out))
         print("merged \(shards.count) shard(s) into \(out): \(store.count) images, \(store.featureSize) features each.")
+    }
+}
+
+/// What an `OUT.partial/` folder was made from: the images (path, size, modification time), the
+/// encoder and its weights file, and the settings that shape the batches. A later run resumes the
+/// folder only when all of it is unchanged; otherwise it starts over, so a batch is never reused
+/// for pictures or weights it was not computed from.
+struct PartialRun: Codable, Equatable {
+    struct FileStamp: Codable, Equatable {
+        var path: String
+        var size: Int64
+        var modified: Double
+
+        init(_ url: URL) {
+            path = url.standardizedFileURL.path
+            let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+            size = (attributes?[.size] as? NSNumber)?.int64Value ?? -1
+            modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        }
+    }
+
+    var images: [FileStamp]
+    var encoder: String
+    var weights: FileStamp
+    var batchSize: Int
+    var format: String
+    var maxPixels: Int
+
+    init(images: [URL], encoder: String, weights: URL, batchSize: Int, format: String, maxPixels: Int) {
+        self.images = images.map(FileStamp.init)
+        self.encoder = encoder
+        self.weights = FileStamp(weights)
+        self.batchSize = batchSize
+        self.format = format
+        self.maxPixels = maxPixels
+    }
+
+    static let manifestName = "run.json"
+
+    /// Makes `folder` hold this run's batches: kept when an earlier run of the same inputs left it,
+    /// emptied (with a note) when it was made from anything else.
+    static func prepare(_ folder: URL, for run: PartialRun) throws {
+        let manifest = folder.appendingPathComponent(manifestName)
+        if FileManager.default.fileExists(atPath: folder.path) {
+            let earlier = (try? Data(contentsOf: manifest)).flatMap { try? JSONDecoder().decode(PartialRun.self, from: $0) }
+            if earlier == run { return }
+            FileHandle.standardError.write(Data("caption: \(folder.path) was left by a run of other images, weights or settings; starting over.\n".utf8))
+            do {
+                try FileManager.default.removeItem(at: folder)
+            } catch {
+                throw CommandFailure("cannot clear \(folder.path) (\(AtomicFileError.reason(error))): remove it by hand and run again.")
+            }
+        }
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try TensorCore.AtomicFile.write(try JSONEncoder().encode(run), to: manifest)
+        } catch {
+            throw CommandFailure("cannot create \(folder.path) (\(AtomicFileError.reason(error))): choose a writable --out location.")
+        }
     }
 }

@@ -20,13 +20,18 @@ struct Import: ParsableCommand {
     @Option(help: "The twin's state dict (.pth or .safetensors).") var weights: String
     @Option(help: "vocab.txt") var vocab: String
     @Option(help: "The encoder whose features the decoder was trained on.") var encoder = "efficientnet-lite0"
-    @Option(help: "Dropout the decoder was trained with (kept for further training).") var dropout: Float = 0.5
+    @Option(parsing: .unconditional, help: "Dropout the decoder was trained with (kept for further training).") var dropout: Float = 0.5
     @Option(name: [.short, .customLong("output")], help: "The model file to write.") var output: String
+
+    func validate() throws {
+        try OptionCheck.number(dropout, "--dropout", atLeast: 0, below: 1)
+    }
 
     func run() throws {
         guard let architecture = Architecture(rawValue: arch) else {
             throw ValidationError("unknown --arch \(arch); choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
+        try OutputPath.checkFile(output, option: "--output")
         let url = URL(fileURLWithPath: weights)
         var tensors: [String: Tensor] = [:]
         for (key, raw) in try CheckpointReader.read(url) {

@@ -6,15 +6,16 @@ import Vision
 
 /// Options shared by every command that decodes captions.
 struct DecodingOptions: ParsableArguments {
-    @Option(help: "Beam width; 1 decodes greedily.") var beam = 3
-    @Option(name: .customLong("max-words"), help: "Longest caption, in words.") var maxWords = 30
-    @Option(name: .customLong("length-penalty"), help: "α in score = log p / length^α (0 ranks by log-probability).")
+    @Option(parsing: .unconditional, help: "Beam width; 1 decodes greedily.") var beam = 3
+    @Option(name: .customLong("max-words"), parsing: .unconditional, help: "Longest caption, in words.") var maxWords = 30
+    @Option(name: .customLong("length-penalty"), parsing: .unconditional, help: "α in score = log p / length^α (0 ranks by log-probability).")
     var lengthPenalty: Float = 0
     @Flag(name: .customLong("block-trigrams"), help: "Never repeat a trigram within a caption.") var blockTrigrams = false
 
     func validate() throws {
-        guard beam >= 1 else { throw ValidationError("--beam must be at least 1, not \(beam).") }
-        guard maxWords >= 1 else { throw ValidationError("--max-words must be at least 1, not \(maxWords).") }
+        try OptionCheck.integer(beam, "--beam", 1...OptionCheck.maximumBeam)
+        try OptionCheck.integer(maxWords, "--max-words", 1...1_000)
+        try OptionCheck.number(lengthPenalty, "--length-penalty", atLeast: 0, atMost: 10)
     }
 
     var search: SearchOptions {
@@ -55,15 +56,16 @@ struct Predict: ParsableCommand {
     @Option(name: .customLong("image"), help: "With --features: only these images of the feature file (repeatable).") var images: [String] = []
     @Option(name: .customLong("encoder-weights"), help: "Weights of the model's encoder (default: the bootstrap download for efficientnet-lite0).")
     var encoderWeights: String?
-    @Option(name: .customLong("max-pixels"), help: "Refuse images larger than this many pixels.") var maxPixels = ImageDecoder.defaultMaxPixels
+    @Option(name: .customLong("max-pixels"), parsing: .unconditional, help: "Refuse images larger than this many pixels.") var maxPixels = ImageDecoder.defaultMaxPixels
     @Flag(help: "JSON lines instead of text.") var json = false
-    @Option(name: .customLong("batch-size"), help: "Images decoded together.") var batchSize = 16
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Images decoded together.") var batchSize = 16
 
     func validate() throws {
         guard (features == nil) != inputs.isEmpty else {
             throw ValidationError("give images (files, folders or -) or --features, one of the two.")
         }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1.") }
+        try OptionCheck.integer(batchSize, "--batch-size", 1...4_096)
+        try OptionCheck.integer(maxPixels, "--max-pixels", 1...OptionCheck.maximumPixels)
     }
 
     func run() throws {
@@ -152,8 +154,9 @@ struct PredictionPrinter {
         if json {
             // Written by hand so the fields keep the documented order: image, caption, score, alternatives.
             func quoted(_ text: String) throws -> String { String(decoding: try JSONEncoder().encode(text), as: UTF8.self) }
-            let alternatives = try hypotheses.map { "{\"caption\":\(try quoted(model.sentence($0))),\"score\":\($0.score)}" }
-            Swift.print("{\"image\":\(try quoted(image)),\"caption\":\(try quoted(model.sentence(best))),\"score\":\(best.score),"
+            func number(_ score: Float) -> String { score.isFinite ? "\(score)" : "null" }   // JSON has no NaN or infinity
+            let alternatives = try hypotheses.map { "{\"caption\":\(try quoted(model.sentence($0))),\"score\":\(number($0.score))}" }
+            Swift.print("{\"image\":\(try quoted(image)),\"caption\":\(try quoted(model.sentence(best))),\"score\":\(number(best.score)),"
                         + "\"alternatives\":[\(alternatives.joined(separator: ","))]}")
         } else {
             Swift.print("\(image)\t\(model.sentence(best))")

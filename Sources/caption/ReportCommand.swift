@@ -24,8 +24,8 @@ struct Report: ParsableCommand {
     @Option(help: "The epoch log of training, JSON lines (default: <model>.log.jsonl when it exists).") var log: String?
     @Option(help: "A folder `caption compare` wrote: rebuild its report.html.") var compare: String?
     @Option(name: [.short, .customLong("out")], help: "The HTML file to write (default with --compare: DIR/report.html).") var out: String?
-    @Option(help: "Test images shown.") var samples = 5
-    @Option(help: "Beam width for the sample captions (and for scoring without --metrics).") var beam = 3
+    @Option(parsing: .unconditional, help: "Test images shown.") var samples = 5
+    @Option(parsing: .unconditional, help: "Beam width for the sample captions (and for scoring without --metrics).") var beam = 3
     @Flag(name: .customLong("no-meteor"), help: "When scoring here, skip METEOR.") var noMeteor = false
 
     func validate() throws {
@@ -34,12 +34,13 @@ struct Report: ParsableCommand {
                 throw ValidationError("give --model, --features and -o (or --compare DIR to rebuild a comparison's report).")
             }
         }
-        guard beam >= 1 else { throw ValidationError("--beam must be at least 1, not \(beam).") }
-        guard samples >= 0 else { throw ValidationError("--samples must be 0 or more, not \(samples).") }
+        try OptionCheck.integer(beam, "--beam", 1...OptionCheck.maximumBeam)
+        try OptionCheck.integer(samples, "--samples", 0...100)
     }
 
     func run() throws {
         try runtime.apply()
+        if let out { try OutputPath.checkFile(out, option: "--out") }
         let dataset = try CaptionDataset.load(data, checkImages: false)
         let search = SearchOptions(beamSize: beam)
         if let compare {

@@ -3,15 +3,19 @@ import TensorCore
 
 /// Flags every command that runs the kernels shares.
 struct RuntimeOptions: ParsableArguments {
-    @Option(name: .long, help: "CPU threads for the kernels (default: all cores, or CAPTIONER_THREADS).")
+    @Option(name: .long, parsing: .unconditional, help: "CPU threads for the kernels (default: all cores, or CAPTIONER_THREADS).")
     var threads: Int?
 
     @OptionGroup var precision: PrecisionOption
 
+    func validate() throws {
+        if let threads { try OptionCheck.threads(threads) }
+    }
+
     func apply() throws {
         Memory.keepFreedBuffers()
         if let threads {
-            guard threads > 0 else { throw ValidationError("--threads must be a positive number, not \(threads).") }
+            try validate()
             Threads.set(threads)
         } else {
             _ = Threads.count

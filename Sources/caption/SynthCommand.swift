@@ -12,12 +12,16 @@ struct Synth: ParsableCommand {
         """)
 
     @Option(name: [.short, .customLong("out")], help: "Output folder.") var out: String
-    @Option(help: "Number of images.") var images = 2000
-    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Number of images.") var images = 2000
+    @Option(parsing: .unconditional, help: "Seed.") var seed: UInt64 = 1
     @Flag(help: "Relation-heavy captions (left of, above, next to, …).") var relations = false
 
+    func validate() throws {
+        try OptionCheck.integer(images, "--images", 10...10_000_000)
+    }
+
     func run() throws {
-        guard images >= 10 else { throw ValidationError("--images must be at least 10 so every split has images, not \(images).") }
+        try OutputPath.checkDirectory(out, option: "--out")
         let bar = ProgressBar("synth", total: images, unit: "images")
         try writeShapesDataset(to: URL(fileURLWithPath: out), images: images, seed: seed, relations: relations) { done in
             bar.update(done)

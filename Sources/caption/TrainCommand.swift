@@ -38,21 +38,30 @@ struct Train: ParsableCommand {
         guard let architecture = Architecture(rawValue: arch) else {
             throw ValidationError("unknown --arch \(arch); choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
-        let outURL = URL(fileURLWithPath: out)
-        let checkpointURL = URL(fileURLWithPath: checkpoint ?? out + ".checkpoint")
-        let logURL = URL(fileURLWithPath: log ?? out + ".log.jsonl")
+        let checkpointPath = checkpoint ?? out + ".checkpoint", logPath = log ?? out + ".log.jsonl"
+        try OutputPath.checkFile(out, option: "--out")
+        try OutputPath.checkFile(checkpointPath, option: "--checkpoint")
+        try OutputPath.checkFile(logPath, option: "--log")
+        let (outURL, checkpointURL, logURL) = (URL(fileURLWithPath: out), URL(fileURLWithPath: checkpointPath), URL(fileURLWithPath: logPath))
         let dataset = try CaptionDataset.load(data, strict: strict, checkImages: false)
         let store = try FeatureStore(URL(fileURLWithPath: features))
-        // A resumed run keeps the vocabulary it started with.
-        var vocabulary: Vocabulary?
+        // A resumed run keeps the vocabulary and decoder it started with.
+        var saved: ModelMetadata?
         if resume {
             guard FileManager.default.fileExists(atPath: checkpointURL.path) else {
                 throw ValidationError("--resume: \(checkpointURL.path) does not exist; start without --resume or pass --checkpoint.")
             }
-            let saved = try CaptionModel.load(checkpointURL)
-            vocabulary = try Vocabulary(tokens: saved.metadata.vocabulary)
+            saved = try CaptionModel.metadata(of: SafeTensors.read(checkpointURL), at: checkpointURL)
         }
-        let run = try TrainingRun(dataset: dataset, features: store, settings: training.settings(architecture), vocabulary: vocabulary)
+        let run = try TrainingRun(dataset: dataset, features: store, settings: training.settings(architecture),
+                                  vocabulary: try saved.map { try Vocabulary(tokens: $0.vocabulary) })
+        if let saved, saved.decoder != run.model.metadata.decoder {
+            let (was, now) = (saved.decoder, run.model.metadata.decoder)
+            throw CommandFailure("\(checkpointURL.path) holds a \(was.architecture.rawValue) decoder (embed \(was.embeddingSize), hidden \(was.hiddenSize), "
+                                 + "attention \(was.attentionSize), dropout \(was.dropout), \(was.featureSize) features) but this run asks for a "
+                                 + "\(now.architecture.rawValue) (embed \(now.embeddingSize), hidden \(now.hiddenSize), attention \(now.attentionSize), "
+                                 + "dropout \(now.dropout), \(now.featureSize) features): resume with the flags it was started with, or start without --resume.")
+        }
         let (data, decoder, trainer, options) = (run.data, run.model.decoder, run.trainer, run.trainer.options)
         for warning in dataset.warnings { warn(warning) }
         if !data.imagesWithoutFeatures.isEmpty && strict {
@@ -95,22 +104,39 @@ func warn(_ message: String) {
 
 /// The training choices `caption train` and `caption compare` share, with the same names and defaults.
 struct TrainingFlags: ParsableArguments {
-    @Option var epochs = 20
-    @Option(name: .customLong("batch-size")) var batchSize = 64
-    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 4e-4
-    @Option(help: "Seed for initialisation, shuffling, dropout and sampling.") var seed: UInt64 = 1
-    @Option(name: .customLong("min-count"), help: "Keep words seen at least this often in training captions.") var minCount = 5
-    @Option(name: .customLong("max-words"), help: "Longer captions are cut.") var maxWords = 30
-    @Option var embed = 256
-    @Option var hidden = 512
-    @Option(help: "Attention size (soft attention).") var attention = 256
-    @Option var dropout: Float = 0.5
-    @Option(name: .customLong("clip"), help: "Gradient-norm limit.") var gradientClip: Float = 5
-    @Option(name: .customLong("attention-penalty"), help: "λ of the doubly stochastic attention penalty (default 1 for soft attention).")
+    @Option(parsing: .unconditional) var epochs = 20
+    @Option(name: .customLong("batch-size"), parsing: .unconditional) var batchSize = 64
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Adam learning rate.") var learningRate: Float = 4e-4
+    @Option(parsing: .unconditional, help: "Seed for initialisation, shuffling, dropout and sampling.") var seed: UInt64 = 1
+    @Option(name: .customLong("min-count"), parsing: .unconditional, help: "Keep words seen at least this often in training captions.") var minCount = 5
+    @Option(name: .customLong("max-words"), parsing: .unconditional, help: "Longer captions are cut.") var maxWords = 30
+    @Option(parsing: .unconditional) var embed = 256
+    @Option(parsing: .unconditional) var hidden = 512
+    @Option(parsing: .unconditional, help: "Attention size (soft attention).") var attention = 256
+    @Option(parsing: .unconditional) var dropout: Float = 0.5
+    @Option(name: .customLong("clip"), parsing: .unconditional, help: "Gradient-norm limit.") var gradientClip: Float = 5
+    @Option(name: .customLong("attention-penalty"), parsing: .unconditional, help: "λ of the doubly stochastic attention penalty (default 1 for soft attention).")
     var attentionPenalty: Float?
-    @Option(name: .customLong("scheduled-sampling"), help: "Final probability of feeding back the model's own word.") var scheduledSampling: Float = 0
-    @Option(help: "Early-stopping patience, in epochs.") var patience = 4
-    @Option(name: .customLong("time-budget"), help: "Stop after this many seconds of training.") var timeBudget: Double?
+    @Option(name: .customLong("scheduled-sampling"), parsing: .unconditional, help: "Final probability of feeding back the model's own word.") var scheduledSampling: Float = 0
+    @Option(parsing: .unconditional, help: "Early-stopping patience, in epochs.") var patience = 4
+    @Option(name: .customLong("time-budget"), parsing: .unconditional, help: "Stop after this many seconds of training.") var timeBudget: Double?
+
+    func validate() throws {
+        try OptionCheck.integer(epochs, "--epochs", 1...100_000)
+        try OptionCheck.integer(batchSize, "--batch-size", 1...65_536)
+        try OptionCheck.number(learningRate, "--lr", above: 0)
+        try OptionCheck.integer(minCount, "--min-count", 1...Int.max)
+        try OptionCheck.integer(maxWords, "--max-words", 1...1_000)
+        try OptionCheck.integer(embed, "--embed", 1...65_536)
+        try OptionCheck.integer(hidden, "--hidden", 1...65_536)
+        try OptionCheck.integer(attention, "--attention", 1...65_536)
+        try OptionCheck.number(dropout, "--dropout", atLeast: 0, below: 1)
+        try OptionCheck.number(gradientClip, "--clip", above: 0)
+        if let attentionPenalty { try OptionCheck.number(attentionPenalty, "--attention-penalty", atLeast: 0) }
+        try OptionCheck.number(scheduledSampling, "--scheduled-sampling", atLeast: 0, atMost: 1)
+        try OptionCheck.integer(patience, "--patience", 1...Int.max)
+        if let timeBudget { try OptionCheck.number(timeBudget, "--time-budget", above: 0) }
+    }
 
     /// The flags as the settings `TrainingRun` (and `caption compare`) share.
     func settings(_ architecture: Architecture) -> TrainingSettings {

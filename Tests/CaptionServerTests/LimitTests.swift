@@ -129,4 +129,98 @@ import Testing
             #expect(try await post(client, type: "image/png", png).status == .ok)
         }
     }
+
+    /// Clients that declare a body and stall (SPEC §6's slow body) wait for their body under their own
+    /// limits: they get 408 once --body-timeout-s passes, a complete request meanwhile gets its caption
+    /// although there are more of them than the queue has places, and /metrics counts the 408s it sent.
+    @Test func stalledUploadsGet408AndDoNotHoldTheQueue() async throws {
+        let server = try testServer({ $0.queueCapacity = 2; $0.uploadCapacity = 8; $0.bodyTimeoutSeconds = 1 })
+        let png = try fixture("chelsea.png")
+        try await server.application().test(.live) { client in
+            let port = try #require(client.port)
+            let stalled = try (0..<5).map { _ in try RawConnection(port: port) }
+            for connection in stalled {
+                try connection.send("POST /v1/captions HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\nabc")
+            }
+            try await waitUntil("the five stalled bodies are being received") { gauge(server, "caption_uploads_in_flight") == 5 }
+            let valid = try await post(client, type: "image/png", png)
+            #expect(valid.status == .ok, "a complete request is served while slow uploads wait")
+            for connection in stalled {
+                let reply = try connection.readReply(seconds: 10)
+                #expect(reply.hasPrefix("HTTP/1.1 408"), "\(reply)")
+                #expect(reply.contains("--body-timeout-s"), "\(reply)")
+            }
+            let metrics = server.metrics.exposition()
+            #expect(metrics.contains(#"caption_http_requests_total{route="/v1/captions",status="408"} 5"#), "\(metrics)")
+            #expect(!metrics.contains(#"status="500""#) && !metrics.contains(#"status="504""#), "\(metrics)")
+        }
+    }
+
+    @Test func uploadsOverTheirLimitAre503() async throws {
+        let server = try testServer({ $0.uploadCapacity = 2; $0.bodyTimeoutSeconds = 2 })
+        let png = try fixture("chelsea.png")
+        try await server.application().test(.live) { client in
+            let port = try #require(client.port)
+            let stalled = try (0..<2).map { _ in try RawConnection(port: port) }
+            for connection in stalled {
+                try connection.send("POST /v1/captions HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\nabc")
+            }
+            try await waitUntil("both stalled bodies are being received") { gauge(server, "caption_uploads_in_flight") == 2 }
+            let refused = try await post(client, type: "image/png", png)
+            #expect(refused.status == .serviceUnavailable && refused.headers[.retryAfter] == "1")
+            #expect(try errorMessage(refused).contains("--max-uploads"))
+            for connection in stalled { #expect(try connection.readReply(seconds: 10).hasPrefix("HTTP/1.1 408")) }
+            #expect(try await post(client, type: "image/png", png).status == .ok, "the places are free again")
+        }
+    }
+}
+
+/// A gauge's value in the server's exposition, or nil when it is not there.
+func gauge(_ server: CaptionServer, _ name: String) -> Double? {
+    server.metrics.exposition().split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        .flatMap { Double($0.split(separator: " ").last ?? "") }
+}
+
+/// A plain TCP connection to the test server, for clients no HTTP library would be: ones that stall.
+final class RawConnection {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { close(fd); throw POSIXError(.ECONNREFUSED) }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard Glibc.send(fd, bytes, bytes.count, 0) == bytes.count else { throw POSIXError(.EPIPE) }
+    }
+
+    /// Everything the server sends until it closes the connection or `seconds` pass.
+    func readReply(seconds: Double) throws -> String {
+        var timeout = timeval(tv_sec: Int(seconds), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            received += buffer[0..<n]
+            if let text = String(bytes: received, encoding: .utf8), let head = text.range(of: "\r\n\r\n"),
+               let length = text[..<head.lowerBound].split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") })
+                   .flatMap({ Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }),
+               text.utf8.count - text.utf8.distance(from: text.startIndex, to: head.upperBound) >= length {
+                break
+            }
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
 }

@@ -26,7 +26,7 @@ struct TextFile {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw DatasetError(file: url.path, problem: "cannot be read (\(error.localizedDescription))",
+            throw DatasetError(file: url.path, problem: "cannot be read (\(AtomicFile.reason(error)))",
                                fix: "check the file's permissions")
         }
         guard !data.isEmpty || allowEmpty else {

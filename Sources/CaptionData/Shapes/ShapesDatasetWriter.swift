@@ -63,7 +63,7 @@ public func writeShapesDataset(to destination: URL, images: Int, seed: UInt64, r
     do {
         try fileManager.createDirectory(at: parent, withIntermediateDirectories: true)
     } catch {
-        throw DatasetError(file: parent.path, problem: "the output directory cannot be created (\(error.localizedDescription))",
+        throw DatasetError(file: parent.path, problem: "the output directory cannot be created (\(AtomicFile.reason(error)))",
                            fix: "choose a writable location")
     }
     let staging = parent.appendingPathComponent(".\(destination.lastPathComponent).partial-\(getpid())")
@@ -72,7 +72,7 @@ public func writeShapesDataset(to destination: URL, images: Int, seed: UInt64, r
         try fileManager.createDirectory(at: staging.appendingPathComponent("Images"), withIntermediateDirectories: true)
         try fileManager.createDirectory(at: staging.appendingPathComponent("splits"), withIntermediateDirectories: true)
     } catch {
-        throw DatasetError(file: staging.path, problem: "cannot create the output (\(error.localizedDescription))",
+        throw DatasetError(file: staging.path, problem: "cannot create the output (\(AtomicFile.reason(error)))",
                            fix: "choose a writable location")
     }
 
@@ -94,7 +94,7 @@ public func writeShapesDataset(to destination: URL, images: Int, seed: UInt64, r
                     do {
                         try png.write(to: url)
                     } catch {
-                        throw DatasetError(file: url.path, problem: "could not be written (\(error.localizedDescription))",
+                        throw DatasetError(file: url.path, problem: "could not be written (\(AtomicFile.reason(error)))",
                                            fix: "free some disk space or choose a writable output directory")
                     }
                 } catch {

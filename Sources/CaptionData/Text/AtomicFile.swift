@@ -34,6 +34,15 @@ public enum AtomicFile {
         }
     }
 
+    /// The plain reason inside a Foundation error ("Is a directory"), not its "NSCocoaErrorDomain
+    /// error 256" wrapper.
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return reason(underlying) }
+        if ns.domain == NSPOSIXErrorDomain, let code = Int32(exactly: ns.code) { return String(cString: strerror(code)) }
+        return ns.localizedDescription
+    }
+
     public static func write(_ text: String, to url: URL) throws {
         try write(Data(text.utf8), to: url)
     }

@@ -84,7 +84,7 @@ public enum FeatureFileWriter {
         } catch {
             try? FileManager.default.removeItem(at: temp)
             if let error = error as? SafeTensorsError { throw error }
-            throw cannotWrite(error.localizedDescription)
+            throw cannotWrite(AtomicFileError.reason(error))
         }
         if rename(temp.path, url.path) != 0 {
             let reason = String(cString: strerror(errno))

@@ -25,7 +25,7 @@ public final class FeatureStore: FeatureSource {
             do {
                 data = try Data(contentsOf: url, options: .alwaysMapped)
             } catch {
-                throw FeatureStoreError(description: "\(url.path) cannot be read (\(error.localizedDescription)): check the path and its permissions.")
+                throw FeatureStoreError(description: "\(url.path) cannot be read (\(AtomicFileError.reason(error))): check the path and its permissions.")
             }
             shared = false
         }

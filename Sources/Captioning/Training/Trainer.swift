@@ -184,6 +184,7 @@ public final class Trainer {
                 let started = DispatchTime.now().uptimeNanoseconds
                 let slice = order[(state.step * options.batchSize)..<min(samples.count, (state.step + 1) * options.batchSize)]
                 let (loss, tokens) = trainStep(slice.map { samples[$0] }, epoch: state.epoch, step: state.step)
+                guard loss.isFinite else { throw divergence(loss.isNaN ? "the loss became NaN" : "the loss became infinite") }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
                 state.epochLoss += loss * Double(tokens)
                 state.epochTokens += tokens
@@ -211,8 +212,25 @@ public final class Trainer {
         return TrainingSummary(history: state.history, stopReason: reason, bestScore: state.bestScore, bestEpoch: state.bestEpoch)
     }
 
+    /// Stops a run whose numbers stopped being numbers, before anything non-finite is written: the
+    /// model, checkpoint and log keep what the last finite state wrote.
+    func divergence(_ what: String) -> TrainingError {
+        TrainingError(description: "training diverged at epoch \(state.epoch + 1), step \(state.step + 1) (\(what)), so it stopped; "
+                      + "the model, checkpoint and log keep their last finite state: try a lower --lr than \(options.learningRate) or a smaller --clip.")
+    }
+
+    /// Throws `divergence` when any weight is NaN or infinite (a finite loss can still be followed by
+    /// an update that overflows).
+    func checkWeightsAreFinite() throws {
+        for (name, tensor) in model.decoder.namedParameters {
+            let values = UnsafeBufferPointer(start: tensor.data, count: tensor.count)
+            if !values.allSatisfy(\.isFinite) { throw divergence("\(name) holds non-finite values") }
+        }
+    }
+
     /// Closes the current epoch: validation by real decoding, the plateau schedule, the best model.
     func finishEpoch(bestModel: URL) throws {
+        try checkWeightsAreFinite()
         var scores: [String: Double] = [:]
         if let validate { scores = validate(model.decoder) }
         let record = EpochRecord(epoch: state.epoch + 1, trainLoss: state.epochLoss / Double(max(state.epochTokens, 1)),
@@ -261,6 +279,7 @@ public final class Trainer {
 
     /// The model file plus the optimizer's moments and the trainer's state.
     public func saveCheckpoint(_ url: URL) throws {
+        try checkWeightsAreFinite()
         var file = model.safeTensors()
         let optimizerState = optimizer.stateDict()
         for (k, v) in optimizerState.tensors { file.tensors["optimizer.\(k)"] = v }

@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 
 /// Reads the tensors of a PyTorch `.pth`/`.pt` (zip or legacy layout) or a safetensors file,
 /// recognised by their first bytes. No pickled code is ever run.
@@ -8,7 +9,7 @@ public enum CheckpointReader {
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw CheckpointError("\(url.path) could not be read: \(error.localizedDescription)")
+            throw CheckpointError("\(url.path) could not be read: \(AtomicFileError.reason(error))")
         }
         return try read(data: data, name: url.path)
     }

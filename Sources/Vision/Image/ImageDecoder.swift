@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 
 /// Turns JPEG and PNG files into `RGBImage`s, the way Pillow's `Image.open(...).convert("RGB")` would,
 /// plus EXIF orientation. The format is sniffed from the magic bytes, never from the file name.
@@ -17,11 +18,15 @@ public enum ImageDecoder {
     }
 
     public static func decode(contentsOf url: URL, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ImageError("\(url.path) is a folder, not an image: give JPEG or PNG files.")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw ImageError("\(url.path) could not be read: \(error.localizedDescription)")
+            throw ImageError("\(url.path) could not be read (\(AtomicFileError.reason(error))): check the path and its permissions.")
         }
         return try decode(data: data, name: url.path, maxPixels: maxPixels)
     }
