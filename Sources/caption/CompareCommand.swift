@@ -8,7 +8,7 @@ import Reports
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train several decoders on the same features and seed, score each on the test split, and compare them.",
+        abstract: "Train several decoders on the same features and seed, score each on the test split (or --split), and compare them.",
         discussion: """
         Features are extracted once (into OUT/features.safetensors) unless --features is given. Each configuration is \
         trained exactly as `caption train` would with the same flags (its model and epoch log go to OUT), then scored \
@@ -26,6 +26,7 @@ struct Compare: ParsableCommand {
     @Option(name: [.short, .customLong("out")], help: "Folder for the models, logs, table, curves and report.") var out = "compare"
     @OptionGroup var training: TrainingFlags
     @Option(parsing: .unconditional, help: "Beam width for the test-split captions; 1 decodes greedily.") var beam = 3
+    @OptionGroup var split: SplitOption
     @Option(parsing: .unconditional, help: "Test images shown in the report.") var samples = 4
     @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (it starts a Java process).") var noMeteor = false
     @Flag(help: "Continue a comparison in --out that stopped: finished configurations are only scored again, an interrupted one continues from its checkpoint.")
@@ -59,6 +60,7 @@ struct Compare: ParsableCommand {
             throw CommandFailure("cannot create \(out) (\(AtomicFileError.reason(error))): choose a writable --out folder.")
         }
         let dataset = try CaptionDataset.load(data, checkImages: false)
+        let scoredSplit = try split.resolve(dataset)      // before any training, so a missing split is no surprise at the end
         let featurePath: String
         if let features {
             featurePath = features
@@ -80,6 +82,7 @@ struct Compare: ParsableCommand {
         comparison.meteor = !noMeteor
         comparison.sampleCount = samples
         comparison.resume = resume
+        comparison.split = scoredSplit
 
         signal(SIGINT) { _ in interruptRequested = true }
         let bars = EpochProgressBars()
@@ -98,7 +101,7 @@ struct Compare: ParsableCommand {
                       + (scores.isEmpty ? "" : ", " + scores.joined(separator: ", ")))
             case let .evaluating(config):
                 bars.finish()
-                print("  scoring \(config) on the test split (beam \(beam))")
+                print("  scoring \(config) on the \(scoredSplit.rawValue) split (beam \(beam))")
             case let .finished(result):
                 print("  \(result.config): BLEU-4 \(String(format: "%.4f", result.metric("BLEU-4") ?? .nan)), "
                       + "CIDEr-D \(String(format: "%.4f", result.metric("CIDEr-D") ?? .nan)), "

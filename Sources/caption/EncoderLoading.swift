@@ -1,5 +1,7 @@
 import ArgumentParser
+import Captioning
 import Foundation
+import TensorCore
 import Vision
 
 /// Where the CLI finds an encoder's weights: `--weights`, or the file `scripts/bootstrap` downloads.
@@ -64,4 +66,27 @@ struct CommandFailure: Error, CustomStringConvertible, LocalizedError {
     let description: String
     var errorDescription: String? { description }
     init(_ description: String) { self.description = description }
+}
+
+extension ConvNetEncoder {
+    /// Reads, preprocesses and encodes `urls` as one batch: the features of the images that could be
+    /// read (nil when none could), which inputs they are, and why the others failed.
+    func features(of urls: [URL], maxPixels: Int) throws -> (features: ImageFeatures?, decoded: [Int], failures: [(index: Int, reason: String)]) {
+        let batch = ImageBatch.load(urls, preprocessing: preprocessing, maxPixels: maxPixels)
+        guard !batch.decoded.isEmpty else { return (nil, [], batch.failures) }
+        let crop = preprocessing.crop
+        let encoded = try encode(batch.pixels, batch: batch.decoded.count, height: crop, width: crop)
+        let features = ImageFeatures(pooled: Tensor(shape: [encoded.batch, encoded.channels], values: encoded.pooled),
+                                     grid: Tensor(shape: [encoded.batch, encoded.cells, encoded.channels], values: encoded.grid))
+        return (features, batch.decoded, batch.failures)
+    }
+
+    /// The encoder a caption model was trained on, checked to give the features it expects.
+    static func loadFor(_ model: CaptionModel, modelPath: String, weights: String?) throws -> ConvNetEncoder {
+        let encoder = try EncoderLoading.load(name: model.metadata.encoder.name, weights: weights)
+        guard encoder.featureChannels == model.metadata.decoder.featureSize else {
+            throw CommandFailure("\(encoder.name) gives \(encoder.featureChannels)-channel features but \(modelPath) expects \(model.metadata.decoder.featureSize): the model was trained on another encoder.")
+        }
+        return encoder
+    }
 }

@@ -1,8 +1,10 @@
 import ArgumentParser
+import CaptionData
 import CaptionMetrics
 import Captioning
 import Foundation
 import TensorCore
+import Vision
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,8 +30,11 @@ struct Evaluate: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Decode the reference images with this model instead of reading --predictions.", valueName: "model"))
     var model: String?
 
-    @Option(name: .long, help: ArgumentHelp("The images' features (from caption features), for --model.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("The images' features (from caption features), for --model; without it the model's encoder runs on the --data images.", valueName: "file"))
     var features: String?
+
+    @Option(name: .customLong("encoder-weights"), help: "With --model and no --features: weights of the model's encoder (default: the bootstrap download for efficientnet-lite0).")
+    var encoderWeights: String?
 
     @OptionGroup var decoding: DecodingOptions
 
@@ -70,19 +75,21 @@ struct Evaluate: ParsableCommand {
         guard (predictions == nil) != (model == nil) else {
             throw ValidationError("give either --predictions, or --model with --features to decode and score.")
         }
-        if model != nil && features == nil {
-            throw ValidationError("--model needs --features: the image features to decode (extract them with caption features).")
+        if model != nil && features == nil && data == nil {
+            throw ValidationError("--model needs --features (the image features, from caption features) or --data (to run the encoder on the dataset's images).")
         }
     }
 
-    /// Greedy or beam captions of every reference image the feature file holds; the others are reported.
+    /// Greedy or beam captions of every reference image the feature file holds (or, without one, of
+    /// every image of --data the encoder can read); the others are reported.
     func decodePredictions(for images: [String]) throws -> [String: String] {
         let model = try CaptionModel.load(URL(fileURLWithPath: self.model!))
-        let store = try FeatureStore(URL(fileURLWithPath: features!))
+        guard let features else { return try encodeAndDecode(images, model: model) }
+        let store = try FeatureStore(URL(fileURLWithPath: features))
         try store.checkFits(model, modelPath: self.model!)
         let found = images.sorted().compactMap { image in store.row(of: image).map { (image, $0) } }
         if found.count < images.count {
-            warn("note: \(images.count - found.count) reference images have no features in \(features!) and get no prediction.")
+            warn("note: \(images.count - found.count) reference images have no features in \(features) and get no prediction.")
         }
         var predictions: [String: String] = [:]
         let bar = ProgressBar("decoding", total: found.count, unit: "images")
@@ -93,6 +100,34 @@ struct Evaluate: ParsableCommand {
             bar.update(predictions.count)
         }
         bar.finish()
+        return predictions
+    }
+
+    /// The dataset's images through the model's encoder, then the decoder, a batch at a time.
+    func encodeAndDecode(_ images: [String], model: CaptionModel) throws -> [String: String] {
+        let encoder = try ConvNetEncoder.loadFor(model, modelPath: self.model!, weights: encoderWeights)
+        let dataset = try CaptionDataset.load(data!, checkImages: false)
+        let urls = Dictionary(dataset.items.map { ($0.image, dataset.imageURL(for: $0)) }, uniquingKeysWith: { first, _ in first })
+        let names = images.sorted()
+        var predictions: [String: String] = [:]
+        var failures = 0
+        let bar = ProgressBar("encoding and decoding", total: names.count, unit: "images")
+        let started = Date()
+        for start in stride(from: 0, to: names.count, by: 32) {
+            let batch = Array(names[start..<min(names.count, start + 32)])
+            let encoded = try encoder.features(of: batch.map { urls[$0] ?? dataset.imagesDirectory.appendingPathComponent($0) }, maxPixels: ImageDecoder.defaultMaxPixels)
+            for failure in encoded.failures { warn("skipped: \(failure.reason)") }
+            failures += encoded.failures.count
+            if let features = encoded.features {
+                for (index, hypotheses) in zip(encoded.decoded, decoding.decode(model.decoder, features)) {
+                    predictions[batch[index]] = model.sentence(hypotheses[0])
+                }
+            }
+            let done = start + batch.count
+            bar.update(done, rate: Double(done) / max(Date().timeIntervalSince(started), 1e-9))
+        }
+        bar.finish()
+        if failures > 0 { warn("note: \(failures) of \(names.count) images could not be read and get no prediction.") }
         return predictions
     }
 

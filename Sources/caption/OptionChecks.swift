@@ -1,4 +1,5 @@
 import ArgumentParser
+import CaptionData
 import TensorCore
 
 /// Range and finiteness checks for numeric options, run in each command's `validate()` so a bad number
@@ -47,4 +48,38 @@ enum OptionCheck {
     static let maximumBeam = 50
     /// Pixel limits: a decoded image of this many pixels already takes 1.2 GB as float32 RGB.
     static let maximumPixels = 100_000_000
+}
+
+/// `--split`: the split a command scores on and draws its samples from. Without it, test, or val
+/// (Flickr8k's dev) when the dataset has no test split (a copy whose test split is withheld).
+struct SplitOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Split to score on: test, val (Flickr8k's dev; 'dev' also works) or train (default: test, else val).",
+                                            valueName: "name"))
+    var split: String?
+
+    func validate() throws { _ = try named() }
+
+    private func named() throws -> Split? {
+        guard let split else { return nil }
+        guard let named = Split(rawValue: split == "dev" ? "val" : split) else {
+            throw ValidationError("--split must be test, val (or dev) or train, not '\(split)'.")
+        }
+        return named
+    }
+
+    /// The split to use on `dataset`, checked to hold images before any training or decoding.
+    func resolve(_ dataset: CaptionDataset) throws -> Split {
+        if let named = try named() {
+            guard !dataset.split(named).isEmpty else {
+                throw CommandFailure("\(dataset.name) has no \(named.rawValue) images: choose another --split, or add the split's list file.")
+            }
+            return named
+        }
+        if !dataset.split(.test).isEmpty { return .test }
+        guard !dataset.split(.val).isEmpty else {
+            throw CommandFailure("\(dataset.name) has neither test nor val images to score on: add the split list files (train/val/test).")
+        }
+        print("\(dataset.name) has no test split: scoring on its val split instead")
+        return .val
+    }
 }

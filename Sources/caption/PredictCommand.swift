@@ -77,21 +77,14 @@ struct Predict: ParsableCommand {
             return
         }
         let files = try imageFiles(inputs)
-        let encoder = try EncoderLoading.load(name: model.metadata.encoder.name, weights: encoderWeights)
-        guard encoder.featureChannels == model.metadata.decoder.featureSize else {
-            throw CommandFailure("\(encoder.name) gives \(encoder.featureChannels)-channel features but \(self.model) expects \(model.metadata.decoder.featureSize): the model was trained on another encoder.")
-        }
+        let encoder = try ConvNetEncoder.loadFor(model, modelPath: self.model, weights: encoderWeights)
         var failures = 0
-        let crop = encoder.preprocessing.crop
         for start in stride(from: 0, to: files.count, by: batchSize) {
             let urls = Array(files[start..<min(files.count, start + batchSize)])
-            let batch = ImageBatch.load(urls, preprocessing: encoder.preprocessing, maxPixels: maxPixels)
+            let batch = try encoder.features(of: urls, maxPixels: maxPixels)
             for failure in batch.failures { warn(failure.reason) }
             failures += batch.failures.count
-            guard !batch.decoded.isEmpty else { continue }
-            let encoded = try encoder.encode(batch.pixels, batch: batch.decoded.count, height: crop, width: crop)
-            let features = ImageFeatures(pooled: Tensor(shape: [encoded.batch, encoded.channels], values: encoded.pooled),
-                                         grid: Tensor(shape: [encoded.batch, encoded.cells, encoded.channels], values: encoded.grid))
+            guard let features = batch.features else { continue }
             for (index, hypotheses) in zip(batch.decoded, decoding.decode(model.decoder, features)) {
                 try printer.print(urls[index].lastPathComponent, hypotheses)
             }

@@ -26,6 +26,7 @@ struct Report: ParsableCommand {
     @Option(name: [.short, .customLong("out")], help: "The HTML file to write (default with --compare: DIR/report.html).") var out: String?
     @Option(parsing: .unconditional, help: "Test images shown.") var samples = 5
     @Option(parsing: .unconditional, help: "Beam width for the sample captions (and for scoring without --metrics).") var beam = 3
+    @OptionGroup var split: SplitOption
     @Flag(name: .customLong("no-meteor"), help: "When scoring here, skip METEOR.") var noMeteor = false
 
     func validate() throws {
@@ -66,6 +67,7 @@ struct Report: ParsableCommand {
             print("wrote \(target.path), \(compare)/compare.md and \(compare)/curves.svg")
             return
         }
+        let scoredSplit = try split.resolve(dataset)
         let modelURL = URL(fileURLWithPath: model!)
         let captionModel = try CaptionModel.load(modelURL)
         let store = try FeatureStore(URL(fileURLWithPath: features!))
@@ -76,8 +78,8 @@ struct Report: ParsableCommand {
         if let metrics {
             scores = try readMetrics(metrics)
         } else {
-            print("scoring \(model!) on the test split (beam \(beam))")
-            let report = try SplitEvaluation.score(captionModel, dataset: dataset, features: store, search: search, meteor: !noMeteor)
+            print("scoring \(model!) on the \(scoredSplit.rawValue) split (beam \(beam))")
+            let report = try SplitEvaluation.score(captionModel, dataset: dataset, split: scoredSplit, features: store, search: search, meteor: !noMeteor)
             scores = report.namedScores
         }
         let logPath = log ?? (model! + ".log.jsonl")
@@ -87,7 +89,7 @@ struct Report: ParsableCommand {
         } else if log != nil {
             throw CommandFailure("\(logPath) does not exist: pass --log the epoch log caption train wrote (<model>.log.jsonl).")
         }
-        let items = ReportSamples.images(of: dataset, features: store, count: samples)
+        let items = ReportSamples.images(of: dataset, split: scoredSplit, features: store, count: samples)
         let (shown, missing) = ReportSamples.make(items: items, dataset: dataset, features: store,
                                                   models: [(architecture, captionModel)], search: search)
         var notes = ["Model \(model!) (\(architecture), \(captionModel.decoder.parameterCount) parameters, vocabulary "

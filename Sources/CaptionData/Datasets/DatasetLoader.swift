@@ -52,17 +52,21 @@ extension CaptionDataset {
 
         var items = try CaptionGrouping.items(from: parsed.rows, file: file.displayPath)
         // Split lists only fill in images whose caption file says nothing about their split.
+        var splitWarnings: [String] = []
         if layout != .karpathyJSON, let lists = try SplitLists.find(in: captionFile.deletingLastPathComponent())
             ?? (captionFile.deletingLastPathComponent() == root ? nil : SplitLists.find(in: root)) {
             for index in items.indices where items[index].split == nil {
                 items[index].split = lists.splitOfImage[items[index].image]
+            }
+            for (listName, split) in lists.absent where !items.contains(where: { $0.split == split }) {
+                splitWarnings.append("\(name) has no \(split.rawValue) split (there is no \(listName) beside \(lists.files[0])); the other splits are used as they are")
             }
         }
 
         let images = imagesDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL }
             ?? LayoutDetector.imagesDirectory(for: layout, near: captionFile.deletingLastPathComponent(), root: root)
         var dataset = CaptionDataset(name: name, layout: layout, imagesDirectory: images, items: items,
-                                     missingImages: [], warnings: parsed.warnings)
+                                     missingImages: [], warnings: parsed.warnings + splitWarnings)
         if checkImages {
             dataset.missingImages = missingImages(of: items, in: images)
             if !dataset.missingImages.isEmpty {

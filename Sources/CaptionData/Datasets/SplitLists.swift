@@ -7,6 +7,9 @@ struct SplitLists {
     var splitOfImage: [String: Split] = [:]
     /// The list files that were found, for naming in messages.
     var files: [String] = []
+    /// The splits whose list file is absent (e.g. a Flickr8k copy without its test list), with the
+    /// file name that was looked for.
+    var absent: [(name: String, split: Split)] = []
 
     static let flickrListNames: [(String, Split)] = [
         ("Flickr_8k.trainImages.txt", .train), ("Flickr_8k.devImages.txt", .val), ("Flickr_8k.testImages.txt", .test),
@@ -21,6 +24,7 @@ struct SplitLists {
             let present = candidates.filter { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0.0).path) }
             if present.isEmpty { continue }
             var lists = SplitLists()
+            lists.absent = candidates.filter { candidate in !present.contains { $0.0 == candidate.0 } }.map { (name: $0.0, split: $0.1) }
             for (name, split) in present {
                 try lists.add(TextFile(url: directory.appendingPathComponent(name), allowEmpty: true), as: split)
             }

@@ -35,6 +35,8 @@ public struct ComparisonSummary: Codable, Sendable {
     public var settings: TrainingSettings
     public var beamSize: Int
     public var results: [ComparisonResult]
+    /// The split the configurations were scored on (nil in files written before it was a choice: test).
+    public var split: String?
 }
 
 /// Progress of a comparison, for the command line.
@@ -47,7 +49,7 @@ public enum ComparisonEvent {
 }
 
 /// Trains several decoder configurations on the same features with the same settings and seed —
-/// each exactly as `caption train` would (`TrainingRun`) — scores each on the test split as
+/// each exactly as `caption train` would (`TrainingRun`) — scores each on `split` (the test split) as
 /// `caption evaluate` would (`SplitEvaluation`), and writes DIR/compare.md, compare.json,
 /// curves.svg and report.html, plus each configuration's model and epoch log.
 public final class Comparison {
@@ -59,6 +61,8 @@ public final class Comparison {
     public var search = SearchOptions()
     public var meteor = true
     public var sampleCount = 4
+    /// Where the configurations are scored and the report's samples come from.
+    public var split = Split.test
     /// Continue an earlier comparison in the same folder: a configuration whose checkpoint is there
     /// continues from it (a finished one is only scored again) instead of training from scratch.
     public var resume = false
@@ -106,7 +110,7 @@ public final class Comparison {
             }
             progress(.evaluating(config: config.rawValue))
             let best = try CaptionModel.load(modelURL(config))
-            let report = try SplitEvaluation.score(best, dataset: dataset, split: .test, features: features, search: search, meteor: meteor)
+            let report = try SplitEvaluation.score(best, dataset: dataset, split: split, features: features, search: search, meteor: meteor)
             let seconds = summary.history.reduce(0) { $0 + $1.seconds }
             let tokens = summary.history.reduce(0) { $0 + $1.tokensPerSecond * $1.seconds }
             var metrics: [String: Double?] = [:]
@@ -128,7 +132,8 @@ public final class Comparison {
     }
 
     func makeSummary(_ results: [ComparisonResult]) -> ComparisonSummary {
-        ComparisonSummary(dataset: dataset.name, features: features.url.path, settings: settings, beamSize: search.beamSize, results: results)
+        ComparisonSummary(dataset: dataset.name, features: features.url.path, settings: settings, beamSize: search.beamSize, results: results,
+                          split: split.rawValue)
     }
 
     /// compare.md, compare.json, curves.svg and (with `report`) report.html in the output folder.
@@ -212,10 +217,11 @@ public final class Comparison {
         for result in summary.results {
             models.append((result.config, try CaptionModel.load(directory.appendingPathComponent(result.model))))
         }
-        let items = ReportSamples.images(of: dataset, features: features, count: sampleCount)
+        let split = summary.split.flatMap(Split.init(rawValue:)) ?? .test
+        let items = ReportSamples.images(of: dataset, split: split, features: features, count: sampleCount)
         let (samples, missing) = ReportSamples.make(items: items, dataset: dataset, features: features, models: models, search: search)
         var notes = ["Dataset \(summary.dataset); features \(summary.features); seed \(summary.settings.seed); "
-                     + "up to \(summary.settings.epochs) epochs; beam \(summary.beamSize) on the test split."]
+                     + "up to \(summary.settings.epochs) epochs; beam \(summary.beamSize) on the \(split.rawValue) split."]
         notes += findings(summary)
         if !missing.isEmpty { notes.append("Pictures missing for \(missing.joined(separator: ", ")): only captions are shown for them.") }
         return HTMLReport(title: "Captioner comparison: \(summary.results.map(\.config).joined(separator: ", "))", notes: notes,
