@@ -6,32 +6,18 @@ import Testing
 /// SPEC §6 through the real executable: each bad input gets one sentence naming the file (and line),
 /// a non-zero exit, and existing outputs stay as they were.
 @Suite struct BadInputTests {
-    let dir: URL
+    let fixture: CaptionFixture
     static let images = (0..<6).map { "img\($0).png" }
 
     init() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-bad-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("splits"), withIntermediateDirectories: true)
-        var csv = "image,caption\n"
-        for (i, image) in Self.images.enumerated() {
-            for caption in ["a red circle", "the \(i % 2 == 0 ? "red" : "blue") circle", "one circle"] { csv += "\(image),\(caption)\n" }
-        }
-        try write("captions.txt", csv)
-        try write("splits/train.txt", Self.images.prefix(4).joined(separator: "\n") + "\n")
-        try write("splits/val.txt", Self.images[4] + "\n")
-        try write("splits/test.txt", Self.images[5] + "\n")
-        var rng = RandomGenerator(seed: 3)
-        let names = String(decoding: try JSONEncoder().encode(Self.images), as: UTF8.self)
-        try SafeTensors(tensors: ["pooled": Tensor.randn([6, 8], rng: &rng), "grid": Tensor.randn([6, 4, 8], rng: &rng)],
-                        metadata: ["images": names, "encoder": "test", "image_size": "224"])
-            .write(to: dir.appendingPathComponent("features.safetensors"))
+        fixture = try CaptionFixture("cli-bad", images: Self.images, captions: { i in
+            ["a red circle", "the \(i % 2 == 0 ? "red" : "blue") circle", "one circle"]
+        }, split: (4, 1), featureSize: 8, seed: 3)
     }
 
-    func write(_ name: String, _ text: String) throws {
-        try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
-    }
-
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+    var dir: URL { fixture.dir }
+    func write(_ name: String, _ text: String) throws { try fixture.write(name, text) }
+    func path(_ name: String) -> String { fixture.path(name) }
 
     func train(data: String? = nil, features: String? = nil, out: String, extra: [String] = []) throws -> CaptionRun {
         try runCaption(["train", "--data", data ?? dir.path, "--features", features ?? path("features.safetensors"),

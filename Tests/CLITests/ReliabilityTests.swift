@@ -7,33 +7,20 @@ import Testing
 /// to the same weights, a diverging run or a bad number damages nothing, and outputs are checked
 /// before any work starts.
 @Suite struct ReliabilityTests {
-    let dir: URL
+    let fixture: CaptionFixture
     static let images = (0..<60).map { "img\($0).png" }
 
     init() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-reliability-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("splits"), withIntermediateDirectories: true)
         let words = ["a", "red", "blue", "green", "circle", "square", "star", "above", "below", "left", "of", "the", "big", "small"]
         var rng = RandomGenerator(seed: 11)
-        var csv = "image,caption\n"
-        for image in Self.images {
-            for _ in 0..<3 { csv += image + "," + (0..<(3 + rng.int(below: 6))).map { _ in words[rng.int(below: words.count)] }.joined(separator: " ") + "\n" }
-        }
-        try write("captions.txt", csv)
-        try write("splits/train.txt", Self.images.prefix(48).joined(separator: "\n") + "\n")
-        try write("splits/val.txt", Self.images[48..<54].joined(separator: "\n") + "\n")
-        try write("splits/test.txt", Self.images[54...].joined(separator: "\n") + "\n")
-        let names = String(decoding: try JSONEncoder().encode(Self.images), as: UTF8.self)
-        try SafeTensors(tensors: ["pooled": Tensor.randn([60, 16], rng: &rng), "grid": Tensor.randn([60, 4, 16], rng: &rng)],
-                        metadata: ["images": names, "encoder": "test", "image_size": "224"])
-            .write(to: dir.appendingPathComponent("features.safetensors"))
+        fixture = try CaptionFixture("cli-reliability", images: Self.images, captions: { _ in
+            (0..<3).map { _ in (0..<(3 + rng.int(below: 6))).map { _ in words[rng.int(below: words.count)] }.joined(separator: " ") }
+        }, split: (48, 6), featureSize: 16, seed: 12)
     }
 
-    func write(_ name: String, _ text: String) throws {
-        try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
-    }
-
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+    var dir: URL { fixture.dir }
+    func write(_ name: String, _ text: String) throws { try fixture.write(name, text) }
+    func path(_ name: String) -> String { fixture.path(name) }
 
     func trainArguments(out: String, epochs: Int = 30, extra: [String] = []) -> [String] {
         ["train", "--data", dir.path, "--features", path("features.safetensors"), "--arch", "soft-attention-gru", "--out", out,

@@ -137,12 +137,7 @@ import Testing
         let server = try testServer({ $0.queueCapacity = 2; $0.uploadCapacity = 8; $0.bodyTimeoutSeconds = 1 })
         let png = try fixture("chelsea.png")
         try await server.application().test(.live) { client in
-            let port = try #require(client.port)
-            let stalled = try (0..<5).map { _ in try RawConnection(port: port) }
-            for connection in stalled {
-                try connection.send("POST /v1/captions HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\nabc")
-            }
-            try await waitUntil("the five stalled bodies are being received") { gauge(server, "caption_uploads_in_flight") == 5 }
+            let stalled = try await stalledUploads(5, to: server, port: try #require(client.port))
             let valid = try await post(client, type: "image/png", png)
             #expect(valid.status == .ok, "a complete request is served while slow uploads wait")
             for connection in stalled {
@@ -160,12 +155,7 @@ import Testing
         let server = try testServer({ $0.uploadCapacity = 2; $0.bodyTimeoutSeconds = 2 })
         let png = try fixture("chelsea.png")
         try await server.application().test(.live) { client in
-            let port = try #require(client.port)
-            let stalled = try (0..<2).map { _ in try RawConnection(port: port) }
-            for connection in stalled {
-                try connection.send("POST /v1/captions HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\nabc")
-            }
-            try await waitUntil("both stalled bodies are being received") { gauge(server, "caption_uploads_in_flight") == 2 }
+            let stalled = try await stalledUploads(2, to: server, port: try #require(client.port))
             let refused = try await post(client, type: "image/png", png)
             #expect(refused.status == .serviceUnavailable && refused.headers[.retryAfter] == "1")
             #expect(try errorMessage(refused).contains("--max-uploads"))
@@ -173,6 +163,17 @@ import Testing
             #expect(try await post(client, type: "image/png", png).status == .ok, "the places are free again")
         }
     }
+}
+
+/// `count` clients that each declare a 1,000-byte image, send 3 bytes of it and stall, once the
+/// server is receiving all of their bodies.
+func stalledUploads(_ count: Int, to server: CaptionServer, port: Int) async throws -> [RawConnection] {
+    let connections = try (0..<count).map { _ in try RawConnection(port: port) }
+    for connection in connections {
+        try connection.send("POST /v1/captions HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\nabc")
+    }
+    try await waitUntil("the \(count) stalled bodies are being received") { gauge(server, "caption_uploads_in_flight") == Double(count) }
+    return connections
 }
 
 /// A gauge's value in the server's exposition, or nil when it is not there.
