@@ -28,9 +28,18 @@ public struct Provenance: Codable, Equatable, Sendable {
     public var bestValidation: [String: Double]?
     public var source: String?          // "caption train", "caption import <file>"
     public var created: String?
+    /// Every training choice of the run that made the model (nil for imported models).
+    public var settings: TrainingSettings?
+    /// The commit of the checkout whose binary trained it, when known.
+    public var commit: String?
+    /// The command line that trained it.
+    public var command: String?
 
     public init(dataset: String? = nil, epochs: Int? = nil, seed: UInt64? = nil, bestValidation: [String: Double]? = nil,
-                source: String? = nil, created: String? = nil) {
+                source: String? = nil, created: String? = nil, settings: TrainingSettings? = nil, commit: String? = nil) {
+        self.settings = settings
+        self.commit = commit
+        self.command = nil
         self.dataset = dataset
         self.epochs = epochs
         self.seed = seed
@@ -146,8 +155,8 @@ public final class CaptionModel {
                                                                    "format": "pt"])
     }
 
-    /// Writes atomically (temporary file, then rename).
-    public func save(to url: URL) throws {
-        try safeTensors().write(to: url)
+    /// Writes atomically (temporary file, then rename); `.f16` halves the file (the shipped captioner).
+    public func save(to url: URL, floatFormat: SafeTensors.FloatFormat = .f32) throws {
+        try safeTensors().write(to: url, floatFormat: floatFormat)
     }
 }

@@ -19,7 +19,7 @@ struct Attend: ParsableCommand {
         """)
 
     @OptionGroup var runtime: RuntimeOptions
-    @Option(help: "An attention model (soft-attention-gru or adaptive-attention-gru).") var model: String
+    @Option(help: "An attention model (soft-attention-gru or adaptive-attention-gru; default: the shipped Flickr8k captioner).") var model: String?
     @Argument(help: "The image to caption (JPEG or PNG).") var imagePath: String?
     @Option(name: [.short, .customLong("out")], help: "The PNG to write.") var out: String
     @Option(parsing: .unconditional, help: "Beam width; 1 decodes greedily.") var beam = 3
@@ -55,15 +55,16 @@ struct Attend: ParsableCommand {
     func run() throws {
         try runtime.apply()
         try OutputPath.checkFile(out, option: "--out")
-        let model = try CaptionModel.load(URL(fileURLWithPath: self.model))
+        let modelPath = try ShippedModel.path(self.model)
+        let model = try CaptionModel.load(URL(fileURLWithPath: modelPath))
         let architecture = model.metadata.decoder.architecture
         guard architecture.usesGrid else {
-            throw CommandFailure("\(self.model) is a \(architecture.rawValue) model, which has no attention to draw: pass a soft-attention-gru or adaptive-attention-gru model.")
+            throw CommandFailure("\(modelPath) is a \(architecture.rawValue) model, which has no attention to draw: pass a soft-attention-gru or adaptive-attention-gru model.")
         }
-        let (picture, caption) = try features == nil ? fromImage(model) : fromFeatures(model)
+        let (picture, caption) = try features == nil ? fromImage(model, modelPath: modelPath) : fromFeatures(model, modelPath: modelPath)
         guard let figure = AttentionFigure(picture: picture, caption: caption, vocabulary: model.metadata.vocabulary,
                                            panelSize: panelSize, columns: columns) else {
-            throw CommandFailure("\(self.model) produced no attention maps for this caption: check that the model file is intact.")
+            throw CommandFailure("\(modelPath) produced no attention maps for this caption: check that the model file is intact.")
         }
         let url = URL(fileURLWithPath: out)
         let folder = url.deletingLastPathComponent().path
@@ -75,11 +76,8 @@ struct Attend: ParsableCommand {
     }
 
     /// Decodes, crops and encodes the image, keeping the crop the encoder saw for the picture.
-    func fromImage(_ model: CaptionModel) throws -> (Canvas, DecodedCaption) {
-        let encoder = try EncoderLoading.load(name: model.metadata.encoder.name, weights: encoderWeights)
-        guard encoder.featureChannels == model.metadata.decoder.featureSize else {
-            throw CommandFailure("\(encoder.name) gives \(encoder.featureChannels)-channel features but \(self.model) expects \(model.metadata.decoder.featureSize): the model was trained on another encoder.")
-        }
+    func fromImage(_ model: CaptionModel, modelPath: String) throws -> (Canvas, DecodedCaption) {
+        let encoder = try ConvNetEncoder.loadFor(model, modelPath: modelPath, weights: encoderWeights)
         let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: imagePath!), maxPixels: maxPixels)
         let crop = encoder.preprocessing.crop
         let encoded = try encoder.encode(encoder.preprocessing.tensor(for: image), batch: 1, height: crop, width: crop)
@@ -88,9 +86,9 @@ struct Attend: ParsableCommand {
         return (Canvas(encoder.preprocessing.cropped(image)), decode(model.decoder, features))
     }
 
-    func fromFeatures(_ model: CaptionModel) throws -> (Canvas, DecodedCaption) {
+    func fromFeatures(_ model: CaptionModel, modelPath: String) throws -> (Canvas, DecodedCaption) {
         let store = try FeatureStore(URL(fileURLWithPath: features!))
-        try store.checkFits(model, modelPath: self.model)
+        try store.checkFits(model, modelPath: modelPath)
         guard let row = store.row(of: imageName!) else {
             throw CommandFailure("\(features!) has no features for image \(imageName!): check the name or extract its features with caption features.")
         }

@@ -50,7 +50,7 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var decoding: DecodingOptions
-    @Option(help: "The model file (from caption train or caption import).") var model: String
+    @Option(help: "The model file (from caption train or caption import; default: the shipped Flickr8k captioner).") var model: String?
     @Argument(help: "Image files, folders of images, or - to read paths from standard input.") var inputs: [String] = []
     @Option(help: "Precomputed features (safetensors from caption features) instead of images.") var features: String?
     @Option(name: .customLong("image"), help: "With --features: only these images of the feature file (repeatable).") var images: [String] = []
@@ -70,14 +70,15 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         try runtime.apply()
-        let model = try CaptionModel.load(URL(fileURLWithPath: self.model))
+        let modelPath = try ShippedModel.path(self.model)
+        let model = try CaptionModel.load(URL(fileURLWithPath: modelPath))
         let printer = PredictionPrinter(model: model, json: json)
         if let features {
-            try predictFromFeatures(model, features: features, printer: printer)
+            try predictFromFeatures(model, modelPath: modelPath, features: features, printer: printer)
             return
         }
         let files = try imageFiles(inputs)
-        let encoder = try ConvNetEncoder.loadFor(model, modelPath: self.model, weights: encoderWeights)
+        let encoder = try ConvNetEncoder.loadFor(model, modelPath: modelPath, weights: encoderWeights)
         var failures = 0
         for start in stride(from: 0, to: files.count, by: batchSize) {
             let urls = Array(files[start..<min(files.count, start + batchSize)])
@@ -92,9 +93,9 @@ struct Predict: ParsableCommand {
         if failures > 0 { throw CommandFailure("\(failures) of \(files.count) images could not be captioned (reasons above).") }
     }
 
-    func predictFromFeatures(_ model: CaptionModel, features: String, printer: PredictionPrinter) throws {
+    func predictFromFeatures(_ model: CaptionModel, modelPath: String, features: String, printer: PredictionPrinter) throws {
         let store = try FeatureStore(URL(fileURLWithPath: features))
-        try store.checkFits(model, modelPath: self.model)
+        try store.checkFits(model, modelPath: modelPath)
         var rows: [Int] = []
         for name in images {
             guard let row = store.row(of: name) else { throw CommandFailure("\(features) has no features for image \(name).") }

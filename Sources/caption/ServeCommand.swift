@@ -20,7 +20,7 @@ struct Serve: AsyncParsableCommand {
         """)
 
     @OptionGroup var runtime: RuntimeOptions
-    @Option(help: "The model file (from caption train or caption import).") var model: String
+    @Option(help: "The model file (from caption train or caption import; default: the shipped Flickr8k captioner).") var model: String?
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(parsing: .unconditional, help: "Port to listen on (0 picks a free one).") var port = 8080
     @Option(name: .customLong("max-batch"), parsing: .unconditional, help: "Most images run through the model together.") var maxBatch = 8
@@ -56,11 +56,9 @@ struct Serve: AsyncParsableCommand {
         try runtime.apply()
         var logger = Logger(label: "caption.serve")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let model = try CaptionModel.load(URL(fileURLWithPath: self.model))
-        let encoder = try EncoderLoading.load(name: model.metadata.encoder.name, weights: encoderWeights)
-        guard encoder.featureChannels == model.metadata.decoder.featureSize else {
-            throw CommandFailure("\(encoder.name) gives \(encoder.featureChannels)-channel features but \(self.model) expects \(model.metadata.decoder.featureSize): the model was trained on another encoder.")
-        }
+        let modelPath = try ShippedModel.path(self.model)
+        let model = try CaptionModel.load(URL(fileURLWithPath: modelPath))
+        let encoder = try ConvNetEncoder.loadFor(model, modelPath: modelPath, weights: encoderWeights)
         var configuration = ServerConfiguration()
         configuration.host = host
         configuration.port = port
@@ -74,7 +72,7 @@ struct Serve: AsyncParsableCommand {
         configuration.timeoutSeconds = timeoutS
         configuration.defaultBeam = beam
         let server = try CaptionServer(model: model, encoder: encoder, configuration: configuration, logger: logger)
-        let description = "\(self.model) (\(model.metadata.decoder.architecture.rawValue), \(encoder.name))"
+        let description = "\(modelPath) (\(model.metadata.decoder.architecture.rawValue), \(encoder.name))"
         let announcer = logger
         try await server.run(onServerRunning: { channel in
             // The bound port, which differs from --port when that is 0.

@@ -54,7 +54,8 @@ struct Train: ParsableCommand {
             saved = try CaptionModel.metadata(of: SafeTensors.read(checkpointURL), at: checkpointURL)
         }
         let run = try TrainingRun(dataset: dataset, features: store, settings: training.settings(architecture),
-                                  vocabulary: try saved.map { try Vocabulary(tokens: $0.vocabulary) })
+                                  vocabulary: try saved.map { try Vocabulary(tokens: $0.vocabulary) }, commit: ShippedModel.checkoutCommit())
+        run.model.metadata.provenance.command = (["caption"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         if let saved, saved.decoder != run.model.metadata.decoder {
             let (was, now) = (saved.decoder, run.model.metadata.decoder)
             throw CommandFailure("\(checkpointURL.path) holds a \(was.architecture.rawValue) decoder (embed \(was.embeddingSize), hidden \(was.hiddenSize), "

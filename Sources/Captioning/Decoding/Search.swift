@@ -28,12 +28,17 @@ public struct SearchOptions: Sendable {
     public var lengthPenalty: Float = 0
     /// Forbid any word that would repeat a trigram already in the hypothesis.
     public var blockRepeatedTrigrams = false
+    /// Let <unk> be emitted. Off by default: a caption for a user never says "<unk>"; the parity
+    /// tests turn it on to follow the twin's search, which does not forbid it.
+    public var allowUnknown = false
 
-    public init(beamSize: Int = 3, maxWords: Int = 30, lengthPenalty: Float = 0, blockRepeatedTrigrams: Bool = false) {
+    public init(beamSize: Int = 3, maxWords: Int = 30, lengthPenalty: Float = 0, blockRepeatedTrigrams: Bool = false,
+                allowUnknown: Bool = false) {
         self.beamSize = beamSize
         self.maxWords = maxWords
         self.lengthPenalty = lengthPenalty
         self.blockRepeatedTrigrams = blockRepeatedTrigrams
+        self.allowUnknown = allowUnknown
     }
 }
 
@@ -78,9 +83,10 @@ private func row(_ t: Tensor?, _ r: Int) -> [Float] {
     return Array(UnsafeBufferPointer(start: t.data + r * width, count: width))
 }
 
-/// Greedy decoding of a batch: the most probable word at every step, until <end> or `maxWords`.
-/// Switches the decoder to evaluation mode.
-public func greedyDecode(_ decoder: CaptionDecoder, _ features: ImageFeatures, maxWords: Int = 30) -> [DecodedCaption] {
+/// Greedy decoding of a batch: the most probable word at every step (never <unk> unless
+/// `allowUnknown`), until <end> or `maxWords`. Switches the decoder to evaluation mode.
+public func greedyDecode(_ decoder: CaptionDecoder, _ features: ImageFeatures, maxWords: Int = 30, allowUnknown: Bool = false) -> [DecodedCaption] {
+    let unknown = allowUnknown ? -1 : Int(SpecialToken.unknown)
     decoder.setTraining(false)
     return Tape.withoutRecording {
         let batch = features.batch
@@ -97,7 +103,7 @@ public func greedyDecode(_ decoder: CaptionDecoder, _ features: ImageFeatures, m
             for b in 0..<batch where !done[b] {
                 let p = out.logits.data + b * v
                 var best = firstEmittable
-                for j in (firstEmittable + 1)..<v where p[j] > p[best] { best = j }
+                for j in (firstEmittable + 1)..<v where p[j] > p[best] && j != unknown { best = j }
                 let bestValue = p[best] - normalisers[b]
                 let word = Int32(best)
                 words.values[b] = word
@@ -149,6 +155,7 @@ private func blockScoreFloor(image n: Int, beamSize k: Int, alive: [Bool], beams
 public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, options: SearchOptions = SearchOptions()) -> [[DecodedCaption]] {
     decoder.setTraining(false)
     precondition(options.beamSize >= 1, "the beam size must be at least 1")
+    let unknown = options.allowUnknown ? -1 : Int(SpecialToken.unknown)
     // The second core stays with the search from its start to its end, as the helper of every
     // few-row product: a beam's steps are such products separated by serial work (see Threads).
     return Threads.withProductHelper(rows: features.batch * options.beamSize) { Tape.withoutRecording {
@@ -209,7 +216,7 @@ public func beamSearch(_ decoder: CaptionDecoder, _ features: ImageFeatures, opt
                         if w >= end || blockBest < floor || top.count == limit && blockBest <= top[limit - 1].score {
                             continue
                         }
-                        for u in w..<end {
+                        for u in w..<end where u != unknown {
                             let s = base + (p[u] - normaliser)
                             if s == -.infinity { continue }
                             if top.count == limit && s <= top[limit - 1].score { continue }

@@ -48,7 +48,7 @@ public struct TrainingRun {
 
     /// `vocabulary` keeps the one a resumed run started with; nil builds it from the training captions.
     public init(dataset: CaptionDataset, features: FeatureStore, settings: TrainingSettings,
-                vocabulary: Vocabulary? = nil, source: String = "caption train") throws {
+                vocabulary: Vocabulary? = nil, source: String = "caption train", commit: String? = nil) throws {
         let data = try TrainingData(dataset: dataset, features: features, minCount: settings.minCount,
                                     maxWords: settings.maxWords, vocabulary: vocabulary)
         let config = DecoderConfig(architecture: settings.architecture, vocabularySize: data.vocabulary.count,
@@ -57,7 +57,7 @@ public struct TrainingRun {
         let decoder = try makeDecoder(config, source: .initialise(seed: settings.seed))
         let metadata = ModelMetadata(decoder: config, vocabulary: data.vocabulary.tokens,
                                      encoder: EncoderInfo(name: features.encoder, imageSize: features.imageSize > 0 ? features.imageSize : 224),
-                                     provenance: Provenance(dataset: dataset.name, seed: settings.seed, source: source))
+                                     provenance: Provenance(dataset: dataset.name, seed: settings.seed, source: source, settings: settings, commit: commit))
         let model = CaptionModel(decoder: decoder, metadata: metadata)
         let maxWords = settings.maxWords
         trainer = try Trainer(model: model, samples: data.samples, features: features, options: settings.trainingOptions,

@@ -1,0 +1,45 @@
+import Captioning
+import Foundation
+import TensorCore
+import Testing
+
+/// The captioner in the box (models/captioner-flickr8k.safetensors): `predict` and `attend` use it
+/// without --model, on real photographs (the scikit-image photos the Vision tests carry).
+@Suite struct ShippedModelTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let shipped = repository.appendingPathComponent("models/captioner-flickr8k.safetensors")
+    static let photos = ["encoders/astronaut.jpg", "encoders/coffee.jpg", "images/chelsea.jpg"]
+        .map { repository.appendingPathComponent("Tests/VisionTests/Fixtures/\($0)").path }
+
+    @Test func theShippedModelDescribesItselfAndIsSmall() throws {
+        let file = try SafeTensors.read(Self.shipped)
+        let metadata = try CaptionModel.metadata(of: file, at: Self.shipped)
+        #expect(metadata.provenance.dataset == "flickr8k" && metadata.encoder.name == "efficientnet-lite0")
+        #expect(metadata.provenance.command?.contains("caption train") == true && metadata.provenance.seed != nil)
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: Self.shipped.path)[.size] as? NSNumber).intValue
+        #expect(size < 20 << 20, "float16, under 20 MB")
+        #expect(try CaptionModel.load(Self.shipped).metadata.vocabulary.count > 1_000)
+    }
+
+    @Test func predictWithoutAModelCaptionsRealPhotos() throws {
+        let run = try runCaption(["predict", "--json"] + Self.photos)
+        if run.stderr.contains("bootstrap") { return }  // no encoder weights on this machine
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = run.stdout.split(separator: "\n")
+        #expect(lines.count == 3, "\(run.stdout)")
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let caption = try #require(object["caption"] as? String)
+            #expect(caption.split(separator: " ").count >= 3 && !caption.contains("<unk>"), "\(caption)")
+        }
+        let named = try runCaption(["predict", "--model", Self.shipped.path, "--json"] + Self.photos)
+        #expect(named.stdout == run.stdout, "the default is the shipped file")
+    }
+
+    @Test func attendWithoutAModelDrawsTheShippedOne() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("attend-\(UUID().uuidString).png").path
+        let run = try runCaption(["attend", Self.photos[2], "-o", out, "--beam", "1"])
+        if run.stderr.contains("bootstrap") { return }
+        #expect(run.status == 0 && FileManager.default.fileExists(atPath: out), "\(run.stderr)")
+    }
+}
