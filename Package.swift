@@ -112,3 +112,28 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// Coverage-guided fuzzing (libFuzzer) of the parsers that read untrusted bytes: one executable per
+// harness in Fuzz/Harnesses/<name>/, added only when CAPTIONER_FUZZ is set, so the normal build and
+// `make test` never see them. Built and run by scripts/fuzz (see docs/fuzzing.md):
+//   CAPTIONER_FUZZ=1 swift build -c release --scratch-path .build-fuzz \
+//       -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing --product FuzzCSV
+if ProcessInfo.processInfo.environment["CAPTIONER_FUZZ"] != nil {
+    let harnesses: [(name: String, dependencies: [Target.Dependency])] = [
+        ("Checkpoint", ["Vision"]),
+        ("Pickle", ["Vision"]),
+        ("Safetensors", ["TensorCore", "Vision", "Captioning"]),
+        ("Image", ["Vision"]),
+        ("CSV", ["CaptionData"]),
+        ("Tokens", ["CaptionData"]),
+        ("Multipart", ["CaptionServer"]),
+    ]
+    // libFuzzer's driver, started from each harness's @main (SwiftPM links the entry point itself).
+    package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/Driver"))
+    for harness in harnesses {
+        package.targets.append(.executableTarget(name: "Fuzz\(harness.name)", dependencies: harness.dependencies + ["FuzzDriver"],
+                                                 path: "Fuzz/Harnesses/\(harness.name)",
+                                                 swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+        package.products.append(.executable(name: "Fuzz\(harness.name)", targets: ["Fuzz\(harness.name)"]))
+    }
+}

@@ -62,7 +62,6 @@ public struct SafeTensors {
                   let shape = (entry["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
                   let offsets = (entry["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), offsets.count == 2
             else { throw fail("has a malformed entry for tensor \"\(name)\"") }
-            let count = shape.reduce(1, *)
             guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= body else {
                 throw fail("has tensor \"\(name)\" with data \(offsets) outside the \(body)-byte body", "the file is truncated; re-create it")
             }
@@ -75,8 +74,12 @@ public struct SafeTensors {
             case "I64", "F64": elementSize = 8
             default: throw fail("stores tensor \"\(name)\" as \(dtype), which Captioner does not read", "convert it to F32, F16, BF16, I64 or I32")
             }
-            guard bytes == count * elementSize else {
-                throw fail("has tensor \"\(name)\" of shape \(shape) with \(bytes) bytes instead of \(count * elementSize)")
+            // The shape comes from the file: its product (and the byte size) must not wrap around.
+            guard let count = checkedProduct(shape), let expected = checkedProduct([count, elementSize]) else {
+                throw fail("has tensor \"\(name)\" of shape \(shape), whose size does not fit in 64 bits")
+            }
+            guard bytes == expected else {
+                throw fail("has tensor \"\(name)\" of shape \(shape) with \(bytes) bytes instead of \(expected)")
             }
             try data[start..<(start + bytes)].withUnsafeBytes { raw in
                 switch dtype {
@@ -160,6 +163,17 @@ public struct SafeTensors {
     public func write(to url: URL, floatFormat: FloatFormat = .f32, intFormat: IntFormat = .i64) throws {
         try AtomicFile.write(serialized(floatFormat: floatFormat, intFormat: intFormat), to: url)
     }
+}
+
+/// The product of non-negative sizes read from a file, or nil when it overflows `Int`.
+func checkedProduct(_ factors: [Int]) -> Int? {
+    var product = 1
+    for factor in factors {
+        let (next, overflow) = product.multipliedReportingOverflow(by: factor)
+        if overflow { return nil }
+        product = next
+    }
+    return product
 }
 
 /// Round-to-nearest-even float32 → bfloat16.

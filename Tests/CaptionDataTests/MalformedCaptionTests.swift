@@ -48,6 +48,22 @@ import CaptionData
         #expect(message == "\(dir.path("captions.txt")):3: unterminated quoted field (a '\"' opens here and is never closed) — close the quote, and write any quote inside a caption as two quotes (\"\")")
     }
 
+    @Test func csvUnbalancedQuoteClosedByALaterLineNamesTheLineWhereItOpens() throws {
+        // Line 3's quote is never closed there; the parser only notices on line 5, where the next
+        // quote is followed by text. The message must name line 3.
+        let text = "image,caption\na.jpg,fine\nb.jpg,\"A dog runs\nc.jpg,A cat\nd.jpg,\"A bird\" sings\n"
+        let (message, dir) = try loadError(text, named: "captions.txt")
+        #expect(message == "\(dir.path("captions.txt")):3: unbalanced quote (a '\"' opens a field here and the next quote, on line 5, is followed by more text) — close the quote on this line, and write any quote inside a caption as two quotes (\"\")")
+    }
+
+    @Test func csvUnbalancedQuoteThatSwallowsADelimiterNamesTheLineWhereItOpens() throws {
+        // The quote opened on line 2 closes at the end of line 3, so the record spans both lines and
+        // has three fields; the field-count error names line 2 and says where the quote closed.
+        let text = "image,caption\na.jpg,\"A dog\nb.jpg,A cat\",extra\nc.jpg,fine\n"
+        let (message, dir) = try loadError(text, named: "captions.txt")
+        #expect(message == "\(dir.path("captions.txt")):2: expected 2 fields as in the header but found 3, in a record whose quoted field opens here and only closes on line 3 — close the quote on this line, and write any quote inside a caption as two quotes (\"\")")
+    }
+
     @Test func csvTextAfterClosingQuote() throws {
         let (message, dir) = try loadError("image,caption\na.jpg,\"quoted\" tail\n", named: "captions.txt")
         #expect(message.hasPrefix("\(dir.path("captions.txt")):2: unexpected text after a closing quote"))

@@ -49,6 +49,13 @@ enum CSVCaptionReader {
             // A line of nothing but spaces is as blank as an empty one.
             if record.fields.count == 1 && record.fields[0].trimmed.isEmpty { continue }
             guard record.fields.count == expectedFields else {
+                if record.endLine > record.line {
+                    // The record ran over line breaks inside quotes: most likely a quote opened on its
+                    // first line was never closed there.
+                    throw file.error(line: record.line,
+                                     "expected \(expectedFields) fields as in the header but found \(record.fields.count), in a record whose quoted field opens here and only closes on line \(record.endLine)",
+                                     fix: "close the quote on this line, and write any quote inside a caption as two quotes (\"\")")
+                }
                 throw file.error(line: record.line,
                                  "expected \(expectedFields) fields as in the header but found \(record.fields.count)",
                                  fix: "wrap a caption that contains the delimiter in double quotes")

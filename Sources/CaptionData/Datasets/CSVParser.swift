@@ -4,6 +4,14 @@
 struct CSVRecord {
     var line: Int
     var fields: [String]
+    /// The line the record ends on: later than `line` when a quoted field runs over line breaks.
+    var endLine: Int
+
+    init(line: Int, fields: [String], endLine: Int? = nil) {
+        self.line = line
+        self.fields = fields
+        self.endLine = endLine ?? line
+    }
 }
 
 enum CSVParser {
@@ -29,7 +37,7 @@ enum CSVParser {
         func finishRecord() throws {
             try finishField()
             if recordHasContent || fields.count > 1 {
-                records.append(CSVRecord(line: recordLine, fields: fields))
+                records.append(CSVRecord(line: recordLine, fields: fields, endLine: line))
             }
             fields.removeAll(keepingCapacity: true)
             recordHasContent = false
@@ -68,6 +76,14 @@ enum CSVParser {
                     let next = bytes[index]
                     let endsLine = next == newline || (next == carriageReturn && (index + 1 == bytes.count || bytes[index + 1] == newline))
                     if next != delimiter && !endsLine {
+                        // A quote that runs over line breaks and is then followed by text is almost
+                        // always an unbalanced quote that swallowed the next lines: name the line where
+                        // it opened, not the line where it happened to meet another quote.
+                        if line != openingLine {
+                            throw file.error(line: openingLine,
+                                             "unbalanced quote (a '\"' opens a field here and the next quote, on line \(line), is followed by more text)",
+                                             fix: "close the quote on this line, and write any quote inside a caption as two quotes (\"\")")
+                        }
                         throw file.error(line: line, "unexpected text after a closing quote",
                                          fix: "quote the whole field, writing a quote inside it as two quotes (\"\")")
                     }

@@ -50,8 +50,19 @@ public final class FeatureStore: FeatureSource {
             }
             guard dtype == "F32" || dtype == "F16" else { throw fail("stores \(name) as \(dtype), not F32 or F16") }
             let elementSize = dtype == "F16" ? 2 : 4
-            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] - offsets[0] == shape.reduce(elementSize, *),
-                  bodyStart + offsets[1] <= data.count else {
+            // Every size comes from the file, so none of this arithmetic may wrap around; multiplied
+            // from the last dimension, so a row's size (`Slab.rowElements`) is checked too.
+            var byteCount: Int? = elementSize
+            for dimension in shape.reversed() {
+                guard dimension >= 0, let size = byteCount else { byteCount = nil; break }
+                let (product, overflow) = size.multipliedReportingOverflow(by: dimension)
+                byteCount = overflow ? nil : product
+            }
+            guard let byteCount else {
+                throw fail("has a \(name) shape \(shape) with a negative dimension or a size beyond 64 bits")
+            }
+            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] - offsets[0] == byteCount,
+                  offsets[1] <= data.count - bodyStart else {
                 throw fail("is truncated (\(name) does not fit in the file)")
             }
             return MappedFeatures.Slab(shape: shape, offset: bodyStart + offsets[0], half: dtype == "F16")

@@ -30,16 +30,18 @@ struct PickleMachine {
         while true {
             let opcode = try reader.byte()
             // Each opcode's result is computed completely before the stack is touched again, so a
-            // throwing operand (or one that pops) never interleaves with the push.
+            // throwing operand (or one that pops) never interleaves with the push. `depth` is how deep
+            // the pushed value nests containers (see PickleStack.maxDepth).
             var push: PickleValue? = nil
+            var depth = 0
             switch opcode {
             case 0x80: _ = try reader.byte()                                   // PROTO
             case 0x95: _ = try reader.bytes(8)                                 // FRAME: a length hint only
             case 0x2E: return (try state.pop(), reader.position)               // STOP
-            case 0x28: let depth = state.stack.count; state.marks.append(depth) // MARK
+            case 0x28: state.marks.append(state.stack.count)                   // MARK
             case 0x30: _ = try state.pop()                                     // POP
             case 0x31: _ = try state.popToMark()                               // POP_MARK
-            case 0x32: push = try state.top()                                  // DUP
+            case 0x32: (push, depth) = try state.topWithDepth()                // DUP
             case 0x4E: push = .pythonNone                                       // NONE
             case 0x88: push = .bool(true)                                      // NEWTRUE
             case 0x89: push = .bool(false)                                     // NEWFALSE
@@ -58,19 +60,22 @@ struct PickleMachine {
             case 0x43: push = .bytes(try reader.bytes(Int(try reader.byte()))) // SHORT_BINBYTES
             case 0x42: push = .bytes(try reader.bytes(try reader.length32()))  // BINBYTES
             case 0x8E: push = .bytes(try reader.bytes(try reader.length64()))  // BINBYTES8
-            case 0x7D: push = .dict(PickleDict())                              // EMPTY_DICT
-            case 0x5D: push = .list(PickleList())                              // EMPTY_LIST
-            case 0x29: push = .tuple([])                                       // EMPTY_TUPLE
-            case 0x74: push = .tuple(try state.popToMark())                    // TUPLE
-            case 0x85: push = .tuple([try state.pop()])                        // TUPLE1
-            case 0x86: let b = try state.pop(), a = try state.pop(); push = .tuple([a, b]) // TUPLE2
-            case 0x87: let c = try state.pop(), b = try state.pop(), a = try state.pop(); push = .tuple([a, b, c]) // TUPLE3
-            case 0x6C: push = .list(PickleList(try state.popToMark()))         // LIST
-            case 0x64: let items = try state.popToMark(); state.stack.append(.dict(PickleDict())); try state.setItems(items) // DICT
-            case 0x73: let value = try state.pop(), key = try state.pop(); try state.setItems([key, value]) // SETITEM
-            case 0x75: let items = try state.popToMark(); try state.setItems(items) // SETITEMS
-            case 0x61: let item = try state.pop(); try state.append([item])    // APPEND
-            case 0x65: let items = try state.popToMark(); try state.append(items) // APPENDS
+            case 0x7D: push = .dict(PickleDict()); depth = 1                   // EMPTY_DICT
+            case 0x5D: push = .list(PickleList()); depth = 1                   // EMPTY_LIST
+            case 0x29: push = .tuple([]); depth = 1                            // EMPTY_TUPLE
+            case 0x74: let (items, d) = try state.popToMark(); depth = try state.nest(items, d); push = .tuple(items) // TUPLE
+            case 0x85: let (a, d) = try state.popWithDepth(); depth = try state.nest([a], d); push = .tuple([a]) // TUPLE1
+            case 0x86: let (b, db) = try state.popWithDepth(), (a, da) = try state.popWithDepth()
+                depth = try state.nest([a, b], max(da, db)); push = .tuple([a, b])                       // TUPLE2
+            case 0x87: let (c, dc) = try state.popWithDepth(), (b, db) = try state.popWithDepth(), (a, da) = try state.popWithDepth()
+                depth = try state.nest([a, b, c], max(da, db, dc)); push = .tuple([a, b, c])            // TUPLE3
+            case 0x6C: let (items, d) = try state.popToMark(); depth = try state.nest(items, d)      // LIST
+                let list = PickleList(items); list.depth = depth; push = .list(list)
+            case 0x64: let (items, d) = try state.popToMark(); state.push(.dict(PickleDict()), depth: 1); try state.setItems(items, depth: d) // DICT
+            case 0x73: let (value, dv) = try state.popWithDepth(), (key, dk) = try state.popWithDepth(); try state.setItems([key, value], depth: max(dk, dv)) // SETITEM
+            case 0x75: let (items, d) = try state.popToMark(); try state.setItems(items, depth: d) // SETITEMS
+            case 0x61: let (item, d) = try state.popWithDepth(); try state.append([item], depth: d) // APPEND
+            case 0x65: let (items, d) = try state.popToMark(); try state.append(items, depth: d) // APPENDS
             case 0x71: try state.memoize(Int(try reader.byte()))               // BINPUT
             case 0x72: try state.memoize(try reader.length32())                // LONG_BINPUT
             case 0x94: let next = state.memo.count; try state.memoize(next)    // MEMOIZE
@@ -83,12 +88,12 @@ struct PickleMachine {
                 let symbol = try state.pop(), module = try state.pop()
                 guard let m = module.asString, let s = symbol.asString else { throw corrupt("STACK_GLOBAL needs two strings") }
                 push = try allowedGlobal(m, s)
-            case 0x52:                                                         // REDUCE
-                let arguments = try state.pop(), callable = try state.pop()
+            case 0x52, 0x81:                                                   // REDUCE, NEWOBJ
+                // What a call builds comes from its arguments, so it nests no deeper than they do.
+                let (arguments, d) = try state.popWithDepth(), callable = try state.pop()
                 push = try call(callable, arguments)
-            case 0x81:                                                         // NEWOBJ
-                let arguments = try state.pop(), cls = try state.pop()
-                push = try call(cls, arguments)
+                depth = d
+                if case .dict(let dict)? = push { dict.depth = d }
             case 0x62:                                                         // BUILD
                 // The state of an OrderedDict (its _metadata) or a Parameter carries no tensor data.
                 _ = try state.pop()
@@ -99,7 +104,7 @@ struct PickleMachine {
             default:
                 throw corrupt(String(format: "opcode 0x%02x is not one torch.save writes", opcode))
             }
-            if let push { state.stack.append(push) }
+            if let push { state.push(push, depth: depth) }
         }
     }
 
@@ -164,55 +169,121 @@ struct PickleMachine {
 }
 
 /// The unpickler's stack, MARK positions and memo.
+///
+/// It also bounds how deeply containers nest. Values are released, and checkpoint dictionaries
+/// walked, recursively, so a hostile pickle nesting a million lists (two bytes each) would overflow
+/// the thread's stack. Every value's depth is known when it is built (`depths` parallels `stack`;
+/// lists and dicts carry their own, since they are filled in place); more than `maxDepth` levels is
+/// refused. A list or dict that is already inside another may not grow deeper afterwards (its
+/// parents' depths would go stale); pickle fills every container before nesting it, except in
+/// self-referencing structures, which no checkpoint holds.
 struct PickleStack {
+    /// Far above any checkpoint (a state dict of tensors nests about 5 deep, optimizer states 8).
+    static let maxDepth = 256
+
     let name: String
     var stack: [PickleValue] = []
+    var depths: [Int] = []
     var marks: [Int] = []
-    var memo: [Int: PickleValue] = [:]
+    var memo: [Int: (value: PickleValue, depth: Int)] = [:]
 
     init(name: String) {
         self.name = name
     }
 
-    mutating func pop() throws -> PickleValue {
-        guard let value = stack.popLast() else { throw corrupt("it pops from an empty stack") }
-        return value
+    /// A value's nesting depth: lists and dicts know theirs, anything else was recorded beside it.
+    private static func depth(of value: PickleValue, recorded: Int) -> Int {
+        switch value {
+        case .list(let list): return list.depth
+        case .dict(let dict): return dict.depth
+        default: return recorded
+        }
     }
 
-    mutating func popToMark() throws -> [PickleValue] {
+    mutating func push(_ value: PickleValue, depth: Int) {
+        stack.append(value)
+        depths.append(depth)
+    }
+
+    mutating func pop() throws -> PickleValue {
+        try popWithDepth().0
+    }
+
+    mutating func popWithDepth() throws -> (PickleValue, Int) {
+        guard let value = stack.popLast(), let depth = depths.popLast() else { throw corrupt("it pops from an empty stack") }
+        return (value, Self.depth(of: value, recorded: depth))
+    }
+
+    /// The items above the last MARK and the deepest nesting among them.
+    mutating func popToMark() throws -> ([PickleValue], Int) {
         guard let mark = marks.popLast(), mark <= stack.count else { throw corrupt("a MARK is missing") }
         // Copied element by element: `Array(stack[mark...])` followed by a removal is the shape of
         // the Swift 6.3.1 miscompile described at `load` (tools/repro/ounchecked_miscompile.swift).
         var items: [PickleValue] = []
+        var deepest = 0
         items.reserveCapacity(stack.count - mark)
-        for index in mark..<stack.count { items.append(stack[index]) }
+        for index in mark..<stack.count {
+            items.append(stack[index])
+            deepest = max(deepest, Self.depth(of: stack[index], recorded: depths[index]))
+        }
         stack.removeLast(stack.count - mark)
-        return items
+        depths.removeLast(depths.count - mark)
+        return (items, deepest)
     }
 
     func top() throws -> PickleValue {
-        guard let value = stack.last else { throw corrupt("it reads from an empty stack") }
-        return value
+        try topWithDepth().0
+    }
+
+    func topWithDepth() throws -> (PickleValue, Int) {
+        guard let value = stack.last, let depth = depths.last else { throw corrupt("it reads from an empty stack") }
+        return (value, Self.depth(of: value, recorded: depth))
+    }
+
+    /// The depth of a new container holding `items` (whose deepest is `deepest`); the lists and dicts
+    /// among them are now nested.
+    func nest(_ items: [PickleValue], _ deepest: Int) throws -> Int {
+        guard deepest < Self.maxDepth else { throw corrupt("its containers nest more than \(Self.maxDepth) deep") }
+        for item in items {
+            switch item {
+            case .list(let list): list.nested = true
+            case .dict(let dict): dict.nested = true
+            default: break
+            }
+        }
+        return deepest + 1
     }
 
     mutating func memoize(_ index: Int) throws {
-        memo[index] = try top()
+        memo[index] = try topWithDepth()
     }
 
     mutating func recall(_ index: Int) throws {
-        guard let value = memo[index] else { throw corrupt("it refers to memo entry \(index) that was never stored") }
-        stack.append(value)
+        guard let entry = memo[index] else { throw corrupt("it refers to memo entry \(index) that was never stored") }
+        push(entry.value, depth: entry.depth)
     }
 
-    func setItems(_ pairs: [PickleValue]) throws {
+    /// Checks that a list or dict may take items nesting `deepest` deep; returns its new depth.
+    private func deepen(_ depth: Int, nested: Bool, by items: [PickleValue], _ deepest: Int) throws -> Int {
+        let needed = try nest(items, deepest)
+        guard needed > depth else { return depth }
+        guard !nested else { throw corrupt("a list or dict grows deeper after it was put inside another") }
+        return needed
+    }
+
+    func setItems(_ pairs: [PickleValue], depth deepest: Int) throws {
         guard case .dict(let dict) = try top(), pairs.count % 2 == 0 else {
             throw corrupt("SETITEMS targets something that is not a dict")
         }
+        let nested = dict.nested
+        dict.depth = try deepen(dict.depth, nested: nested, by: pairs, deepest)
         for i in stride(from: 0, to: pairs.count, by: 2) { dict.set(pairs[i], pairs[i + 1]) }
     }
 
-    func append(_ items: [PickleValue]) throws {
+    func append(_ items: [PickleValue], depth deepest: Int) throws {
         guard case .list(let list) = try top() else { throw corrupt("APPENDS targets something that is not a list") }
+        let nested = list.nested
+        list.depth = try deepen(list.depth, nested: nested, by: items, deepest)
         list.items.append(contentsOf: items)
     }
 

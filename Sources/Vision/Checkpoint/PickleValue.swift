@@ -38,6 +38,9 @@ enum PickleValue {
 
 final class PickleList {
     var items: [PickleValue]
+    /// Nesting depth bookkeeping of the pickle machine (see `PickleStack.maxDepth`).
+    var depth = 1
+    var nested = false
     init(_ items: [PickleValue] = []) { self.items = items }
 }
 
@@ -45,6 +48,9 @@ final class PickleList {
 final class PickleDict {
     private(set) var entries: [(key: PickleValue, value: PickleValue)] = []
     private var stringIndex: [String: Int] = [:]
+    /// Nesting depth bookkeeping of the pickle machine (see `PickleStack.maxDepth`).
+    var depth = 1
+    var nested = false
 
     func set(_ key: PickleValue, _ value: PickleValue) {
         if let name = key.asString {

@@ -19,6 +19,9 @@ extension TensorReference {
             last += step
         }
         guard first >= 0, count == 0 || last < storageBytes.count / size else { throw outOfBounds }
+        // An empty tensor has nothing to copy; its other dimensions may be huge (shape (0, 2⁴⁰, 2⁴⁰)),
+        // so the contiguous strides below, products of those dimensions, could overflow.
+        if count == 0 { return RawTensor(dtype: storage.dtype, shape: shape, data: Data()) }
         var contiguousStrides = [Int](repeating: 1, count: shape.count)
         for axis in shape.indices.dropLast().reversed() {
             contiguousStrides[axis] = contiguousStrides[axis + 1] * shape[axis + 1]

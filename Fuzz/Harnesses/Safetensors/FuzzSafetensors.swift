@@ -1,0 +1,37 @@
+// libFuzzer harness: every reader of safetensors headers on the same bytes —
+// TensorCore's SafeTensors.parse (model files, `caption predict`), Vision's SafetensorsReader
+// (checkpoints, `caption import`) and Captioning's FeatureStore (feature files, read from a file
+// because it memory-maps; a few rows are then gathered). Errors are fine; crashes are bugs.
+import Foundation
+import FuzzDriver
+import TensorCore
+import Captioning
+@testable import Vision
+
+private let scratch: URL = {
+    let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("captioner-fuzz-\(getpid())")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir.appendingPathComponent("features.safetensors")
+}()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = Data(bytes: data, count: size)
+    _ = try? SafeTensors.parse(bytes, file: "fuzz.safetensors")
+    if SafetensorsReader.hasSignature(bytes) {
+        _ = try? SafetensorsReader.read(bytes, name: "fuzz.safetensors")
+    }
+    do {
+        try bytes.write(to: scratch)
+        let store = try FeatureStore(scratch)
+        if store.count > 0 {
+            _ = store.features(rows: [0, store.count - 1])
+            _ = store.row(of: store.images[0])
+        }
+    } catch {}
+    return 0
+}
+
+@main enum Harness {
+    static func main() { exit(captioner_fuzz_main(CommandLine.argc, CommandLine.unsafeArgv)) }
+}
