@@ -12,19 +12,25 @@ enum EncoderLoading {
         if let cache = ProcessInfo.processInfo.environment["CAPTIONER_CACHE"], !cache.isEmpty {
             return URL(fileURLWithPath: cache, isDirectory: true)
         }
+        return findUpwards(".cache/weights")?.deletingLastPathComponent() ?? URL(fileURLWithPath: ".cache", isDirectory: true)
+    }
+
+    /// `relativePath` in the current directory or the executable's, or in the nearest of their
+    /// ancestors that has it (so `.build/release/caption` finds the checkout's files from anywhere).
+    static func findUpwards(_ relativePath: String) -> URL? {
         var roots = [FileManager.default.currentDirectoryPath]
         if let executable = Bundle.main.executablePath { roots.append((executable as NSString).deletingLastPathComponent) }
         for root in roots {
             var directory = URL(fileURLWithPath: root, isDirectory: true).standardizedFileURL
             while true {
-                let candidate = directory.appendingPathComponent(".cache", isDirectory: true)
-                if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("weights").path) { return candidate }
+                let candidate = directory.appendingPathComponent(relativePath)
+                if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
                 let parent = directory.deletingLastPathComponent()
                 if parent.path == directory.path { break }
                 directory = parent
             }
         }
-        return URL(fileURLWithPath: ".cache", isDirectory: true)
+        return nil
     }
 
     /// The bootstrap's download for `name` (only EfficientNet-Lite0's weights are fetched automatically).

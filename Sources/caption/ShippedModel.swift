@@ -8,23 +8,8 @@ import TensorCore
 enum ShippedModel {
     static let relativePath = "models/captioner-flickr8k.safetensors"
 
-    /// The shipped file, looked for from the current directory and from the executable upwards (so
-    /// `.build/release/caption` finds the checkout's models/ from anywhere).
-    static func locate() -> URL? {
-        var roots = [FileManager.default.currentDirectoryPath]
-        if let executable = Bundle.main.executablePath { roots.append((executable as NSString).deletingLastPathComponent) }
-        for root in roots {
-            var directory = URL(fileURLWithPath: root, isDirectory: true).standardizedFileURL
-            while true {
-                let candidate = directory.appendingPathComponent(relativePath)
-                if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
-                let parent = directory.deletingLastPathComponent()
-                if parent.path == directory.path { break }
-                directory = parent
-            }
-        }
-        return nil
-    }
+    /// The shipped file, looked for as the bootstrap's weights are.
+    static func locate() -> URL? { EncoderLoading.findUpwards(relativePath) }
 
     /// `--model` when given, else the shipped captioner.
     static func path(_ model: String?) throws -> String {
