@@ -36,8 +36,8 @@ public final class CaptionServer: Sendable {
         self.metrics = metrics
         self.worker = InferenceWorker(model: model, encoder: encoder, maxBatch: configuration.maxBatch,
                                       maxWait: configuration.maxWait, metrics: metrics, logger: logger)
-        self.admission = Admission(capacity: configuration.queueCapacity, refusal: .busy, report: metrics.setInFlight)
-        self.uploads = Admission(capacity: configuration.uploadCapacity, refusal: .tooManyUploads, report: metrics.setUploads)
+        self.admission = Admission(capacity: configuration.queueCapacity, refusal: .busy, report: { [metrics] in metrics.setInFlight($0) })
+        self.uploads = Admission(capacity: configuration.uploadCapacity, refusal: .tooManyUploads, report: { [metrics] in metrics.setUploads($0) })
         self.preparation = ImagePreparation(preprocessing: encoder.preprocessing, maxPixels: configuration.maxPixels,
                                             concurrentDecodes: configuration.concurrentDecodes)
         self.wording = CaptionWording(vocabulary: model.metadata.vocabulary,
