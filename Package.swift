@@ -130,8 +130,9 @@ if ProcessInfo.processInfo.environment["CAPTIONER_FUZZ"] != nil {
     ]
     // libFuzzer's driver, started from each harness's @main (SwiftPM links the entry point itself).
     package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/Driver"))
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["FuzzDriver"], path: "Fuzz/Support"))
     for harness in harnesses {
-        package.targets.append(.executableTarget(name: "Fuzz\(harness.name)", dependencies: harness.dependencies + ["FuzzDriver"],
+        package.targets.append(.executableTarget(name: "Fuzz\(harness.name)", dependencies: harness.dependencies + ["FuzzSupport"],
                                                  path: "Fuzz/Harnesses/\(harness.name)",
                                                  swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
         package.products.append(.executable(name: "Fuzz\(harness.name)", targets: ["Fuzz\(harness.name)"]))

@@ -2,14 +2,10 @@
 // and folder + CSV with any header), through TextFile as the loader reads them (the input is
 // written to a scratch file; TextFile only reads files). Errors must be DatasetErrors.
 import Foundation
-import FuzzDriver
+import FuzzSupport
 @testable import CaptionData
 
-private let scratch: URL = {
-    let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("captioner-fuzz-\(getpid())")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir.appendingPathComponent("captions.csv")
-}()
+private let scratch = scratchFile(named: "captions.csv")
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -35,5 +31,5 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 @main enum Harness {
-    static func main() { exit(captioner_fuzz_main(CommandLine.argc, CommandLine.unsafeArgv)) }
+    static func main() { runLibFuzzer() }
 }

@@ -4,7 +4,7 @@
 // materialises every tensor (strides, offsets, storage bounds). Thrown errors are expected; any
 // trap, sanitizer report, hang or huge allocation is a bug.
 import Foundation
-import FuzzDriver
+import FuzzSupport
 @testable import Vision
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -25,5 +25,5 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 @main enum Harness {
-    static func main() { exit(captioner_fuzz_main(CommandLine.argc, CommandLine.unsafeArgv)) }
+    static func main() { runLibFuzzer() }
 }

@@ -4,7 +4,7 @@
 // run directly on the input. The pixel limit is lowered to 4 megapixels so that one input cannot
 // spend seconds in a legitimate decode; the limit check itself is still exercised.
 import Foundation
-import FuzzDriver
+import FuzzSupport
 @testable import Vision
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -26,5 +26,5 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 @main enum Harness {
-    static func main() { exit(captioner_fuzz_main(CommandLine.argc, CommandLine.unsafeArgv)) }
+    static func main() { runLibFuzzer() }
 }

@@ -3,7 +3,7 @@
 // handed to Upload.fromMultipart (MultipartParser.parts plus the choice of the image part) as the
 // server does after collecting it. Errors are fine; crashes are bugs.
 import Foundation
-import FuzzDriver
+import FuzzSupport
 @testable import CaptionServer
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -20,5 +20,5 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 @main enum Harness {
-    static func main() { exit(captioner_fuzz_main(CommandLine.argc, CommandLine.unsafeArgv)) }
+    static func main() { runLibFuzzer() }
 }

@@ -3,7 +3,7 @@
 // dictionary walk and tensor materialisation against a small fake storage. The input is a bare
 // pickle (as in data.pkl). Nothing in the input may ever be executed or crash the reader.
 import Foundation
-import FuzzDriver
+import FuzzSupport
 @testable import Vision
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -34,5 +34,5 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 @main enum Harness {
-    static func main() { exit(captioner_fuzz_main(CommandLine.argc, CommandLine.unsafeArgv)) }
+    static func main() { runLibFuzzer() }
 }

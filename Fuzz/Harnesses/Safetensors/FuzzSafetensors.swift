@@ -3,16 +3,12 @@
 // (checkpoints, `caption import`) and Captioning's FeatureStore (feature files, read from a file
 // because it memory-maps; a few rows are then gathered). Errors are fine; crashes are bugs.
 import Foundation
-import FuzzDriver
+import FuzzSupport
 import TensorCore
 import Captioning
 @testable import Vision
 
-private let scratch: URL = {
-    let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("captioner-fuzz-\(getpid())")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir.appendingPathComponent("features.safetensors")
-}()
+private let scratch = scratchFile(named: "features.safetensors")
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -33,5 +29,5 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 @main enum Harness {
-    static func main() { exit(captioner_fuzz_main(CommandLine.argc, CommandLine.unsafeArgv)) }
+    static func main() { runLibFuzzer() }
 }

@@ -3,14 +3,10 @@
 // and layout detection — each through TextFile on a
 // scratch copy of the input, as `CaptionDataset.load` reads them.
 import Foundation
-import FuzzDriver
+import FuzzSupport
 @testable import CaptionData
 
-private let scratch: URL = {
-    let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("captioner-fuzz-\(getpid())")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir.appendingPathComponent("captions.token.txt")
-}()
+private let scratch = scratchFile(named: "captions.token.txt")
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -31,5 +27,5 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 @main enum Harness {
-    static func main() { exit(captioner_fuzz_main(CommandLine.argc, CommandLine.unsafeArgv)) }
+    static func main() { runLibFuzzer() }
 }
