@@ -34,12 +34,15 @@ public struct Provenance: Codable, Equatable, Sendable {
     public var commit: String?
     /// The command line that trained it.
     public var command: String?
+    /// For a run that continued a trained model (`caption train --from`): how that model was made.
+    public var continued: String?
 
     public init(dataset: String? = nil, epochs: Int? = nil, seed: UInt64? = nil, bestValidation: [String: Double]? = nil,
                 source: String? = nil, created: String? = nil, settings: TrainingSettings? = nil, commit: String? = nil) {
         self.settings = settings
         self.commit = commit
         self.command = nil
+        self.continued = nil
         self.dataset = dataset
         self.epochs = epochs
         self.seed = seed

@@ -19,9 +19,10 @@ enum Op {
     case dropout(Tensor, mask: Tensor)
     case crossEntropy(logits: Tensor, targets: IntTensor, probabilities: Tensor, ignoreIndex: Int32, valid: Int)
     /// rows: the rows of x that were kept (nil: all of them), gathered: those rows contiguously,
-    /// targets: their targets, probabilities: their softmax [rows, V] (overwritten by backward).
+    /// targets: their targets, rowWeights: their weights (nil: all 1), probabilities: their softmax
+    /// [rows, V] (overwritten by backward).
     case linearCrossEntropy(x: Tensor, weight: Tensor, bias: Tensor?, rows: [Int32]?, gathered: Tensor,
-                            targets: [Int32], probabilities: Tensor)
+                            targets: [Int32], rowWeights: [Float]?, probabilities: Tensor)
     /// saved: tanh(P + q) [B, L, A] (see `additiveScores`).
     case additiveScores(projected: Tensor, query: Tensor, weight: Tensor, bias: Tensor?, saved: Tensor)
     case weightedSum(weights: Tensor, values: Tensor)
@@ -175,8 +176,9 @@ enum Gradients {
             accumulate(logits, d, fresh: true)
 
         // Fused output layer + cross-entropy (maths beside `linearCrossEntropy` in Ops.swift):
-        // dz = (p − onehot)·dy/n over p, then the three GEMM-side gradients over kept rows.
-        case let .linearCrossEntropy(x, w, bias, rows, gathered, targets, probabilities):
+        // dz = a·(p − onehot)·dy/n over p (a = 1 unless weighted), then the three GEMM-side
+        // gradients over kept rows. Weighted rows take the fp32 pass; the products still round.
+        case let .linearCrossEntropy(x, w, bias, rows, gathered, targets, rowWeights, probabilities):
             let (n, classes) = (probabilities.shape[0], probabilities.shape[1])
             let inF = w.shape[1]
             let scale = g.data[0] / Float(n)
@@ -185,7 +187,7 @@ enum Gradients {
             // Both products round dz to bfloat16 (their m·n·k is the same): round it once, in the
             // pass that forms it, with the bias gradient; p itself is then left as it is.
             var dz: RoundedGradient?
-            if gemmRoundsToBFloat16(m: n, n: inF, k: classes), let rounded = RoundedGradient(rows: n, width: classes) {
+            if rowWeights == nil, gemmRoundsToBFloat16(m: n, n: inF, k: classes), let rounded = RoundedGradient(rows: n, width: classes) {
                 targets.withUnsafeBufferPointer { kt in
                     Kernels.crossEntropyGradient(probabilities: pd, rows: n, classes: classes, targets: kt.baseAddress!,
                                                  scale: scale, into: rounded.row(0), columnSums: dBias)
@@ -195,9 +197,9 @@ enum Gradients {
                 targets.withUnsafeBufferPointer { kt in
                     Threads.parallelRanges(n, minimumPerThread: max(1, 65_536 / max(classes, 1))) { range in
                         for r in range {
-                            let row = pd + r * classes
-                            for j in 0..<classes { row[j] *= scale }
-                            row[Int(kt[r])] -= scale
+                            let row = pd + r * classes, rowScale = scale * (rowWeights?[r] ?? 1)
+                            for j in 0..<classes { row[j] *= rowScale }
+                            row[Int(kt[r])] -= rowScale
                         }
                     }
                 }

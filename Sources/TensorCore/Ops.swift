@@ -469,19 +469,25 @@ public func crossEntropy(_ logits: Tensor, targets: IntTensor, ignoreIndex: Int3
 ///                                                        summed in the same pass)
 ///     dx_r = dz_r·W,  dW = Σ_r dz_rᵀ·x_r,  db = Σ_r dz_r,  and dx = 0 on ignored rows,
 /// which is what the unfused ops give, since ignored rows have dz = 0. NaN when every target is ignored.
+/// With `rowWeights` (one per target) each row's term is scaled by its weight a_r, still divided by
+/// the n kept rows: loss = (1/n) Σ_r a_r·ce_r and dz_r = a_r·(p_r − onehot(t_r))·dy/n. Self-critical
+/// training uses this with a_r = the caption's reward minus its baseline (REINFORCE).
 /// x [.., I] with targets.count rows, weight [V, I], bias [V] → scalar.
-public func linearCrossEntropy(_ x: Tensor, weight: Tensor, bias: Tensor?, targets: IntTensor, ignoreIndex: Int32 = -100) -> Tensor {
+public func linearCrossEntropy(_ x: Tensor, weight: Tensor, bias: Tensor?, targets: IntTensor, ignoreIndex: Int32 = -100,
+                               rowWeights: [Float]? = nil) -> Tensor {
     let (v, inFeatures) = (weight.shape[0], weight.shape[1])
     precondition(x.shape.last == inFeatures && x.count == targets.count * inFeatures,
                  "linearCrossEntropy: input \(x.shape) does not hold \(targets.count) rows of \(inFeatures) features")
     precondition(bias == nil || bias!.shape == [v], "linearCrossEntropy: bias \(bias!.shape) is not [\(v)]")
-    var rows: [Int32] = [], kept: [Int32] = []
+    precondition(rowWeights == nil || rowWeights!.count == targets.count, "linearCrossEntropy: \(rowWeights!.count) row weights for \(targets.count) targets")
+    var rows: [Int32] = [], kept: [Int32] = [], keptWeights: [Float]? = rowWeights.map { _ in [] }
     rows.reserveCapacity(targets.count)
     kept.reserveCapacity(targets.count)
     for (r, t) in targets.values.enumerated() where t != ignoreIndex {
         precondition(t >= 0 && Int(t) < v, "target \(t) is out of range for \(v) classes")
         rows.append(Int32(r))
         kept.append(t)
+        if let rowWeights { keptWeights!.append(rowWeights[r]) }
     }
     let n = rows.count
     if n == 0 { return Tensor(shape: [], values: [.nan]) }
@@ -517,10 +523,10 @@ public func linearCrossEntropy(_ x: Tensor, weight: Tensor, bias: Tensor?, targe
         }
     }
     var total: Double = 0
-    for r in 0..<n { total += Double(rowLoss[r]) }
+    for r in 0..<n { total += Double(rowLoss[r]) * Double(keptWeights?[r] ?? 1) }
     let out = Tensor(shape: [], values: [Float(total / Double(n))])
     record(.linearCrossEntropy(x: x, weight: weight, bias: bias, rows: all ? nil : rows, gathered: gathered,
-                               targets: kept, probabilities: probabilities),
+                               targets: kept, rowWeights: keptWeights, probabilities: probabilities),
            inputs: [x, weight] + (bias.map { [$0] } ?? []), outputs: [out])
     return out
 }

@@ -33,10 +33,10 @@ enum EncoderLoading {
         return nil
     }
 
-    /// The bootstrap's download for `name` (only EfficientNet-Lite0's weights are fetched automatically).
+    /// The bootstrap's download for `name` (EfficientNet-Lite0/1/2 are fetched automatically).
     static func defaultWeights(for name: String) -> URL? {
-        guard name == EfficientNetLiteVariant.lite0.name else { return nil }
-        return cacheDirectory.appendingPathComponent("weights/efficientnet_lite0.pth")
+        guard EfficientNetLiteVariant.all.contains(where: { $0.name == name }) else { return nil }
+        return cacheDirectory.appendingPathComponent("weights/\(name.replacingOccurrences(of: "-", with: "_")).pth")
     }
 
     static func load(name: String, weights: String?) throws -> ConvNetEncoder {

@@ -57,7 +57,8 @@ final class EpochProgressBars {
             epoch = progress.epoch
         }
         bar?.update(progress.step, rate: Double(progress.step) / max(progress.epochSeconds, 1e-9),
-                    note: String(format: "loss %.3f  %.0f tokens/s", progress.loss, progress.tokensPerSecond))
+                    note: String(format: "loss %.3f  %.0f tokens/s", progress.loss, progress.tokensPerSecond)
+                        + (progress.reward.map { String(format: "  reward %.3f  baseline %.3f", $0, progress.baseline ?? 0) } ?? ""))
     }
 
     /// Ends the current bar's line; the next update starts a new one.

@@ -16,27 +16,46 @@ struct Train: ParsableCommand {
         every epoch drives the learning-rate plateau (×0.8) and early stopping. The best model goes to --out, a
         checkpoint to --checkpoint after every epoch and on Ctrl-C, and one JSON line per epoch to --log.
         `--resume` continues a checkpoint exactly: the same seed gives the same weights as an uninterrupted run.
+
+        Self-critical training (`--from MODEL --reward cider-d`) continues a model trained this way: each step
+        samples --samples captions per image from the model, rewards each by its CIDEr-D against the image's
+        training captions, subtracts a baseline (the greedy caption's reward, or the mean of the other samples) and
+        follows the REINFORCE gradient; validation CIDEr-D picks the best model. Its learning rate defaults to 5e-5.
         """)
 
     @OptionGroup var runtime: RuntimeOptions
     @Option(help: "The dataset (a folder or caption file in any supported layout).") var data: String
     @Option(help: "Features of the dataset's images, from caption features.") var features: String
-    @Option(help: "Decoder: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var arch: String = Architecture.softAttentionGRU.rawValue
+    @Option(help: "Decoder: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) (default: \(Architecture.softAttentionGRU.rawValue), or --from's).")
+    var arch: String?
+    @Option(help: "Continue this trained model (its decoder, weights and vocabulary) instead of starting afresh.")
+    var from: String?
     @Option(name: [.short, .customLong("out")], help: "Where the best model is written.") var out: String
     @Option(help: "Training checkpoint (default: <out>.checkpoint).") var checkpoint: String?
     @Option(help: "Epoch log, JSON lines (default: <out>.log.jsonl).") var log: String?
     @Flag(help: "Continue from --checkpoint.") var resume = false
 
     @OptionGroup var training: TrainingFlags
+    @OptionGroup(title: "Self-critical training") var selfCritical: SelfCriticalFlags
     @Flag(help: "Captions whose images have no features are an error (by default they are counted, reported and skipped).")
     var strict = false
 
     func run() throws {
         try runtime.apply()
         setvbuf(stdout, nil, _IOLBF, 0)     // keep stdout lines in order with the progress bar on stderr
-        guard let architecture = Architecture(rawValue: arch) else {
-            throw ValidationError("unknown --arch \(arch); choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+        let start = try from.map { try CaptionModel.load(URL(fileURLWithPath: $0)) }
+        let architecture = start?.metadata.decoder.architecture ?? .softAttentionGRU
+        if let arch {
+            guard let chosen = Architecture(rawValue: arch) else {
+                throw ValidationError("unknown --arch \(arch); choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            if chosen != architecture, let from {
+                throw ValidationError("--arch \(arch) differs from the \(architecture.rawValue) decoder of --from \(from): drop --arch to continue that model.")
+            }
+        }
+        let chosenArchitecture = arch.flatMap(Architecture.init(rawValue:)) ?? architecture
+        if selfCritical.reward != nil && start == nil {
+            throw ValidationError("--reward continues a model trained with cross-entropy: pass it as --from MODEL (train one first with caption train).")
         }
         let checkpointPath = checkpoint ?? out + ".checkpoint", logPath = log ?? out + ".log.jsonl"
         try OutputPath.checkFile(out, option: "--out")
@@ -53,8 +72,9 @@ struct Train: ParsableCommand {
             }
             saved = try CaptionModel.metadata(of: SafeTensors.read(checkpointURL), at: checkpointURL)
         }
-        let run = try TrainingRun(dataset: dataset, features: store, settings: training.settings(architecture),
-                                  vocabulary: try saved.map { try Vocabulary(tokens: $0.vocabulary) }, commit: ShippedModel.checkoutCommit())
+        let run = try TrainingRun(dataset: dataset, features: store, settings: training.settings(chosenArchitecture, selfCritical: selfCritical.options),
+                                  vocabulary: try saved.map { try Vocabulary(tokens: $0.vocabulary) }, from: start,
+                                  commit: ShippedModel.checkoutCommit())
         run.model.metadata.provenance.command = (["caption"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         if let saved, saved.decoder != run.model.metadata.decoder {
             let (was, now) = (saved.decoder, run.model.metadata.decoder)
@@ -74,7 +94,9 @@ struct Train: ParsableCommand {
         if resume { try trainer.resume(from: checkpointURL) }
         if data.validation.isEmpty { warn("\(dataset.name) has no validation split: no early stopping; the last epoch's model is kept.") }
 
-        print("training \(architecture.rawValue) on \(data.samples.count) captions of \(dataset.name): vocabulary \(data.vocabulary.count), "
+        let objective = options.selfCritical.map { "self-critical (CIDEr-D reward, \($0.samples) samples per image, \($0.baseline.rawValue) baseline) " } ?? ""
+        let what = options.selfCritical == nil ? "\(data.samples.count) captions" : "\(trainer.sampleCount) images"
+        print("training \(chosenArchitecture.rawValue) \(objective)on \(what) of \(dataset.name): vocabulary \(data.vocabulary.count), "
               + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch, "
               + "\(Threads.count) threads, \(Precision.defaultMatmul.rawValue) matrix products")
         signal(SIGINT) { _ in interruptRequested = true }
@@ -107,7 +129,7 @@ func warn(_ message: String) {
 struct TrainingFlags: ParsableArguments {
     @Option(parsing: .unconditional) var epochs = 20
     @Option(name: .customLong("batch-size"), parsing: .unconditional) var batchSize = 64
-    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Adam learning rate.") var learningRate: Float = 4e-4
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Adam learning rate (default: 4e-4, or 5e-5 with --reward).") var learningRate: Float?
     @Option(parsing: .unconditional, help: "Seed for initialisation, shuffling, dropout and sampling.") var seed: UInt64 = 1
     @Option(name: .customLong("min-count"), parsing: .unconditional, help: "Keep words seen at least this often in training captions.") var minCount = 5
     @Option(name: .customLong("max-words"), parsing: .unconditional, help: "Longer captions are cut.") var maxWords = 30
@@ -125,7 +147,7 @@ struct TrainingFlags: ParsableArguments {
     func validate() throws {
         try OptionCheck.integer(epochs, "--epochs", 1...100_000)
         try OptionCheck.integer(batchSize, "--batch-size", 1...65_536)
-        try OptionCheck.number(learningRate, "--lr", above: 0)
+        if let learningRate { try OptionCheck.number(learningRate, "--lr", above: 0) }
         try OptionCheck.integer(minCount, "--min-count", 1...Int.max)
         try OptionCheck.integer(maxWords, "--max-words", 1...1_000)
         try OptionCheck.integer(embed, "--embed", 1...65_536)
@@ -140,12 +162,12 @@ struct TrainingFlags: ParsableArguments {
     }
 
     /// The flags as the settings `TrainingRun` (and `caption compare`) share.
-    func settings(_ architecture: Architecture) -> TrainingSettings {
+    func settings(_ architecture: Architecture, selfCritical: SelfCriticalOptions? = nil) -> TrainingSettings {
         var settings = TrainingSettings()
         settings.architecture = architecture
         settings.epochs = epochs
         settings.batchSize = batchSize
-        settings.learningRate = learningRate
+        settings.learningRate = learningRate ?? (selfCritical == nil ? 4e-4 : 5e-5)
         settings.seed = seed
         settings.minCount = minCount
         settings.maxWords = maxWords
@@ -158,6 +180,34 @@ struct TrainingFlags: ParsableArguments {
         settings.scheduledSampling = scheduledSampling
         settings.earlyStoppingPatience = patience
         settings.timeBudget = timeBudget
+        settings.selfCritical = selfCritical
         return settings
+    }
+}
+
+/// `caption train`'s self-critical flags (`--reward` turns it on).
+struct SelfCriticalFlags: ParsableArguments {
+    @Option(help: "Self-critical training with this reward (cider-d); needs --from.") var reward: String?
+    @Option(parsing: .unconditional, help: "Self-critical: captions sampled per image and step.") var samples = 5
+    @Option(help: "Self-critical baseline: greedy (the greedy caption's reward) or mean (of the image's other samples).") var baseline = "greedy"
+    @Option(parsing: .unconditional, help: "Self-critical: sampling temperature (1 samples the model's own distribution).") var temperature: Float = 1
+    @Option(name: .customLong("sample-words"), parsing: .unconditional, help: "Self-critical: longest sampled caption, in words.") var sampleWords = 16
+
+    func validate() throws {
+        if let reward, reward != "cider-d" { throw ValidationError("unknown --reward \(reward); the reward is cider-d.") }
+        try OptionCheck.integer(samples, "--samples", 1...100)
+        guard let chosen = SelfCriticalOptions.Baseline(rawValue: baseline) else {
+            throw ValidationError("unknown --baseline \(baseline); choose greedy or mean.")
+        }
+        if chosen == .mean && samples < 2 { throw ValidationError("--baseline mean needs --samples 2 or more (the mean of the image's other samples).") }
+        try OptionCheck.number(temperature, "--temperature", above: 0)
+        try OptionCheck.integer(sampleWords, "--sample-words", 1...1_000)
+    }
+
+    /// The options, when --reward asks for self-critical training.
+    var options: SelfCriticalOptions? {
+        guard reward != nil else { return nil }
+        return SelfCriticalOptions(samples: samples, baseline: SelfCriticalOptions.Baseline(rawValue: baseline) ?? .greedy,
+                                   temperature: temperature, maxWords: sampleWords)
     }
 }

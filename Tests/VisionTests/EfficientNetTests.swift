@@ -3,13 +3,19 @@ import TensorCore
 import Testing
 @testable import Vision
 
-/// The real EfficientNet-Lite0 weights, present after `scripts/bootstrap`.
-let lite0WeightsURL = FixtureFiles.packageRoot.appendingPathComponent(".cache/weights/efficientnet_lite0.pth")
-let lite0WeightsPresent = FileManager.default.fileExists(atPath: lite0WeightsURL.path)
+/// The real EfficientNet-Lite weights, present after `scripts/bootstrap`.
+func liteWeightsURL(_ variant: EfficientNetLiteVariant) -> URL {
+    FixtureFiles.packageRoot.appendingPathComponent(".cache/weights/\(variant.name.replacingOccurrences(of: "-", with: "_")).pth")
+}
+let lite0WeightsURL = liteWeightsURL(.lite0)
+let liteWeightsPresent = EfficientNetLiteVariant.all.allSatisfy { FileManager.default.fileExists(atPath: liteWeightsURL($0).path) }
 
-/// Fixtures/encoders/lite0_photos.json (tools/reference/make_encoder_fixtures.py).
-struct Lite0PhotoExpectation: Decodable {
+/// Fixtures/encoders/lite{0,1,2}_photos.json (tools/reference/make_lite_photo_fixtures.py): PyTorch's
+/// top-5 classes and pooled features of three real photos at the variant's input size.
+struct LitePhotoExpectation: Decodable {
     let image: String
+    let size: Int
+    let grid: [Int]
     let top5: [Int]
     let probs: [Float]
     let pooled: [Float]
@@ -18,8 +24,9 @@ struct Lite0PhotoExpectation: Decodable {
         image == "chelsea_full.png" ? FixtureFiles.url("images/chelsea_full.png") : FixtureFiles.url("encoders/" + image)
     }
 
-    static func load() throws -> [Lite0PhotoExpectation] {
-        try JSONDecoder().decode([Self].self, from: FixtureFiles.data("encoders/lite0_photos.json"))
+    static func load(_ variant: EfficientNetLiteVariant) throws -> [LitePhotoExpectation] {
+        let file = "encoders/" + variant.name.replacingOccurrences(of: "efficientnet-", with: "") + "_photos.json"
+        return try JSONDecoder().decode([Self].self, from: FixtureFiles.data(file))
     }
 }
 
@@ -59,20 +66,23 @@ func cosine(_ a: ArraySlice<Float>, _ b: [Float]) -> Double {
         print("tiny EfficientNet-Lite vs PyTorch: relative error grid \(gridError), pooled \(pooledError), logits \(logitsError)")
     }
 
-    @Test(.enabled(if: lite0WeightsPresent, "needs .cache/weights/efficientnet_lite0.pth from scripts/bootstrap"))
-    func lite0TopFiveAndPooledFeaturesMatchPyTorchOnRealPhotos() throws {
-        let encoder = try ConvNetEncoder.load(name: "efficientnet-lite0", weights: lite0WeightsURL)
-        let expectations = try Lite0PhotoExpectation.load()
+    @Test(.enabled(if: liteWeightsPresent, "needs .cache/weights/efficientnet_lite{0,1,2}.pth from scripts/bootstrap"),
+          arguments: EfficientNetLiteVariant.all)
+    func liteTopFiveAndPooledFeaturesMatchPyTorchOnRealPhotos(_ variant: EfficientNetLiteVariant) throws {
+        let encoder = try ConvNetEncoder.load(name: variant.name, weights: liteWeightsURL(variant))
+        let expectations = try LitePhotoExpectation.load(variant)
         let images = try expectations.map { try ImageDecoder.decode(contentsOf: $0.url) }
-        let batch = images.count
-        let result = try encoder.encode(encoder.pixels(of: images), batch: batch, height: 224, width: 224)
+        let batch = images.count, size = variant.resolution
+        #expect(expectations.allSatisfy { $0.size == size })
+        let result = try encoder.encode(encoder.pixels(of: images), batch: batch, height: size, width: size)
+        #expect(result.cells == expectations[0].grid.reduce(1, *), "grid \(expectations[0].grid)")
         let probabilities = try encoder.probabilities(pooled: result.pooled, batch: batch)
         for (b, expectation) in expectations.enumerated() {
             let top5 = probabilities[b].indices.sorted { probabilities[b][$0] > probabilities[b][$1] }.prefix(5)
             let similarity = cosine(result.pooled[(b * 1280)..<((b + 1) * 1280)], expectation.pooled)
-            print("\(expectation.image): top-5 \(Array(top5)) (PyTorch \(expectation.top5)), pooled cosine \(similarity)")
-            #expect(Array(top5) == expectation.top5, "\(expectation.image)")
-            #expect(similarity >= 0.999, "\(expectation.image): cosine \(similarity)")
+            print("\(variant.name) \(expectation.image): top-5 \(Array(top5)) (PyTorch \(expectation.top5)), pooled cosine \(similarity)")
+            #expect(Array(top5) == expectation.top5, "\(variant.name) \(expectation.image)")
+            #expect(similarity >= 0.999, "\(variant.name) \(expectation.image): cosine \(similarity)")
         }
     }
 

@@ -1,5 +1,6 @@
 """PyTorch reference fixtures for the four decoders (CaptioningTests): loss and every gradient of a
-training step, and greedy and beam-3 captions of a peaked ("trained-looking") model.
+training step and of a self-critical step, and greedy and beam-3 captions of a peaked
+("trained-looking") model.
 
     /tmp/ref/bin/python tools/reference/make_decoder_fixtures.py
 
@@ -20,6 +21,7 @@ from torch_twin import ShowTell, SoftAttention, AdaptiveAttention, caption_loss 
 PAD, START, END = 0, 1, 2
 END_BOOST = {"show-tell-gru": 3.0, "show-tell-lstm": 1.5, "soft-attention-gru": 1.5, "adaptive-attention-gru": 2.0}
 V, C, L, E, H, A = 19, 10, 6, 8, 12, 7
+SCST_ADVANTAGES = torch.tensor([0.7, -0.4, 1.3])
 
 
 def make(arch):
@@ -182,6 +184,18 @@ def main():
             store[f"{arch}/alphas"] = alphas.detach()
         for k, p in model.named_parameters():
             store[f"{arch}/grad.{k}"] = p.grad.clone()
+        # Self-critical loss of the same captions taken as samples, with per-caption advantages
+        # (reward − baseline): −(1/N) Σ_k a_k Σ_t log p(w_kt), N the real target tokens.
+        model.zero_grad()
+        logits, _ = model(feats, tokens)
+        targets = tokens[:, 1:]
+        mask = (targets != PAD).float()
+        logp = F.log_softmax(logits, 2).gather(2, targets.unsqueeze(2)).squeeze(2)
+        scst = -(SCST_ADVANTAGES.unsqueeze(1) * logp * mask).sum() / mask.sum()
+        scst.backward()
+        store[f"{arch}/scst.loss"] = scst.detach().reshape(1)
+        for k, p in model.named_parameters():
+            store[f"{arch}/scst.grad.{k}"] = p.grad.clone()
         # A peaked model: sharper output layer, as training makes it.
         with torch.no_grad():
             model.out.weight.mul_(6.0)
@@ -200,7 +214,7 @@ def main():
             store[f"{arch}/beam.count"] = torch.tensor([len(image) for image in bm], dtype=torch.long)
             store[f"{arch}/beam.tokens"] = pad_rows([t for t, _ in flat], MAXW + 1)
             store[f"{arch}/beam.logp"] = torch.tensor([lp for _, lp in flat])
-    store["grid"], store["tokens"] = grid, tokens
+    store["grid"], store["tokens"], store["scst.advantages"] = grid, tokens, SCST_ADVANTAGES
     out = os.path.join(ROOT, "Tests", "CaptioningTests", "Fixtures", "decoders.safetensors")
     save_file({k: v.contiguous() for k, v in store.items()}, out, metadata={"torch": torch.__version__, "max_words": str(MAXW)})
     print("wrote", out)

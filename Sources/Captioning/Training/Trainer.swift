@@ -31,6 +31,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var monitor = "BLEU-4"
     /// Stop (after the current step) once this much training time has passed, in seconds.
     public var timeBudget: Double?
+    /// Self-critical training instead of teacher forcing (see `SelfCriticalCorpus`).
+    public var selfCritical: SelfCriticalOptions?
 
     public init() {}
 }
@@ -42,6 +44,9 @@ public struct EpochRecord: Codable, Equatable, Sendable {
     public var seconds: Double
     public var learningRate: Float
     public var validation: [String: Double]
+    /// Self-critical runs: the samples' mean CIDEr-D reward and mean baseline over the epoch.
+    public var reward: Double?
+    public var baseline: Double?
 }
 
 public struct TrainingProgress: Sendable {
@@ -51,6 +56,9 @@ public struct TrainingProgress: Sendable {
     /// Training seconds so far in this epoch, and in the whole run.
     public var epochSeconds: Double
     public var elapsed: Double
+    /// Self-critical runs: the mean reward (CIDEr-D of the samples) and baseline so far this epoch.
+    public var reward: Double?
+    public var baseline: Double?
 }
 
 public enum StopReason: String, Codable, Sendable {
@@ -80,6 +88,14 @@ struct TrainerState: Codable, Equatable {
     var badEpochs = 0
     var finished: StopReason?
     var optimizerStep = 0
+    /// Self-critical runs: Σ reward·images, Σ baseline·images and images so far this epoch.
+    var rewards: RewardSums?
+}
+
+struct RewardSums: Codable, Equatable {
+    var reward: Double = 0, baseline: Double = 0, images = 0
+    var meanReward: Double { reward / Double(max(images, 1)) }
+    var meanBaseline: Double { baseline / Double(max(images, 1)) }
 }
 
 public struct TrainingError: Error, CustomStringConvertible {
@@ -96,11 +112,16 @@ public final class Trainer {
     let features: FeatureSource
     let optimizer: Adam
     var state: TrainerState
+    /// Set for self-critical training: the references and reward its steps score samples with.
+    let selfCritical: SelfCriticalCorpus?
     /// Scores the decoder on held-out data (e.g. BLEU-4 of greedy captions); nil skips validation.
     let validate: ((CaptionDecoder) -> [String: Double])?
 
+    /// With `selfCritical`, the run trains by self-critical sequence training on the corpus's images
+    /// (`samples` is then ignored) and `options.selfCritical` records its options.
     public init(model: CaptionModel, samples: [TrainingSample], features: FeatureSource, options: TrainingOptions,
-                validate: ((CaptionDecoder) -> [String: Double])?) throws {
+                selfCritical: SelfCriticalCorpus? = nil, validate: ((CaptionDecoder) -> [String: Double])?) throws {
+        let samples = selfCritical?.samples ?? samples
         guard !samples.isEmpty else { throw TrainingError(description: "the training split has no captions: check the dataset and its split lists.") }
         if model.decoder.config.architecture.usesGrid && !features.hasGrid {
             throw TrainingError(description: "\(model.decoder.config.architecture.rawValue) needs grid features, but the feature store has only pooled ones: re-run caption features.")
@@ -109,6 +130,9 @@ public final class Trainer {
         self.samples = samples
         self.features = features
         self.validate = validate
+        self.selfCritical = selfCritical
+        var options = options
+        options.selfCritical = selfCritical?.options
         optimizer = Adam(model.decoder.namedParameters, learningRate: options.learningRate)
         state = TrainerState(options: options, plateau: PlateauSchedule(rate: options.learningRate, mode: .max,
                                                                         factor: options.plateauFactor, patience: options.plateauPatience))
@@ -116,6 +140,8 @@ public final class Trainer {
 
     public var options: TrainingOptions { state.options }
     public var history: [EpochRecord] { state.history }
+    /// Training captions, or images for self-critical training.
+    public var sampleCount: Int { samples.count }
     public var stepsPerEpoch: Int { (samples.count + options.batchSize - 1) / options.batchSize }
 
     /// A 64-bit mix of the seed with counters (SplitMix64 finaliser), for per-step generators.
@@ -137,8 +163,13 @@ public final class Trainer {
         return order
     }
 
-    /// One optimisation step on `batch`; returns (mean loss, target tokens).
-    func trainStep(_ batch: [TrainingSample], epoch: Int, step: Int) -> (loss: Double, tokens: Int) {
+    /// One optimisation step on `batch`; returns (mean loss, target tokens), and for self-critical
+    /// steps the mean reward and baseline of the samples.
+    func trainStep(_ batch: [TrainingSample], epoch: Int, step: Int) -> (loss: Double, tokens: Int, rewards: (reward: Double, baseline: Double)?) {
+        if let selfCritical {
+            let result = selfCriticalStep(batch, corpus: selfCritical, epoch: epoch, step: step)
+            return (result.loss, result.tokens, (result.reward, result.baseline))
+        }
         let decoder = model.decoder
         decoder.setTraining(true)
         decoder.dropoutGenerator = RandomGenerator(seed: Self.mix(options.seed, UInt64(epoch), UInt64(step), 0xD80))
@@ -164,7 +195,7 @@ public final class Trainer {
         // clip_grad_norm_ then step, with the clipping applied as the optimizer reads the gradients.
         optimizer.step(gradientScale: gradientClipping(decoder.parameters, maxNorm: options.gradientClip).coefficient)
         optimizer.zeroGrad()
-        return (Double(loss.item), targets)
+        return (Double(loss.item), targets, nil)
     }
 
     /// Trains until the epochs run out, early stopping, the time budget, or `shouldStop()` (checked
@@ -183,8 +214,15 @@ public final class Trainer {
             while state.step < steps {
                 let started = DispatchTime.now().uptimeNanoseconds
                 let slice = order[(state.step * options.batchSize)..<min(samples.count, (state.step + 1) * options.batchSize)]
-                let (loss, tokens) = trainStep(slice.map { samples[$0] }, epoch: state.epoch, step: state.step)
+                let (loss, tokens, rewards) = trainStep(slice.map { samples[$0] }, epoch: state.epoch, step: state.step)
                 guard loss.isFinite else { throw divergence(loss.isNaN ? "the loss became NaN" : "the loss became infinite") }
+                if let rewards {
+                    var sums = state.rewards ?? RewardSums()
+                    sums.reward += rewards.reward * Double(slice.count)
+                    sums.baseline += rewards.baseline * Double(slice.count)
+                    sums.images += slice.count
+                    state.rewards = sums
+                }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
                 state.epochLoss += loss * Double(tokens)
                 state.epochTokens += tokens
@@ -196,7 +234,8 @@ public final class Trainer {
                     progress(TrainingProgress(epoch: state.epoch + 1, epochs: options.epochs, step: state.step, steps: steps,
                                               loss: state.epochLoss / Double(max(state.epochTokens, 1)),
                                               tokensPerSecond: Double(state.epochTokens) / max(state.epochSeconds, 1e-9),
-                                              epochSeconds: state.epochSeconds, elapsed: state.elapsed))
+                                              epochSeconds: state.epochSeconds, elapsed: state.elapsed,
+                                              reward: state.rewards?.meanReward, baseline: state.rewards?.meanBaseline))
                 }
                 if shouldStop() { reason = .interrupted; break training }
                 if let budget = options.timeBudget, state.elapsed >= budget { reason = .timeBudget; break }
@@ -235,7 +274,8 @@ public final class Trainer {
         if let validate { scores = validate(model.decoder) }
         let record = EpochRecord(epoch: state.epoch + 1, trainLoss: state.epochLoss / Double(max(state.epochTokens, 1)),
                                  tokensPerSecond: Double(state.epochTokens) / max(state.epochSeconds, 1e-9),
-                                 seconds: state.epochSeconds, learningRate: optimizer.learningRate, validation: scores)
+                                 seconds: state.epochSeconds, learningRate: optimizer.learningRate, validation: scores,
+                                 reward: state.rewards?.meanReward, baseline: state.rewards?.meanBaseline)
         state.history.append(record)
         if let score = scores[options.monitor] {
             optimizer.learningRate = state.plateau.step(metric: Float(score))
@@ -255,6 +295,7 @@ public final class Trainer {
         state.epochLoss = 0
         state.epochTokens = 0
         state.epochSeconds = 0
+        state.rewards = nil
     }
 
     func saveModel(_ url: URL) throws {
@@ -303,6 +344,10 @@ public final class Trainer {
         var optimizerState = SafeTensors(metadata: ["step": String(saved.optimizerStep), "lr": file.metadata["optimizer.lr"] ?? String(options.learningRate)])
         for (k, v) in file.tensors where k.hasPrefix("optimizer.") { optimizerState.tensors[String(k.dropFirst("optimizer.".count))] = v }
         try optimizer.loadState(optimizerState)
+        guard saved.options.selfCritical == options.selfCritical else {
+            let was = saved.options.selfCritical.map { "self-critical (\($0.samples) samples, \($0.baseline.rawValue) baseline)" } ?? "cross-entropy"
+            throw TrainingError(description: "\(url.path) is a checkpoint of \(was) training, which this run does not ask for: resume with the flags it was started with (--from, --reward, --samples, --baseline).")
+        }
         var restored = saved
         // The run may be continued with more epochs or a new budget; everything else is as saved.
         restored.options.epochs = options.epochs

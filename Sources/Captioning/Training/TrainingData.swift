@@ -42,6 +42,13 @@ public struct TrainingData {
         imagesWithoutFeatures = missing
     }
 
+    /// The training captions of each image, by feature row (self-critical training's references).
+    public var referencesByImage: [Int: [[Int32]]] {
+        var references: [Int: [[Int32]]] = [:]
+        for sample in samples { references[sample.image, default: []].append(sample.tokens) }
+        return references
+    }
+
     /// Scores a decoder on the validation images by real greedy decoding (never teacher-forced):
     /// BLEU-1..4, ROUGE-L and CIDEr-D, coco-caption style.
     public func validate(_ decoder: CaptionDecoder, features: FeatureSource, maxWords: Int = 30, batchSize: Int = 64) -> [String: Double] {
