@@ -95,6 +95,9 @@ public struct MetricReport: Sendable, Encodable {
     public var predictionsWithoutReferences: [String]
     /// Images with references but no prediction (not scored).
     public var imagesWithoutPredictions: [String]
+    /// How many different captions the scored predictions hold (a model that writes the same sentence
+    /// for every photo, a known failure of this family, has few).
+    public var distinctPredictions: Int
     public var perImage: [ImageScore]
 
     enum CodingKeys: String, CodingKey {
@@ -103,6 +106,7 @@ public struct MetricReport: Sendable, Encodable {
         case imagesScored = "images_scored"
         case predictionsWithoutReferences = "predictions_without_references"
         case imagesWithoutPredictions = "images_without_predictions"
+        case distinctPredictions = "distinct_predictions"
         case bleuFlavour = "bleu_flavour", meteorUnavailable = "meteor_unavailable"
     }
 
@@ -119,6 +123,7 @@ public struct MetricReport: Sendable, Encodable {
         try c.encode(imagesScored, forKey: .imagesScored)
         try c.encode(predictionsWithoutReferences.count, forKey: .predictionsWithoutReferences)
         try c.encode(imagesWithoutPredictions.count, forKey: .imagesWithoutPredictions)
+        try c.encode(distinctPredictions, forKey: .distinctPredictions)
         try c.encode(bleuFlavour, forKey: .bleuFlavour)
         try c.encodeIfPresent(meteorUnavailable, forKey: .meteorUnavailable)
     }
@@ -129,6 +134,7 @@ public struct MetricReport: Sendable, Encodable {
         fields.append(("images_scored", String(imagesScored)))
         fields.append(("predictions_without_references", String(predictionsWithoutReferences.count)))
         fields.append(("images_without_predictions", String(imagesWithoutPredictions.count)))
+        fields.append(("distinct_predictions", String(distinctPredictions)))
         fields.append(("bleu_flavour", jsonStringLiteral(bleuFlavour.rawValue)))
         if let meteorUnavailable { fields.append(("meteor_unavailable", jsonStringLiteral(meteorUnavailable))) }
         return "{" + fields.map { "\(jsonStringLiteral($0.name)):\($0.value)" }.joined(separator: ",") + "}"
@@ -311,7 +317,7 @@ public struct CaptionScorer: Sendable {
             rougeL: mean(perImage.map(\.1)), ciderD: mean(perImage.map(\.2)),
             bleuFlavour: options.bleuFlavour, meteorUnavailable: meteorUnavailable,
             imagesScored: items.count, predictionsWithoutReferences: withoutReferences,
-            imagesWithoutPredictions: [], perImage: images)
+            imagesWithoutPredictions: [], distinctPredictions: Set(items.map(\.prediction)).count, perImage: images)
     }
 
     private func mean(_ values: [Double]) -> Double {

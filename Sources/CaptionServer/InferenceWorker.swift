@@ -166,9 +166,7 @@ public final class InferenceWorker: @unchecked Sendable, Service {
             let groups = Dictionary(grouping: batch.indices) { SearchKey(beam: batch[$0].options.beam, maxWords: batch[$0].options.maxWords) }
             for (key, rows) in groups.sorted(by: { $0.value[0] < $1.value[0] }) {
                 let groupFeatures = rows.count == batch.count ? features : features.rows(rows.map { Int32($0) })
-                let decoded = key.beam == 1
-                    ? greedyDecode(model.decoder, groupFeatures, maxWords: key.maxWords).map { [$0] }
-                    : beamSearch(model.decoder, groupFeatures, options: SearchOptions(beamSize: key.beam, maxWords: key.maxWords))
+                let decoded = decodeCaptions(model.decoder, groupFeatures, options: SearchOptions(beamSize: key.beam, maxWords: key.maxWords))
                 for (row, result) in zip(rows, decoded) { hypotheses[row] = result }
             }
             let finished = ContinuousClock.now

@@ -48,8 +48,7 @@ struct Attend: ParsableCommand {
     }
 
     func decode(_ decoder: CaptionDecoder, _ features: ImageFeatures) -> DecodedCaption {
-        beam == 1 ? greedyDecode(decoder, features, maxWords: maxWords)[0]
-                  : beamSearch(decoder, features, options: SearchOptions(beamSize: beam, maxWords: maxWords))[0][0]
+        decodeCaptions(decoder, features, options: SearchOptions(beamSize: beam, maxWords: maxWords))[0][0]
     }
 
     func run() throws {

@@ -177,6 +177,8 @@ struct Evaluate: ParsableCommand {
         lines.append("images scored                   \(report.imagesScored)")
         lines.append("predictions without references  \(report.predictionsWithoutReferences.count)")
         lines.append("images without predictions      \(report.imagesWithoutPredictions.count)")
+        lines.append("distinct predictions            \(report.distinctPredictions)"
+                     + (report.imagesScored > 0 ? String(format: " (%.1f%%)", 100 * Double(report.distinctPredictions) / Double(report.imagesScored)) : ""))
         lines.append("BLEU flavour                    \(report.bleuFlavour.rawValue)"
                      + (report.bleuFlavour == .nltk ? " (smoothing method\(nltkSmoothing))" : ""))
         return lines.joined(separator: "\n")

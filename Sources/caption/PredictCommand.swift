@@ -24,8 +24,7 @@ struct DecodingOptions: ParsableArguments {
 
     /// Up to `beam` captions per image, best first (greedy gives one).
     func decode(_ decoder: CaptionDecoder, _ features: ImageFeatures) -> [[DecodedCaption]] {
-        beam == 1 ? greedyDecode(decoder, features, maxWords: maxWords).map { [$0] }
-                  : beamSearch(decoder, features, options: search)
+        decodeCaptions(decoder, features, options: search)
     }
 }
 

@@ -58,6 +58,15 @@ struct EdgeCaseTests {
         #expect(json.contains("\"predictions_without_references\":2"))
         #expect(json.contains("\"images_without_predictions\":1"))
         #expect(json.contains("\"images_scored\":1"))
+        #expect(json.contains("\"distinct_predictions\":1"))
+    }
+
+    @Test("distinct predictions count the different captions among the scored images")
+    func distinctPredictionsAreCounted() throws {
+        let references = ["a": ["a dog runs"], "b": ["a cat sleeps"], "c": ["a dog"], "d": ["a man"]]
+        let predictions = ["a": "a dog runs", "b": "a dog runs", "c": "a dog", "d": "a dog runs"]
+        let report = try CaptionScorer(options: ScoringOptions(meteor: false)).evaluate(references: references, predictions: predictions)
+        #expect(report.imagesScored == 4 && report.distinctPredictions == 2)
     }
 
     @Test("the JSON report has exactly the metric keys of the spec plus the counts")
@@ -66,7 +75,7 @@ struct EdgeCaseTests {
             .evaluate([ScoringItem(image: "a", prediction: "a dog", references: ["a dog runs"])])
         let object = try JSONSerialization.jsonObject(with: Data(report.jsonString().utf8)) as! [String: Any]
         for key in ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D",
-                    "images_scored", "predictions_without_references", "images_without_predictions"] {
+                    "images_scored", "predictions_without_references", "images_without_predictions", "distinct_predictions"] {
             #expect(object[key] != nil, "missing \(key)")
         }
     }

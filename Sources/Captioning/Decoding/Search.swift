@@ -148,6 +148,15 @@ private func blockScoreFloor(image n: Int, beamSize k: Int, alive: [Bool], beams
     }
 }
 
+/// Captions for a batch as `options` ask: greedy decoding for a beam of 1 (unless trigrams are to be
+/// blocked, which only the beam search does), else beam search. Per image, up to K captions, best first.
+public func decodeCaptions(_ decoder: CaptionDecoder, _ features: ImageFeatures, options: SearchOptions) -> [[DecodedCaption]] {
+    if options.beamSize == 1 && !options.blockRepeatedTrigrams {
+        return greedyDecode(decoder, features, maxWords: options.maxWords, allowUnknown: options.allowUnknown).map { [$0] }
+    }
+    return beamSearch(decoder, features, options: options)
+}
+
 /// Beam search over a batch of images, all images' beams decoded together as one batch of N·K
 /// rows. Returns, per image, up to K hypotheses, best first. Finished hypotheses (those that emitted
 /// <end>) are kept aside as they appear; an image stops once it has K of them. When no beam of an

@@ -14,9 +14,7 @@ public enum SplitEvaluation {
         for start in stride(from: 0, to: found.count, by: batchSize) {
             let batch = Array(found[start..<min(found.count, start + batchSize)])
             let rows = batch.map(\.1)
-            let decoded = search.beamSize == 1
-                ? greedyDecode(model.decoder, features.features(rows: rows), maxWords: search.maxWords).map { [$0] }
-                : beamSearch(model.decoder, features.features(rows: rows), options: search)
+            let decoded = decodeCaptions(model.decoder, features.features(rows: rows), options: search)
             for ((image, _), hypotheses) in zip(batch, decoded) { predictions[image] = model.text(of: hypotheses[0]) }
         }
         return predictions

@@ -32,7 +32,7 @@ public enum ReportSamples {
             if picture == nil { missing.append(item.image) }
             var predictions: [SamplePrediction] = []
             for (label, model) in models {
-                let decoded = beamSearch(model.decoder, features.features(rows: [row]), options: search)[0][0]
+                let decoded = decodeCaptions(model.decoder, features.features(rows: [row]), options: search)[0][0]
                 var figurePNG: Data?
                 if let picture, let figure = AttentionFigure(picture: picture, caption: decoded, vocabulary: model.metadata.vocabulary,
                                                              panelSize: panelSize, columns: columns) {
