@@ -10,14 +10,18 @@ public struct EncoderInfo: Codable, Equatable, Sendable {
     public var mean: [Float]
     public var std: [Float]
 
-    public init(name: String = "efficientnet-lite0", imageSize: Int = 224, resizeShorter: Int = 256,
+    /// `resizeShorter` nil takes torchvision's evaluation recipe at `imageSize`: the shorter side
+    /// scaled to imageSize·256/224 (256 for 224, 297 for EfficientNet-Lite2's 260), then the crop.
+    public init(name: String = "efficientnet-lite0", imageSize: Int = 224, resizeShorter: Int? = nil,
                 mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225]) {
         self.name = name
         self.imageSize = imageSize
-        self.resizeShorter = resizeShorter
+        self.resizeShorter = resizeShorter ?? Self.evaluationResize(imageSize)
         self.mean = mean
         self.std = std
     }
+
+    static func evaluationResize(_ imageSize: Int) -> Int { Int((Double(imageSize) * 256 / 224).rounded()) }
 }
 
 /// Where a model came from.
@@ -120,7 +124,7 @@ public final class CaptionModel {
         guard let json = file.metadata["captioner"] else {
             throw ModelFileError(description: "\(url.path) is not a Captioner model (it has no \"captioner\" metadata): create one with `caption train` or `caption import`.")
         }
-        let metadata: ModelMetadata
+        var metadata: ModelMetadata
         do {
             metadata = try JSONDecoder().decode(ModelMetadata.self, from: Data(json.utf8))
         } catch {
@@ -131,6 +135,11 @@ public final class CaptionModel {
         }
         guard metadata.vocabulary.count == metadata.decoder.vocabularySize else {
             throw ModelFileError(description: "\(url.path) lists \(metadata.vocabulary.count) vocabulary words for a decoder of \(metadata.decoder.vocabularySize): the file was edited or damaged; re-export it.")
+        }
+        // Models trained before the resize followed the image size recorded 256 for every size; the
+        // features they were trained on were made with the encoder's own recipe, which this restores.
+        if metadata.encoder.resizeShorter == 256 && metadata.encoder.imageSize != 224 {
+            metadata.encoder.resizeShorter = EncoderInfo.evaluationResize(metadata.encoder.imageSize)
         }
         return metadata
     }

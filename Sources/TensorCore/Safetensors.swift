@@ -116,38 +116,49 @@ public struct SafeTensors {
 
     // MARK: Writing
 
-    /// Serialises every tensor (sorted by name, each aligned to 8 bytes).
+    /// Serialises every tensor back to back, as the reference `safetensors` library requires (its
+    /// reader rejects gaps between tensors): the wider element type first, then by name, so every
+    /// tensor still starts at a multiple of its element size (the header is padded to 8 bytes).
     public func serialized(floatFormat: FloatFormat = .f32, intFormat: IntFormat = .i64) -> Data {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var body = Data()
-        func pad() { while body.count % 8 != 0 { body.append(0) } }
-        for name in tensors.keys.sorted() {
-            let t = tensors[name]!
-            let start = body.count
-            switch floatFormat {
-            case .f32:
-                body.append(UnsafeBufferPointer(start: t.data, count: t.count))   // x86-64 and arm64 are little-endian
-            case .f16:
-                for i in 0..<t.count { withUnsafeBytes(of: Float16(t.data[i]).bitPattern.littleEndian) { body.append(contentsOf: $0) } }
-            case .bf16:
-                for i in 0..<t.count { withUnsafeBytes(of: bfloat16Bits(t.data[i]).littleEndian) { body.append(contentsOf: $0) } }
-            }
-            header[name] = ["dtype": floatFormat.rawValue, "shape": t.shape, "data_offsets": [start, body.count]] as [String: Any]
-            pad()
-        }
-        for name in integers.keys.sorted() {
-            precondition(tensors[name] == nil, "tensor name \"\(name)\" is used twice")
-            let t = integers[name]!
-            let start = body.count
-            for v in t.values {
-                switch intFormat {
-                case .i64: withUnsafeBytes(of: Int64(v).littleEndian) { body.append(contentsOf: $0) }
-                case .i32: withUnsafeBytes(of: v.littleEndian) { body.append(contentsOf: $0) }
+        func writeFloats() {
+            for name in tensors.keys.sorted() {
+                let t = tensors[name]!
+                let start = body.count
+                switch floatFormat {
+                case .f32:
+                    body.append(UnsafeBufferPointer(start: t.data, count: t.count))   // x86-64 and arm64 are little-endian
+                case .f16:
+                    for i in 0..<t.count { withUnsafeBytes(of: Float16(t.data[i]).bitPattern.littleEndian) { body.append(contentsOf: $0) } }
+                case .bf16:
+                    for i in 0..<t.count { withUnsafeBytes(of: bfloat16Bits(t.data[i]).littleEndian) { body.append(contentsOf: $0) } }
                 }
+                header[name] = ["dtype": floatFormat.rawValue, "shape": t.shape, "data_offsets": [start, body.count]] as [String: Any]
             }
-            header[name] = ["dtype": intFormat.rawValue, "shape": t.shape, "data_offsets": [start, body.count]] as [String: Any]
-            pad()
+        }
+        func writeIntegers() {
+            for name in integers.keys.sorted() {
+                precondition(tensors[name] == nil, "tensor name \"\(name)\" is used twice")
+                let t = integers[name]!
+                let start = body.count
+                for v in t.values {
+                    switch intFormat {
+                    case .i64: withUnsafeBytes(of: Int64(v).littleEndian) { body.append(contentsOf: $0) }
+                    case .i32: withUnsafeBytes(of: v.littleEndian) { body.append(contentsOf: $0) }
+                    }
+                }
+                header[name] = ["dtype": intFormat.rawValue, "shape": t.shape, "data_offsets": [start, body.count]] as [String: Any]
+            }
+        }
+        let floatWidth = floatFormat == .f32 ? 4 : 2, intWidth = intFormat == .i64 ? 8 : 4
+        if intWidth > floatWidth {
+            writeIntegers()
+            writeFloats()
+        } else {
+            writeFloats()
+            writeIntegers()
         }
         var json = try! JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while (8 + json.count) % 8 != 0 { json.append(0x20) }

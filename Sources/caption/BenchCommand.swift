@@ -216,7 +216,7 @@ struct Bench: ParsableCommand {
             let decoder = try! makeDecoder(DecoderConfig(architecture: .showTellGRU, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
             let one = inputs.get.features.rows([0])
             return 1000 / rate(seconds: seconds) {
-                _ = beamSearch(decoder, one, options: SearchOptions(beamSize: 3, maxWords: t - 2))
+                _ = beamSearch(decoder, one, options: SearchOptions(beamSize: 3, maxWords: t - 2, blockRepeatedTrigrams: false))   // as the twin searches
             }
         }
 

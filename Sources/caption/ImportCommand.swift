@@ -39,7 +39,8 @@ struct Import: ParsableCommand {
         }
         let vocabulary = try Vocabulary.read(from: URL(fileURLWithPath: vocab))
         let model = try CaptionModel.fromTwin(architecture, stateDict: tensors, origin: weights, vocabulary: vocabulary.tokens,
-                                              encoder: EncoderInfo(name: encoder), dropout: dropout)
+                                              encoder: EncoderInfo(name: encoder, imageSize: EfficientNetLiteVariant.all.first { $0.name == encoder }?.resolution ?? 224),
+                                              dropout: dropout)
         let config = model.metadata.decoder
         try model.save(to: URL(fileURLWithPath: output))
         print("wrote \(output): \(architecture.rawValue), vocabulary \(config.vocabularySize), features \(config.featureSize), hidden \(config.hiddenSize)")

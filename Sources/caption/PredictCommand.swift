@@ -10,7 +10,8 @@ struct DecodingOptions: ParsableArguments {
     @Option(name: .customLong("max-words"), parsing: .unconditional, help: "Longest caption, in words.") var maxWords = 30
     @Option(name: .customLong("length-penalty"), parsing: .unconditional, help: "α in score = log p / length^α (0 ranks by log-probability).")
     var lengthPenalty: Float = 0
-    @Flag(name: .customLong("block-trigrams"), help: "Never repeat a trigram within a caption.") var blockTrigrams = false
+    @Flag(name: .customLong("block-trigrams"), inversion: .prefixedNo, help: "Never repeat a trigram within a caption (off: as the PyTorch twin searches).")
+    var blockTrigrams = true
 
     func validate() throws {
         try OptionCheck.integer(beam, "--beam", 1...OptionCheck.maximumBeam)

@@ -26,8 +26,8 @@ import TensorCore
         // Word 4 is likely, <end> a little less: raw log-probability prefers ending at once,
         // a length penalty of 1 (average log-probability per token) prefers going on.
         let decoder = try bigramDecoder(preferences: [0, 0, 2.0, 0, 2.2, 0])
-        let raw = beamSearch(decoder, features, options: SearchOptions(beamSize: 2, maxWords: 4, lengthPenalty: 0, allowUnknown: true))[0][0]
-        let penalised = beamSearch(decoder, features, options: SearchOptions(beamSize: 2, maxWords: 4, lengthPenalty: 1, allowUnknown: true))[0][0]
+        let raw = beamSearch(decoder, features, options: SearchOptions(beamSize: 2, maxWords: 4, lengthPenalty: 0, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
+        let penalised = beamSearch(decoder, features, options: SearchOptions(beamSize: 2, maxWords: 4, lengthPenalty: 1, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
         #expect(raw.tokens.isEmpty && raw.finished)
         #expect(penalised.tokens.count > raw.tokens.count)
         #expect(abs(penalised.score - penalised.logProbability / Float(penalised.tokens.count + (penalised.finished ? 1 : 0))) < 1e-5)
@@ -36,7 +36,7 @@ import TensorCore
     @Test func repeatedTrigramsCanBeBlocked() throws {
         // Word 4 dominates and <end> is unlikely, so an unblocked search repeats "4 4 4 4 …".
         let decoder = try bigramDecoder(preferences: [0, 0, -3, 0, 3, 1])
-        let free = beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 6, allowUnknown: true))[0][0]
+        let free = beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 6, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
         #expect(free.tokens == [4, 4, 4, 4, 4, 4])
         for h in beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 6, blockRepeatedTrigrams: true, allowUnknown: true))[0] {
             var seen = Set<[Int32]>()
@@ -48,7 +48,7 @@ import TensorCore
 
     @Test func aBeamThatNeverEndsStillReturnsItsBestHypothesis() throws {
         let decoder = try bigramDecoder(preferences: [0, 0, -50, 0, 3, 1])
-        let results = beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 5, allowUnknown: true))[0]
+        let results = beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 5, blockRepeatedTrigrams: false, allowUnknown: true))[0]
         #expect(!results.isEmpty)
         #expect(results.allSatisfy { !$0.finished && $0.tokens.count == 5 })
         let greedy = greedyDecode(decoder, features, maxWords: 5, allowUnknown: true)[0]
@@ -58,10 +58,10 @@ import TensorCore
     @Test func unknownIsNeverEmittedUnlessAllowed() throws {
         // <unk> is by far the likeliest word: allowed, it fills the caption; by default, never.
         let decoder = try bigramDecoder(preferences: [0, 0, -4, 6, 2, 1, 0, 0])
-        let allowed = beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 4, allowUnknown: true))[0][0]
+        let allowed = beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 4, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
         #expect(allowed.tokens == [3, 3, 3, 3])
         #expect(greedyDecode(decoder, features, maxWords: 4, allowUnknown: true)[0].tokens == [3, 3, 3, 3])
-        for h in beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 4))[0] {
+        for h in beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 4, blockRepeatedTrigrams: false))[0] {
             #expect(!h.tokens.contains(SpecialToken.unknown) && !h.tokens.isEmpty, "\(h.tokens)")
         }
         #expect(greedyDecode(decoder, features, maxWords: 4)[0].tokens == [4, 4, 4, 4])

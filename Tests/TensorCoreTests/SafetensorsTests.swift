@@ -27,6 +27,32 @@ import Testing
         }
     }
 
+    /// The reference `safetensors` reader (Python, Rust) rejects a file with gaps between tensors
+    /// ("invalid offset"): the data must be back to back from 0 to the end, and each tensor must start
+    /// at a multiple of its element size for readers that map it.
+    @Test(arguments: [SafeTensors.FloatFormat.f32, .f16, .bf16], [SafeTensors.IntFormat.i64, .i32])
+    func tensorsAreContiguousAndAlignedAsTheReferenceReaderRequires(format: SafeTensors.FloatFormat, intFormat: SafeTensors.IntFormat) throws {
+        // Odd element counts, so padding would be needed if the narrow type came first.
+        let file = SafeTensors(tensors: ["a.bias": Tensor(shape: [3], values: [1, 2, 3]), "b.weight": Tensor(shape: [5], values: [1, 2, 3, 4, 5]),
+                                         "c": Tensor(shape: [1], values: [7])],
+                               integers: ["ids": IntTensor(shape: [3], values: [4, 5, 6]), "z": IntTensor(shape: [1], values: [9])],
+                               metadata: ["k": "v"])
+        let data = file.serialized(floatFormat: format, intFormat: intFormat)
+        let headerLength = Int(data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        #expect((8 + headerLength) % 8 == 0)
+        let header = try #require(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerLength))) as? [String: Any])
+        let widths = ["F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4]
+        let spans = header.filter { $0.key != "__metadata__" }.map { (_, value) -> (Int, Int, Int) in
+            let entry = value as! [String: Any], offsets = entry["data_offsets"] as! [Int]
+            return (offsets[0], offsets[1], widths[entry["dtype"] as! String]!)
+        }.sorted { $0.0 < $1.0 }
+        #expect(spans.count == 5 && spans.first?.0 == 0 && spans.last?.1 == data.count - 8 - headerLength)
+        for (span, next) in zip(spans, spans.dropFirst()) { #expect(span.1 == next.0, "no gap between tensors") }
+        for span in spans { #expect(span.0 % span.2 == 0, "each tensor starts at a multiple of its element size") }
+        let back = try SafeTensors.parse(data)
+        #expect(back.integers["ids"]?.values == [4, 5, 6] && back["b.weight"]?.scalars == [1, 2, 3, 4, 5])
+    }
+
     @Test func readsWhatPyTorchWrote() throws {
         let f = try fixture("ops.safetensors")
         #expect(f.metadata["torch"] != nil)

@@ -26,13 +26,15 @@ public struct SearchOptions: Sendable {
     public var maxWords: Int = 30
     /// α in score = log p / (length)^α; 0 ranks by raw log-probability.
     public var lengthPenalty: Float = 0
-    /// Forbid any word that would repeat a trigram already in the hypothesis.
-    public var blockRepeatedTrigrams = false
+    /// Forbid any word that would repeat a trigram already in the hypothesis. On by default, so a
+    /// caption never says a phrase twice ("a red shirt and a red shirt"); the twin's search does not
+    /// block, so the parity tests turn it off.
+    public var blockRepeatedTrigrams = true
     /// Let <unk> be emitted. Off by default: a caption for a user never says "<unk>"; the parity
     /// tests turn it on to follow the twin's search, which does not forbid it.
     public var allowUnknown = false
 
-    public init(beamSize: Int = 3, maxWords: Int = 30, lengthPenalty: Float = 0, blockRepeatedTrigrams: Bool = false,
+    public init(beamSize: Int = 3, maxWords: Int = 30, lengthPenalty: Float = 0, blockRepeatedTrigrams: Bool = true,
                 allowUnknown: Bool = false) {
         self.beamSize = beamSize
         self.maxWords = maxWords
