@@ -4,7 +4,9 @@ import Foundation
 /// frequencies and the references' TF-IDF vectors are computed once (from the training references,
 /// as self-critical.pytorch does), then each sampled caption is scored against its image's
 /// references. The formula is `CiderD.score`'s (pycocoevalcap's, clipping and σ = 6 included), with
-/// idf = log(images) − log(max(1, df)) over this corpus; on the same corpus both give the same score.
+/// idf = log(images) − log(max(1, df)) over this corpus; given the same sentences as words both give the
+/// same score. (Training references are the vocabulary's ids, cut at --max-words, rare words as <unk>,
+/// so their document frequencies differ a little from pycocoevalcap's over the raw captions.)
 ///
 /// Captions are word ids (any dense ids below 65,535); an n-gram of up to four ids packs into one
 /// UInt64, so vectors are small dictionaries keyed by integers.

@@ -6,7 +6,7 @@ import Vision
 
 /// Options shared by every command that decodes captions.
 struct DecodingOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Beam width; 1 decodes greedily.") var beam = 3
+    @Option(parsing: .unconditional, help: "Beam width; 1 decodes greedily (a beam of one while trigrams are blocked).") var beam = 3
     @Option(name: .customLong("max-words"), parsing: .unconditional, help: "Longest caption, in words.") var maxWords = 30
     @Option(name: .customLong("length-penalty"), parsing: .unconditional, help: "α in score = log p / length^α (0 ranks by log-probability).")
     var lengthPenalty: Float = 0

@@ -98,7 +98,12 @@ extension Trainer {
         let rows = batch.map(\.image)
         let features = features.features(rows: rows)
         var rng = RandomGenerator(seed: Self.mix(self.options.seed, UInt64(epoch), UInt64(step), 0x5C57))
-        let sampled = sampleCaptions(decoder, features, count: k, maxWords: options.maxWords, temperature: options.temperature, rng: &rng)
+        // <unk> may be sampled (it is never shown to a user: decoding suppresses it), so at temperature 1
+        // the samples come from the very softmax the loss differentiates; <pad> and <start> are never
+        // targets, so the cross-entropy model gives them almost no mass. Other temperatures bias the
+        // gradient, as in self-critical.pytorch.
+        let sampled = sampleCaptions(decoder, features, count: k, maxWords: options.maxWords, temperature: options.temperature,
+                                     allowUnknown: true, rng: &rng)
         var rewards = [Double](repeating: 0, count: sampled.count)
         rewards.withUnsafeMutableBufferPointer { out in
             Threads.parallelRanges(sampled.count, minimumPerThread: 16) { range in

@@ -345,8 +345,11 @@ public final class Trainer {
         for (k, v) in file.tensors where k.hasPrefix("optimizer.") { optimizerState.tensors[String(k.dropFirst("optimizer.".count))] = v }
         try optimizer.loadState(optimizerState)
         guard saved.options.selfCritical == options.selfCritical else {
-            let was = saved.options.selfCritical.map { "self-critical (\($0.samples) samples, \($0.baseline.rawValue) baseline)" } ?? "cross-entropy"
-            throw TrainingError(description: "\(url.path) is a checkpoint of \(was) training, which this run does not ask for: resume with the flags it was started with (--from, --reward, --samples, --baseline).")
+            func describe(_ o: SelfCriticalOptions?) -> String {
+                o.map { "self-critical training (\($0.samples) samples, \($0.baseline.rawValue) baseline, temperature \($0.temperature), \($0.maxWords) words)" } ?? "cross-entropy training"
+            }
+            throw TrainingError(description: "\(url.path) is a checkpoint of \(describe(saved.options.selfCritical)), but this run asks for \(describe(options.selfCritical)): "
+                                + "resume with the flags it was started with (--from, --reward, --samples, --baseline, --temperature, --sample-words).")
         }
         var restored = saved
         // The run may be continued with more epochs or a new budget; everything else is as saved.

@@ -60,7 +60,7 @@ public struct TrainingRun {
         var settings = settings
         if let start {
             let config = start.metadata.decoder
-            guard config.featureSize == features.featureSize else {
+            guard config.featureSize == features.featureSize && start.metadata.encoder.name == features.encoder else {
                 throw TrainingError(description: "the model to continue reads \(config.featureSize)-channel features of \(start.metadata.encoder.name), "
                                     + "but \(features.url.path) holds \(features.featureSize)-channel features of \(features.encoder): give the features it was trained on.")
             }
