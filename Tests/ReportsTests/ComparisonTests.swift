@@ -42,6 +42,7 @@ import Testing
         }
         let bleu4 = String(format: "%.4f", summary.results[1].metric("BLEU-4")!)
         #expect(markdown.contains(bleu4))
+        #expect(markdown.contains("Scored on the \(comparison.split.rawValue) split, beam"), "compare.md names the split it scored")
         let decoded = try JSONDecoder().decode(ComparisonSummary.self, from: Data(contentsOf: out.appendingPathComponent("compare.json")))
         #expect(decoded.results.map(\.config) == summary.results.map(\.config))
         let svg = try String(contentsOf: out.appendingPathComponent("curves.svg"), encoding: .utf8)

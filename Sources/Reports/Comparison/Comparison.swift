@@ -165,7 +165,7 @@ public final class Comparison {
         let rows = tableRows(summary)
         let header = ["config"] + ComparisonResult.metricNames + (rows.first?.facts.map(\.name) ?? [])
         var lines = ["# caption compare: \(summary.dataset)", "",
-                     "Test split, beam \(summary.beamSize); every configuration trained on \(summary.features) with seed \(summary.settings.seed), "
+                     "Scored on the \(summary.split ?? Split.test.rawValue) split, beam \(summary.beamSize); every configuration trained on \(summary.features) with seed \(summary.settings.seed), "
                      + "\(summary.settings.epochs) epochs at most, batch \(summary.settings.batchSize), hidden \(summary.settings.hiddenSize), "
                      + "lr \(summary.settings.learningRate), min-count \(summary.settings.minCount)"
                      + (summary.settings.timeBudget.map { String(format: ", time budget %.0f s each", $0) } ?? "") + ".", "",
