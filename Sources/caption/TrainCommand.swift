@@ -44,7 +44,7 @@ struct Train: ParsableCommand {
         try runtime.apply()
         setvbuf(stdout, nil, _IOLBF, 0)     // keep stdout lines in order with the progress bar on stderr
         let start = try from.map { try CaptionModel.load(URL(fileURLWithPath: $0)) }
-        let architecture = start?.metadata.decoder.architecture ?? .softAttentionGRU
+        var architecture = start?.metadata.decoder.architecture ?? .softAttentionGRU
         if let arch {
             guard let chosen = Architecture(rawValue: arch) else {
                 throw ValidationError("unknown --arch \(arch); choose one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -52,8 +52,8 @@ struct Train: ParsableCommand {
             if chosen != architecture, let from {
                 throw ValidationError("--arch \(arch) differs from the \(architecture.rawValue) decoder of --from \(from): drop --arch to continue that model.")
             }
+            architecture = chosen
         }
-        let chosenArchitecture = arch.flatMap(Architecture.init(rawValue:)) ?? architecture
         if selfCritical.reward != nil && start == nil {
             throw ValidationError("--reward continues a model trained with cross-entropy: pass it as --from MODEL (train one first with caption train).")
         }
@@ -72,7 +72,7 @@ struct Train: ParsableCommand {
             }
             saved = try CaptionModel.metadata(of: SafeTensors.read(checkpointURL), at: checkpointURL)
         }
-        let run = try TrainingRun(dataset: dataset, features: store, settings: training.settings(chosenArchitecture, selfCritical: selfCritical.options),
+        let run = try TrainingRun(dataset: dataset, features: store, settings: training.settings(architecture, selfCritical: selfCritical.options),
                                   vocabulary: try saved.map { try Vocabulary(tokens: $0.vocabulary) }, from: start,
                                   commit: ShippedModel.checkoutCommit())
         run.model.metadata.provenance.command = (["caption"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
@@ -96,7 +96,7 @@ struct Train: ParsableCommand {
 
         let objective = options.selfCritical.map { "self-critical (CIDEr-D reward, \($0.samples) samples per image, \($0.baseline.rawValue) baseline) " } ?? ""
         let what = options.selfCritical == nil ? "\(data.samples.count) captions" : "\(trainer.sampleCount) images"
-        print("training \(chosenArchitecture.rawValue) \(objective)on \(what) of \(dataset.name): vocabulary \(data.vocabulary.count), "
+        print("training \(architecture.rawValue) \(objective)on \(what) of \(dataset.name): vocabulary \(data.vocabulary.count), "
               + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch, "
               + "\(Threads.count) threads, \(Precision.defaultMatmul.rawValue) matrix products")
         signal(SIGINT) { _ in interruptRequested = true }

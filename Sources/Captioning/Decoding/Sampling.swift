@@ -14,25 +14,24 @@ public struct SampledCaption: Equatable, Sendable {
 /// and never <unk> unless `allowUnknown`), until <end> or `maxWords`. All images' samples run as one
 /// batch of B·count rows, image b's samples being rows b·count..<(b+1)·count. Draws come from `rng` in
 /// row order, so a seed gives the same captions. Switches the decoder to evaluation mode (no dropout).
+/// As in `beamSearch`, each image's state is made once and copied to its rows.
 public func sampleCaptions(_ decoder: CaptionDecoder, _ features: ImageFeatures, count: Int, maxWords: Int = 30,
                            temperature: Float = 1, allowUnknown: Bool = false, rng: inout RandomGenerator) -> [SampledCaption] {
     precondition(count >= 1 && temperature > 0, "sampleCaptions: count \(count), temperature \(temperature)")
     decoder.setTraining(false)
     let rows = features.batch * count
-    let expanded = count == 1 ? features : features.rows((0..<rows).map { Int32($0 / count) })
     let firstEmittable = Int(SpecialToken.end)
     let unknown = allowUnknown ? -1 : Int(SpecialToken.unknown)
     return Tape.withoutRecording {
-        var state = decoder.initialState(expanded)
+        var state = count == 1 ? decoder.initialState(features) : decoder.initialState(features).rows((0..<rows).map { Int32($0 / count) })
         var results = [SampledCaption](repeating: SampledCaption(tokens: [], finished: false), count: rows)
         var done = [Bool](repeating: false, count: rows)
         var words = IntTensor([Int32](repeating: SpecialToken.start, count: rows))
-        var weights = [Float]()
+        var weights = [Float](repeating: 0, count: decoder.config.vocabularySize)
         for step in 0...maxWords {
             let out = decoder.step(state, words: words)
             state = out.state
             let v = out.logits.shape[1]
-            weights = [Float](repeating: 0, count: v)
             for r in 0..<rows where !done[r] {
                 let p = out.logits.data + r * v
                 var m = -Float.infinity
