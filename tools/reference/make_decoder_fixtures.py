@@ -4,7 +4,7 @@ training step and of a self-critical step, and greedy and beam-3 captions of a p
 
     /tmp/ref/bin/python tools/reference/make_decoder_fixtures.py
 
-The twin's modules are used as they are (../shared/reference/torch_twin.py), with dropout 0 so the
+The twin's modules are used as they are (python/captioner_twin), with dropout 0 so the
 step is deterministic. The search below is the same algorithm as Sources/Captioning/Decoding/Search.swift.
 """
 import os
@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "..", "shared", "reference"))
-from torch_twin import ShowTell, SoftAttention, AdaptiveAttention, caption_loss  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "python"))
+from captioner_twin import ShowTell, SoftAttention, AdaptiveAttention, caption_loss  # noqa: E402
 
 PAD, START, END = 0, 1, 2
 END_BOOST = {"show-tell-gru": 3.0, "show-tell-lstm": 1.5, "soft-attention-gru": 1.5, "adaptive-attention-gru": 2.0}

@@ -1,6 +1,6 @@
 """PyTorch reference fixtures for the tensor core and layers (TensorCoreTests, LayersTests).
 
-Run with a PyTorch virtualenv (see ../../README.md); CI never runs this, it reads the committed output:
+Run with a PyTorch virtualenv (see docs/contributing.md); CI never runs this, it reads the committed output:
     /tmp/ref/bin/python tools/reference/make_fixtures.py
 
 References are computed in float64 from float32 inputs, then stored as float32, so the Swift float32
@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "..", "shared", "reference"))
-from torch_twin import ShowTell, caption_loss  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "python"))
+from captioner_twin import ShowTell, caption_loss  # noqa: E402
 
 torch.manual_seed(1234)
 

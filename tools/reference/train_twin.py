@@ -1,4 +1,4 @@
-"""Train a PyTorch twin decoder (../shared/reference/torch_twin.py) the way `caption train` does, on the
+"""Train a PyTorch twin decoder (python/captioner_twin) the way `caption train` does, on the
 same dataset and feature file, and report its scores with pycocoevalcap: the quality anchor for the
 Swift decoders (same features, sizes, seed budget and epochs; the best epoch by validation BLEU-4).
 
@@ -9,7 +9,7 @@ Datasets: the Kaggle layout (captions.txt + splits/{train,val,test}.txt, as `cap
 Flickr8k's original layout (Flickr8k.token.txt with Flickr_8k.{train,dev,test}Images.txt anywhere under
 DIR; dev is the validation split, a missing list is an empty split), or a Karpathy split JSON
 (restval joins train). --score-split picks the split scored at the end (test, or val when the
-test split is withheld, as in ../shared/flickr8k).
+test split is withheld).
 """
 import argparse
 import csv
@@ -26,8 +26,8 @@ import torch.nn as nn
 from safetensors.torch import load_file
 from safetensors import safe_open
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "reference"))
-from torch_twin import ShowTell, SoftAttention, AdaptiveAttention, caption_loss  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from captioner_twin import ShowTell, SoftAttention, AdaptiveAttention, caption_loss  # noqa: E402
 
 WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")   # SPEC row 2: runs of letters/digits, inner apostrophes kept
 
