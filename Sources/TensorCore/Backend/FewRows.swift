@@ -4,12 +4,13 @@ import Foundation
 
 /// bfloat16 products of at most four rows with a weight: a beam's hypotheses, one image's pooled
 /// features. Such a product reads all of W for a handful of rows, so it runs at about the speed W
-/// streams in; oneDNN's AMX kernels stream it at about 26 GB/s here, the AVX-512 FMA loop in
-/// CKernels' FewRows.c at 30–40 with both cores. The sums are the same kind as oneDNN's — bfloat16
+/// streams in, and the AVX-512 FMA loop in CKernels' FewRows.c streams it faster than oneDNN's AMX
+/// kernels. The sums are the same kind as oneDNN's — bfloat16
 /// operands, exact products, float32 accumulation — in another order. Used only on CPUs with
 /// AVX-512; elsewhere oneDNN takes these products too.
 enum FewRows {
-    static let available = captioner_few_rows_available() != 0
+    /// The loop needs AVX-512 (FewRows.c); elsewhere oneDNN takes these products.
+    static var available: Bool { CPUFeatures.hasAVX512 }
     static let maximumRows = CAPTIONER_FEW_ROWS_MAX
     static let tileColumns = CAPTIONER_FEW_ROWS_TILE
 
@@ -19,7 +20,7 @@ enum FewRows {
     /// rather than packing W a second time per step.
     /// In float32 (a key neither bfloat16 nor blocked; the caller supplies the weight) the loop
     /// takes W as float32 from about 64 K values on: a beam's products, where oneDNN's float32
-    /// GEMM of three rows ran a beam-3 search in 3.2 ms.
+    /// GEMM of three rows is slow.
     static func takes(_ key: MatmulKey) -> Bool {
         available && (key.blockedB || (!key.bfloat16 && key.n * key.k >= 1 << 16)) && key.batch == 1
             && key.m <= maximumRows && !key.transposeA && key.transposeB && !Tape.isRecording
@@ -93,8 +94,7 @@ extension FewRows {
         /// How much of the next product's weight the helper pulls into its L2 between products:
         /// 12 of a beam step's 64 KB tiles. A beam step's gaps last long enough for about that
         /// much, and the tiles must stay in the 2 MB L2 beside the helper's share of the product
-        /// before. Alternating beam-3 runs against no prefetch: 384 KB 10% faster, 1 MB 3%;
-        /// 384 KB against 768 KB, within the noise.
+        /// before.
         static let prefetchBytes: Int32 = 768 << 10
 
         static func led(by thread: pthread_t) -> OpaquePointer? {
@@ -140,8 +140,7 @@ extension Threads {
     /// thread alone, so `rows`, the products' row count, must be one the few-row loop takes; with
     /// more rows, in float32, without AVX-512, on other than two threads, or while another thread
     /// leads a team, `body` simply runs. Only bfloat16 products go to the team: in float32 a held
-    /// helper would spin while the rest ran on one core (a float32 beam-3 search took 5.8 ms so,
-    /// 3.2 ms with both cores free, before float32 had a few-row loop of its own).
+    /// helper would spin while the rest ran on one core.
     public static func withProductHelper<T>(rows: Int, _ body: () -> T) -> T {
         guard FewRows.available, Precision.effectiveMatmul == .bfloat16, count == 2, rows <= FewRows.maximumRows,
               let team = FewRows.Team.start(leader: pthread_self()) else { return body() }

@@ -27,6 +27,19 @@ public func additiveScores(_ projected: Tensor, _ query: Tensor, weight: Tensor,
     return scores
 }
 
+extension Gradients {
+    /// Backward of `additiveScores`: one pass (`AttentionKernels.scoresBackward`, maths above).
+    static func additiveScoresBackward(projected p: Tensor, query q: Tensor, weight w: Tensor, bias: Tensor?, saved: Tensor,
+                                       dScores g: Tensor) {
+        AttentionKernels.scoresBackward(batch: p.shape[0], cells: p.shape[1], width: p.shape[2], saved: saved.data,
+                                        weight: w.data, dScores: g.data,
+                                        dProjected: p.requiresGrad ? gradBuffer(p).data : nil,
+                                        dQuery: q.requiresGrad ? gradBuffer(q).data : nil,
+                                        dWeight: w.requiresGrad ? gradBuffer(w).data : nil,
+                                        dBias: bias.flatMap { $0.requiresGrad ? gradBuffer($0).data : nil })
+    }
+}
+
 enum AttentionKernels {
     static func scoresForward(batch: Int, cells L: Int, width A: Int,
                               projected: UnsafePointer<Float>, query: UnsafePointer<Float>,
@@ -114,9 +127,8 @@ enum AttentionKernels {
 ///
 ///   c[b,:] = Σ_l α[b,l] · V[b,l,:]             α [B, L], V [B, L, C] → c [B, C]
 ///
-/// in float32 in one pass over V. As a batched matmul ([B,1,L]·[B,L,C]) oneDNN ran it as B
-/// one-row products, 1.2–1.4 ms per step for the Flickr8k-shaped grid, and its backward as two
-/// more. Backward, given dc [B, C]:
+/// in float32 in one pass over V (as a batched matmul, [B,1,L]·[B,L,C], oneDNN runs it as B
+/// one-row products, and its backward as two more). Backward, given dc [B, C]:
 ///
 ///   dα[b,l] += dc[b,:] · V[b,l,:]              dV[b,l,:] += α[b,l] · dc[b,:]
 public func weightedSum(_ weights: Tensor, _ values: Tensor) -> Tensor {
@@ -128,6 +140,16 @@ public func weightedSum(_ weights: Tensor, _ values: Tensor) -> Tensor {
                                         values: values.data, out: out.data)
     record(.weightedSum(weights: weights, values: values), inputs: [weights, values], outputs: [out])
     return out
+}
+
+extension Gradients {
+    /// Backward of `weightedSum` (maths above, `AttentionKernels.weightedSumBackward`).
+    static func weightedSumBackward(weights: Tensor, values: Tensor, dOut g: Tensor) {
+        AttentionKernels.weightedSumBackward(batch: values.shape[0], cells: values.shape[1], width: values.shape[2],
+                                             weights: weights.data, values: values.data, dOut: g.data,
+                                             dWeights: weights.requiresGrad ? gradBuffer(weights).data : nil,
+                                             dValues: values.requiresGrad ? gradBuffer(values).data : nil)
+    }
 }
 
 extension AttentionKernels {

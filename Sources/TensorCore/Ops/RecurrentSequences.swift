@@ -1,10 +1,10 @@
-// Whole recurrent layers over a batch-first sequence, forward here and backward in Gradients.swift.
+// Whole recurrent layers over a batch-first sequence, each forward beside its backward.
 //
 // Rows may stop early (`lengths`, as PyTorch's pack_padded_sequence): a row is computed for its first
 // lengths[b] steps only, and its outputs after that are zero. The work is laid out "packed": rows
 // sorted longest first, so the rows alive at step t are a prefix of that order, and step t's rows
-// sit contiguously after step t−1's. Captions are padded to the longest in the batch (on average
-// 40% padding in Flickr8k-shaped batches), so skipping the dead rows skips that much of the GEMMs.
+// sit contiguously after step t−1's. Captions are padded to the longest in the batch, so skipping
+// the dead rows skips the padding's share of the GEMMs.
 
 /// Which rows of a [B, T, …] sequence are computed at each step, and where they live packed.
 public struct SequencePacking {
@@ -117,6 +117,40 @@ public func gruSequence(_ x: Tensor, _ h0: Tensor, weightIH: Tensor, weightHH: T
     return y
 }
 
+extension Gradients {
+    /// Backward of `gruSequence`, through time in packed order: per step the fused pointwise backward
+    /// over the rows alive and one dgh·W_hh GEMM into their dh; the weight gradients as single GEMMs
+    /// over all packed rows at the end.
+    static func gruSequenceBackward(x: Tensor, h0: Tensor, weightIH wIH: Tensor, weightHH wHH: Tensor, biasIH bIH: Tensor,
+                                    biasHH bHH: Tensor, packing: SequencePacking, xPacked: Tensor, hIn: Tensor, saved: Tensor,
+                                    dY g: Tensor) {
+        let hidden = h0.shape[1], total = packing.total
+        let dgi = Tensor(uninitialized: [total, 3 * hidden])              // [N, 3H]
+        let dgh = Tensor(uninitialized: [total, 3 * hidden])              // [N, 3H]
+        // Each read by two products (dh and dW_hh; dx and dW_ih): rounded once, as they are formed.
+        let dgiRounded = RoundedGradient(rows: total, width: 3 * hidden), dghRounded = RoundedGradient(rows: total, width: 3 * hidden)
+        let dh = Tensor(zeros: [packing.batch, hidden])                    // sorted rows
+        let dhNext = Tensor(uninitialized: [packing.batch, hidden])
+        let dy = Tensor(uninitialized: [total, hidden])                    // g in packed order
+        packing.pack(g.data, width: hidden, into: dy.data)
+        for t in stride(from: packing.steps - 1, through: 0, by: -1) where packing.active[t] > 0 {
+            let (n, row) = (packing.active[t], packing.offsets[t])
+            Kernels.add(dy.data + row * hidden, dh.data, into: dhNext.data, count: n * hidden)
+            Recurrent.gruBackward(batch: n, hidden: hidden, dhNext: dhNext.data, dhNextStride: hidden,
+                                  saved: saved.data + row * 4 * hidden, h: hIn.data + row * hidden, hStride: hidden,
+                                  dgi: dgi.data + row * 3 * hidden, dgiStride: 3 * hidden,
+                                  dgh: dgh.data + row * 3 * hidden, dh: dh.data, dhStride: hidden,
+                                  dgiRounded: dgiRounded?.row(row), dghRounded: dghRounded?.row(row))
+            gemm(dgh.data + row * 3 * hidden, wHH.data, dh.data, m: n, n: hidden, k: 3 * hidden, accumulate: true, weight: wHH.storage,
+                 convertedA: dghRounded?.operand(from: row, m: n, n: hidden, k: 3 * hidden))
+        }
+        initialStateGradient(h0, sorted: dh, packing: packing)
+        packedWeightGradients(dgates: dgh, rounded: dghRounded, inputs: hIn, weight: wHH, bias: bHH, rows: total)
+        sequenceInputGradients(dgates: dgi, rounded: dgiRounded, x: x, xPacked: xPacked, weight: wIH, bias: bIH, packing: packing)
+        withExtendedLifetime((dgiRounded, dghRounded)) {}          // the products read them through raw pointers
+    }
+}
+
 /// A whole batch-first LSTM layer: x [B, T, I], h0 and c0 [B, H] → (y [B, T, H], c [B, H]), c being
 /// each row's cell after its last step (c_T without `lengths`).
 public func lstmSequence(_ x: Tensor, _ h0: Tensor, _ c0: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor, biasHH: Tensor,
@@ -162,4 +196,82 @@ public func lstmSequence(_ x: Tensor, _ h0: Tensor, _ c0: Tensor, weightIH: Tens
                inputs: inputs, outputs: [y, cLast])
     }
     return (y, cLast)
+}
+
+extension Gradients {
+    /// Backward of `lstmSequence`, as `gruSequenceBackward`; d(gates) is shared by both GEMMs, and
+    /// the last cell's gradient enters each row at its last step.
+    static func lstmSequenceBackward(x: Tensor, h0: Tensor, c0: Tensor, weightIH wIH: Tensor, weightHH wHH: Tensor,
+                                     biasIH bIH: Tensor, biasHH bHH: Tensor, packing: SequencePacking, xPacked: Tensor,
+                                     hIn: Tensor, cIn: Tensor, saved: Tensor, dY g: Tensor, dC gc: Tensor?) {
+        let hidden = h0.shape[1], total = packing.total
+        let dgates = Tensor(uninitialized: [total, 4 * hidden])          // [N, 4H], shared by both GEMMs
+        // Read by four products (dh, dW_hh, dx, dW_ih): rounded once, as it is formed.
+        let dgatesRounded = RoundedGradient(rows: total, width: 4 * hidden)
+        let dh = Tensor(zeros: [packing.batch, hidden])                    // sorted rows
+        // d(last cell) enters each row at its last step; until then the row is not touched.
+        let dc = Tensor(zeros: [packing.batch, hidden])
+        if let gc { packing.sortRows(gc.data, width: hidden, into: dc.data) }
+        let dhNext = Tensor(uninitialized: [packing.batch, hidden])
+        let dy = Tensor(uninitialized: [total, hidden])
+        packing.pack(g.data, width: hidden, into: dy.data)
+        for t in stride(from: packing.steps - 1, through: 0, by: -1) where packing.active[t] > 0 {
+            let (n, row) = (packing.active[t], packing.offsets[t])
+            Kernels.add(dy.data + row * hidden, dh.data, into: dhNext.data, count: n * hidden)
+            let dgt = dgates.data + row * 4 * hidden
+            Recurrent.lstmBackward(batch: n, hidden: hidden, dhNext: dhNext.data, dhNextStride: hidden,
+                                   dcNext: dc.data, dcNextStride: hidden, saved: saved.data + row * 5 * hidden,
+                                   c: cIn.data + row * hidden, cStride: hidden, dgates: dgt, dgatesStride: 4 * hidden,
+                                   dc: dc.data, dcStride: hidden, dgatesRounded: dgatesRounded?.row(row))
+            gemm(dgt, wHH.data, dh.data, m: n, n: hidden, k: 4 * hidden, weight: wHH.storage,
+                 convertedA: dgatesRounded?.operand(from: row, m: n, n: hidden, k: 4 * hidden))
+        }
+        initialStateGradient(h0, sorted: dh, packing: packing)
+        initialStateGradient(c0, sorted: dc, packing: packing)
+        packedWeightGradients(dgates: dgates, rounded: dgatesRounded, inputs: hIn, weight: wHH, bias: bHH, rows: total)
+        sequenceInputGradients(dgates: dgates, rounded: dgatesRounded, x: x, xPacked: xPacked, weight: wIH, bias: bIH, packing: packing)
+        withExtendedLifetime(dgatesRounded) {}                     // the products read it through raw pointers
+    }
+
+    /// An initial state's gradient, from the sorted rows the backward pass kept it in.
+    private static func initialStateGradient(_ state: Tensor, sorted: Tensor, packing: SequencePacking) {
+        guard state.requiresGrad else { return }
+        let d = Tensor(uninitialized: state.shape)
+        packing.unsortRows(sorted.data, width: state.shape[1], into: d.data)
+        accumulate(state, d, fresh: true)
+    }
+
+    /// dW (+)= dgatesᵀ·inputs and db += Σ dgates over all packed rows, one GEMM per weight.
+    /// `rounded` is dgates in bfloat16, when the backward pass made it.
+    private static func packedWeightGradients(dgates: Tensor, rounded: RoundedGradient?, inputs: Tensor, weight: Tensor,
+                                              bias: Tensor, rows total: Int) {
+        let (outF, inF) = (weight.shape[0], weight.shape[1])
+        if weight.requiresGrad {
+            let (dw, accumulate) = gradTarget(weight)
+            gemm(dgates.data, inputs.data, dw.data, m: outF, n: inF, k: total, transposeA: true, accumulate: accumulate,
+                 convertedA: rounded?.operand(m: outF, n: inF, k: total))
+        }
+        if bias.requiresGrad { addColumnSums(dgates.data, rows: total, cols: outF, into: gradBuffer(bias).data) }
+    }
+
+    /// The input side of a packed recurrent layer: gi = xPacked·W_ihᵀ + b_ih, so dW_ih and db_ih come
+    /// from the packed rows and dx is scattered back to [B, T, I] (zero where a row did not run).
+    private static func sequenceInputGradients(dgates: Tensor, rounded: RoundedGradient?, x: Tensor, xPacked: Tensor, weight: Tensor,
+                                               bias: Tensor, packing: SequencePacking) {
+        let (outF, inF) = (weight.shape[0], weight.shape[1])
+        let total = packing.total
+        if x.requiresGrad {
+            let dxPacked = Tensor(uninitialized: [total, inF])
+            gemm(dgates.data, weight.data, dxPacked.data, m: total, n: inF, k: outF, weight: weight.storage,
+                 convertedA: rounded?.operand(m: total, n: inF, k: outF))
+            if total == packing.batch * packing.steps, x.grad == nil {
+                let dx = Tensor(uninitialized: x.shape)
+                packing.unpack(dxPacked.data, width: inF, into: dx.data, add: false)
+                accumulate(x, dx, fresh: true)
+            } else {
+                packing.unpack(dxPacked.data, width: inF, into: gradBuffer(x).data, add: true)
+            }
+        }
+        packedWeightGradients(dgates: dgates, rounded: rounded, inputs: xPacked, weight: weight, bias: bias, rows: total)
+    }
 }

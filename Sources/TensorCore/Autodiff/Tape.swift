@@ -2,7 +2,7 @@
 ///
 /// While a tape is active (`Tape.record { … }`), every op whose inputs need gradients appends one
 /// entry: the op with what its backward rule needs, and the tensors it produced. `backward(from:)`
-/// walks the entries in reverse, calling the rule in `Gradients.swift` for each. Without an active
+/// walks the entries in reverse, calling the rule in `Gradients` for each. Without an active
 /// tape (inference) nothing is recorded: an op costs one nil check.
 public final class Tape {
     struct Entry {
@@ -105,4 +105,18 @@ func gradBuffer(_ t: Tensor) -> Tensor {
     let g = Tensor(zeros: t.shape)
     t.grad = g
     return g
+}
+
+/// Appends `op` to the active tape when some input needs a gradient; every op calls this after its forward.
+@inline(__always)
+func record(_ op: @autoclosure () -> Op, inputs: [Tensor], outputs: [Tensor]) {
+    guard willRecord(inputs), let tape = Tape.active else { return }
+    tape.append(op(), outputs: outputs)
+}
+
+/// Whether an op on `inputs` will be recorded: a tape is active and some input needs a gradient.
+/// Fused ops ask first, to save what backward needs only when it will run.
+@inline(__always)
+func willRecord(_ inputs: [Tensor]) -> Bool {
+    Tape.isRecording && inputs.contains(where: \.requiresGrad)
 }

@@ -139,7 +139,7 @@ public func logSumExp(_ p: UnsafePointer<Float>, count: Int) -> Float {
 }
 
 /// `logSumExp` of each of `rows` consecutive rows of `width` logits, the rows split across the
-/// cores: a beam's three rows of 3,000 logits cost a decoding step about 10 µs on one. With
+/// cores (a beam's few rows of a vocabulary's logits are worth splitting). With
 /// `blockMaxima` ([rows, ⌈width / block⌉]), also each row's largest logit in every block of `block`
 /// (the row's maximum is taken from those), which lets a search skip blocks that cannot matter.
 public func logSumExpRows(_ p: UnsafePointer<Float>, rows: Int, width: Int, block: Int = 256,

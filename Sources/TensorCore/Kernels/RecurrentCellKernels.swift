@@ -35,7 +35,7 @@ enum Recurrent {
                            out: UnsafeMutablePointer<Float>, outStride: Int,
                            saved: UnsafeMutablePointer<Float>?) {
         Threads.parallelRanges(batch, minimumPerThread: cellRows(hidden: H, gates: 3)) { rows in
-            if FewRows.available {
+            if CPUFeatures.hasAVX512 {
                 // The same loop on sixteen lanes (CKernels' RecurrentCells.c), the same values.
                 captioner_gru_cell(Int32(rows.lowerBound), Int32(rows.upperBound), Int32(H), gi, Int32(giStride), gh,
                                    h, Int32(hStride), out, Int32(outStride), saved)
@@ -139,7 +139,7 @@ enum Recurrent {
                             cOut: UnsafeMutablePointer<Float>, cOutStride: Int,
                             saved: UnsafeMutablePointer<Float>?) {
         Threads.parallelRanges(batch, minimumPerThread: cellRows(hidden: H, gates: 4)) { rows in
-            if FewRows.available {
+            if CPUFeatures.hasAVX512 {
                 // The same loop on sixteen lanes (CKernels' RecurrentCells.c), the same values.
                 captioner_lstm_cell(Int32(rows.lowerBound), Int32(rows.upperBound), Int32(H), gi, Int32(giStride), gh,
                                     c, Int32(cStride), hOut, Int32(hOutStride), cOut, Int32(cOutStride), saved)

@@ -1,5 +1,5 @@
 /// Plain loops over raw float32 buffers: the non-GEMM work of every op, forward and backward.
-/// Nothing here records on the tape; `Ops.swift` and `Gradients.swift` call these.
+/// Nothing here records on the tape; the ops and their backward rules call these.
 enum Kernels {
     /// The cross-entropy gradient over softmax probabilities p [n, V] as the bfloat16 operand of the
     /// output layer's two gradient products, in the pass that forms it (`linearCrossEntropy`):

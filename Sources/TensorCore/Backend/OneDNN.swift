@@ -1,0 +1,42 @@
+import CDNNL
+import CKernels
+import Foundation
+
+/// oneDNN's CPU engine and stream, created once per process.
+final class OneDNN {
+    static let shared = OneDNN()
+    let engine: dnnl_engine_t
+    let stream: dnnl_stream_t
+
+    private init() {
+        _ = Threads.count   // the OpenMP pool size must be set before oneDNN starts it
+        var engine: dnnl_engine_t?
+        check(dnnl_engine_create(&engine, dnnl_cpu, 0), "engine_create")
+        var stream: dnnl_stream_t?
+        check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream_create")
+        self.engine = engine!
+        self.stream = stream!
+    }
+
+    deinit {
+        dnnl_stream_destroy(stream)
+        dnnl_engine_destroy(engine)
+    }
+}
+
+@inline(__always)
+func check(_ status: dnnl_status_t, _ what: String) {
+    if status != dnnl_success { fatalError("oneDNN \(what) failed with status \(status.rawValue)") }
+}
+
+/// oneDNN dims arrays are fixed at 12 entries (DNNL_MAX_NDIMS).
+func dnnlDims(_ values: [Int]) -> [Int64] {
+    values.map(Int64.init) + Array(repeating: 0, count: 12 - values.count)
+}
+
+func plainDescriptor(dims: [Int], strides: [Int], type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
+    var md = dnnl_memory_desc_t()
+    check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dnnlDims(dims), type, dnnlDims(strides)),
+          "memory_desc_init_by_strides")
+    return md
+}
