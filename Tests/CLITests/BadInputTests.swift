@@ -2,6 +2,7 @@ import Captioning
 import Foundation
 import TensorCore
 import Testing
+import TestSupport
 
 /// SPEC §6 through the real executable: each bad input gets one sentence naming the file (and line),
 /// a non-zero exit, and existing outputs stay as they were.

@@ -1,14 +1,18 @@
 import Foundation
+import TestSupport
 import TensorCore
 
 /// A dataset in the Kaggle layout without pictures (captions.txt and splits/), with random features
-/// for its images in features.safetensors: enough for `caption train` and everything after it.
+/// for its images in features.safetensors: enough for `caption train` and everything after it. It lives
+/// in a `TemporaryDirectory`, removed when the fixture (the suite instance holding it) goes away.
 struct CaptionFixture {
+    let temporary: TemporaryDirectory
     let dir: URL
 
     /// `captions(i)` are image i's captions; `split` is how many images go to train and val (the rest to test).
     init(_ label: String, images: [String], captions: (Int) -> [String], split: (train: Int, val: Int), featureSize: Int, seed: UInt64) throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
+        temporary = try TemporaryDirectory(label)
+        dir = temporary.url
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("splits"), withIntermediateDirectories: true)
         var csv = "image,caption\n"
         for (i, image) in images.enumerated() {

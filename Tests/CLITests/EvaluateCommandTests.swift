@@ -1,14 +1,16 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `caption evaluate` run as users run it: the built executable, its exit status, its one-line errors,
 /// and the outputs it must leave alone when it fails.
 @Suite struct EvaluateCommandTests {
+    let temporary: TemporaryDirectory
     let dir: URL
 
     init() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-evaluate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        temporary = try TemporaryDirectory("cli-evaluate")
+        dir = temporary.url
         try write("references.jsonl", """
             {"image": "a.jpg", "captions": ["a red circle above a blue square", "there is a red circle"], "split": "test"}
             {"image": "b.jpg", "captions": ["two green stars", "a pair of green stars"], "split": "test"}

@@ -1,15 +1,18 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// A Flickr8k copy as `../shared/flickr8k` holds it (original layout, train and dev lists, the test
 /// split withheld), in miniature and with Shapes pictures: every command goes through it as a user
 /// would run it on the real one.
 @Suite struct FlickrLayoutTests {
+    let temporary: TemporaryDirectory
     let dir: URL
     let images = (0..<12).map { String(format: "10%02d_photo.jpg", $0) }
 
     init() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-flickr-\(UUID().uuidString)")
+        temporary = try TemporaryDirectory("cli-flickr")
+        dir = temporary.url
         let text = dir.appendingPathComponent("Flickr8k_text"), pictures = dir.appendingPathComponent("Flicker8k_Dataset")
         try FileManager.default.createDirectory(at: text, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: pictures, withIntermediateDirectories: true)

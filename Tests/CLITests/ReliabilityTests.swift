@@ -2,6 +2,7 @@ import Captioning
 import Foundation
 import TensorCore
 import Testing
+import TestSupport
 
 /// The promises a hostile user tests first, through the real executable: an interrupted run resumes
 /// to the same weights, a diverging run or a bad number damages nothing, and outputs are checked
@@ -243,14 +244,7 @@ import Testing
 
 /// Runs a system command; its exit status.
 func shell(_ command: String, _ arguments: String...) -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: command)
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return -1 }
-    process.waitUntilExit()
-    return process.terminationStatus
+    (try? runCaption(arguments, timeout: .seconds(60), executable: URL(fileURLWithPath: command)))?.status ?? -1
 }
 
 /// A TCP socket listening on a free loopback port, and that port.

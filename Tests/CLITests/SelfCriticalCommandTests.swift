@@ -2,6 +2,7 @@ import Captioning
 import Foundation
 import TensorCore
 import Testing
+import TestSupport
 
 /// `caption train --from MODEL --reward cider-d` through the real executable: it continues the model,
 /// logs rewards, picks the best model by validation CIDEr-D, and resumes exactly after Ctrl-C.

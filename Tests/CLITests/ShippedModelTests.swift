@@ -2,6 +2,7 @@ import Captioning
 import Foundation
 import TensorCore
 import Testing
+import TestSupport
 
 /// The captioner in the box (models/captioner-flickr8k.safetensors): `predict` and `attend` use it
 /// without --model, on real photographs (the scikit-image photos the Vision tests carry).
@@ -40,7 +41,7 @@ import Testing
     }
 
     @Test func attendWithoutAModelDrawsTheShippedOne() throws {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("attend-\(UUID().uuidString).png").path
+        let dir = try TemporaryDirectory("attend"), out = dir.path("attention.png")
         let run = try runCaption(["attend", Self.photos[2], "-o", out, "--beam", "1"])
         if run.stderr.contains("bootstrap") { return }
         #expect(run.status == 0 && FileManager.default.fileExists(atPath: out), "\(run.stderr)")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import CaptionData
 
 /// Every malformed input gives one sentence naming the file and, where there is one, the line.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// The committed output of tools/reference/make_metric_fixtures.py.
 struct ParityFixture: Decodable {
@@ -23,23 +24,12 @@ struct TokenizerCase: Decodable {
     let tokenized: String
 }
 
-enum Fixtures {
-    static func url(_ name: String) -> URL {
-        guard let url = Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil) else {
-            fatalError("missing fixture \(name); run tools/reference/make_metric_fixtures.py")
-        }
-        return url
-    }
+/// The committed fixtures of this test target (tools/reference/make_metric_fixtures.py writes them).
+let fixtures = Fixtures(bundle: .module)
 
-    static let parity: ParityFixture = {
-        try! JSONDecoder().decode(ParityFixture.self, from: Data(contentsOf: url("metric_parity.json")))
-    }()
-
-    static let tokenizerStress: [TokenizerCase] = {
-        try! JSONDecoder().decode([TokenizerCase].self, from: Data(contentsOf: url("tokenizer_stress.json")))
-    }()
-
-    static let tokenizerCases: [TokenizerCase] = {
-        try! JSONDecoder().decode([TokenizerCase].self, from: Data(contentsOf: url("tokenizer_cases.json")))
-    }()
+/// The parsed fixtures, read once for all the suites.
+extension Fixtures {
+    static let parity: ParityFixture = try! fixtures.json(ParityFixture.self, "metric_parity.json")
+    static let tokenizerStress: [TokenizerCase] = try! fixtures.json([TokenizerCase].self, "tokenizer_stress.json")
+    static let tokenizerCases: [TokenizerCase] = try! fixtures.json([TokenizerCase].self, "tokenizer_cases.json")
 }

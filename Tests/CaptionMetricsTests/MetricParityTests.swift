@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import CaptionMetrics
 
 /// Compares the native metrics with pycocoevalcap / NLTK outputs stored by make_metric_fixtures.py.

@@ -3,15 +3,18 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Testing
+import TestSupport
 import Vision
 @testable import CaptionServer
 
 @Suite(.serialized) struct BatchingTests {
     @Test func concurrentRequestsShareModelRuns() async throws {
         let encoder = QuadrantEncoder()
-        // A long wait so that requests sent together certainly meet in one batch.
-        let server = try testServer({ $0.maxBatch = 8; $0.maxWait = .milliseconds(400) }, encoder: encoder)
-        let png = try fixture("chelsea.png")
+        let server = try testServer({ $0.maxBatch = 8 }, encoder: encoder)
+        let png = try fixtures.data("chelsea.png")
+        // The first model run is held until the other requests are queued behind it, so they
+        // certainly meet in one batch (no time window to hope they arrive within).
+        encoder.hold()
         try await server.application().test(.router) { client in
             let sizes = try await withThrowingTaskGroup(of: Int.self) { group in
                 for beam in [1, 1, 2, 3, 3, 1] {  // mixed options still share the encoder run
@@ -22,6 +25,8 @@ import Vision
                         return try #require(try json(response)["timing"] as? [String: Any])["batch_size"] as? Int ?? 0
                     }
                 }
+                try await waitUntilQueued(6, encoder: encoder, server: server)
+                encoder.release()
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(sizes.max() ?? 0 > 1, "batch sizes \(sizes)")
@@ -39,10 +44,14 @@ import Vision
 
     @Test func batchedCaptionsEqualOneAtATime() async throws {
         // Batching must not change what the model says: same images alone and together.
-        let jpeg = try fixture("chelsea.jpg"), png = try fixture("chelsea.png")
+        let jpeg = try fixtures.data("chelsea.jpg"), png = try fixtures.data("chelsea.png")
         func captions(maxBatch: Int) async throws -> [String] {
-            let server = try testServer { $0.maxBatch = maxBatch; $0.maxWait = .milliseconds(300) }
-            return try await server.application().test(.router) { client in
+            // The first model run is held until all three images are queued: with maxBatch > 1 they
+            // certainly share a batch.
+            let encoder = QuadrantEncoder()
+            let server = try testServer({ $0.maxBatch = maxBatch }, encoder: encoder)
+            encoder.hold()
+            let result = try await server.application().test(.router) { client in
                 try await withThrowingTaskGroup(of: (Int, String).self) { group in
                     for (index, (data, type)) in [(jpeg, "image/jpeg"), (png, "image/png"), (jpeg, "image/jpeg")].enumerated() {
                         group.addTask {
@@ -51,9 +60,13 @@ import Vision
                             return (index, try #require(try json(response)["caption"] as? String))
                         }
                     }
+                    try await waitUntilQueued(3, encoder: encoder, server: server)
+                    encoder.release()
                     return try await group.reduce(into: [(Int, String)]()) { $0.append($1) }.sorted { $0.0 < $1.0 }.map(\.1)
                 }
             }
+            if maxBatch > 1 { #expect(encoder.batchSizes.max() ?? 0 > 1, "the images shared a batch: \(encoder.batchSizes)") }
+            return result
         }
         #expect(try await captions(maxBatch: 1) == captions(maxBatch: 8))
     }
@@ -62,16 +75,41 @@ import Vision
         let encoder = QuadrantEncoder()
         let worker = InferenceWorker(model: try tinyModel(), encoder: encoder, maxBatch: 2, maxWait: .milliseconds(1),
                                      metrics: ServerMetrics(), logger: Logger(label: "test"))
-        let pixels = encoder.preprocessing.tensor(for: try ImageDecoder.decode(data: try fixture("chelsea.png"), name: "chelsea.png"))
+        let pixels = encoder.preprocessing.tensor(for: try ImageDecoder.decode(data: try fixtures.data("chelsea.png"), name: "chelsea.png"))
         let options = CaptionOptions(beam: 2, maxWords: 5, attention: false)
         encoder.hold()
         let queued = (0..<5).map { _ in Task { try await worker.caption(pixels: pixels, options: options) } }
         try await waitUntil("the first batch is inside the model") { encoder.isBlocked }
         let finishing = Task { await worker.finish() }
-        try await Task.sleep(for: .milliseconds(20))
+        try await waitUntil("the worker refuses new images") { await !isAccepting(worker, pixels: pixels, options: options) }
         encoder.release()
         await finishing.value
         for task in queued { #expect(try await !task.value.hypotheses.isEmpty, "queued before shutdown, answered") }
         await #expect(throws: ServerError.self) { try await worker.caption(pixels: pixels, options: options) }
+    }
+}
+
+/// Waits until `count` images are in the model (its first run held by `encoder`) or queued behind it.
+func waitUntilQueued(_ count: Int, encoder: QuadrantEncoder, server: CaptionServer) async throws {
+    try await waitUntil("\(count) images are in the model or queued", seconds: 60) {
+        encoder.isBlocked && (encoder.batchSizes.first ?? 0) + Int(gauge(server, "caption_queue_depth") ?? 0) == count
+    }
+}
+
+/// Whether `worker` still takes images, asked without queueing one: a request from a task that is
+/// already cancelled is answered at once, with CancellationError while the worker accepts images
+/// and ServerError.shuttingDown once it is finishing.
+func isAccepting(_ worker: InferenceWorker, pixels: [Float], options: CaptionOptions) async -> Bool {
+    let probe = Task {
+        withUnsafeCurrentTask { $0?.cancel() }
+        return try await worker.caption(pixels: pixels, options: options)
+    }
+    do {
+        _ = try await probe.value
+        return true
+    } catch is ServerError {
+        return false
+    } catch {
+        return true
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
+import TestSupport
 @testable import CaptionServer
 
 /// Every refusal: the status, a JSON `{"error": …}` sentence, and the server still answering after.
@@ -12,13 +13,13 @@ import Testing
 
     @Test func bodyOverTheLimitIs413() async throws {
         let server = try testServer { $0.maxBodyBytes = 4096 }
-        let png = try fixture("chelsea.png")
+        let png = try fixtures.data("chelsea.png")
         #expect(png.count > 4096)
         try await server.application().test(.router) { client in
             let response = try await post(client, type: "image/png", png)
             #expect(response.status == .contentTooLarge)
             #expect(try errorMessage(response).contains("--max-body-mb"))
-            #expect(try await post(client, type: "image/jpeg", try fixture("chelsea.jpg")).status == .ok)
+            #expect(try await post(client, type: "image/jpeg", try fixtures.data("chelsea.jpg")).status == .ok)
         }
     }
 
@@ -31,7 +32,7 @@ import Testing
         }
         let strict = try testServer { $0.maxPixels = 1000 }
         try await strict.application().test(.router) { client in
-            let response = try await post(client, type: "image/jpeg", try fixture("chelsea.jpg"))
+            let response = try await post(client, type: "image/jpeg", try fixtures.data("chelsea.jpg"))
             #expect(response.status == .contentTooLarge)
             #expect(try errorMessage(response).contains("--max-pixels"))
         }
@@ -41,7 +42,7 @@ import Testing
         let server = try testServer()
         try await server.application().test(.router) { client in
             for type in ["text/plain", "image/gif", "application/json", nil] as [String?] {
-                let response = try await post(client, type: type, try fixture("chelsea.png"))
+                let response = try await post(client, type: type, try fixtures.data("chelsea.png"))
                 #expect(response.status == .unsupportedMediaType, "Content-Type \(type ?? "none")")
                 #expect(try errorMessage(response).contains("image/jpeg"))
             }
@@ -53,7 +54,7 @@ import Testing
 
     @Test func corruptTruncatedAndEmptyImagesAre422() async throws {
         let server = try testServer()
-        let jpeg = try fixture("chelsea.jpg"), png = try fixture("chelsea.png")
+        let jpeg = try fixtures.data("chelsea.jpg"), png = try fixtures.data("chelsea.png")
         var generator = SystemRandomNumberGenerator()
         let noise = Data((0..<2000).map { _ in UInt8.random(in: 0...255, using: &generator) })
         let cases: [(String, String, Data)] = [
@@ -76,7 +77,7 @@ import Testing
 
     @Test func badOptionsAre400() async throws {
         let server = try testServer()
-        let png = try fixture("chelsea.png")
+        let png = try fixtures.data("chelsea.png")
         try await server.application().test(.router) { client in
             for query in ["beam=0", "beam=abc", "beam=11", "max_words=0", "max_words=1000", "attention=maybe", "temperature=2"] {
                 let response = try await post(client, "/v1/captions?\(query)", type: "image/png", png)
@@ -101,7 +102,7 @@ import Testing
     @Test func fullQueueIs503WithRetryAfter() async throws {
         let encoder = QuadrantEncoder()
         let server = try testServer({ $0.queueCapacity = 1 }, encoder: encoder)
-        let png = try fixture("chelsea.png")
+        let png = try fixtures.data("chelsea.png")
         encoder.hold()
         try await server.application().test(.router) { client in
             async let first = post(client, type: "image/png", png)
@@ -119,7 +120,7 @@ import Testing
     @Test func requestOverTheTimeoutIs504AndOthersGoOn() async throws {
         let encoder = QuadrantEncoder()
         let server = try testServer({ $0.timeoutSeconds = 0.3 }, encoder: encoder)
-        let png = try fixture("chelsea.png")
+        let png = try fixtures.data("chelsea.png")
         encoder.hold()
         try await server.application().test(.router) { client in
             let slow = try await post(client, type: "image/png", png)
@@ -135,7 +136,7 @@ import Testing
     /// although there are more of them than the queue has places, and /metrics counts the 408s it sent.
     @Test func stalledUploadsGet408AndDoNotHoldTheQueue() async throws {
         let server = try testServer({ $0.queueCapacity = 2; $0.uploadCapacity = 8; $0.bodyTimeoutSeconds = 1 })
-        let png = try fixture("chelsea.png")
+        let png = try fixtures.data("chelsea.png")
         try await server.application().test(.live) { client in
             let stalled = try await stalledUploads(5, to: server, port: try #require(client.port))
             let valid = try await post(client, type: "image/png", png)
@@ -156,7 +157,7 @@ import Testing
 
     @Test func uploadsOverTheirLimitAre503() async throws {
         let server = try testServer({ $0.uploadCapacity = 2; $0.bodyTimeoutSeconds = 2 })
-        let png = try fixture("chelsea.png")
+        let png = try fixtures.data("chelsea.png")
         try await server.application().test(.live) { client in
             let stalled = try await stalledUploads(2, to: server, port: try #require(client.port))
             let refused = try await post(client, type: "image/png", png)

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
+import TestSupport
 @testable import CaptionServer
 
 /// Every route answering as documented, in process.
@@ -38,7 +39,7 @@ import Testing
         let server = try testServer()
         try await server.application().test(.router) { client in
             try await client.execute(uri: "/v1/captions?beam=3&max_words=6", method: .post, headers: [.contentType: "image/png"],
-                                     body: ByteBuffer(bytes: try fixture("chelsea.png"))) { response in
+                                     body: ByteBuffer(bytes: try fixtures.data("chelsea.png"))) { response in
                 #expect(response.status == .ok)
                 let body = try json(response)
                 let caption = try #require(body["caption"] as? String)
@@ -62,7 +63,7 @@ import Testing
         let server = try testServer()
         try await server.application().test(.router) { client in
             try await client.execute(uri: "/v1/captions?attention=true&beam=1", method: .post, headers: [.contentType: "image/jpeg"],
-                                     body: ByteBuffer(bytes: try fixture("chelsea.jpg"))) { response in
+                                     body: ByteBuffer(bytes: try fixtures.data("chelsea.jpg"))) { response in
                 #expect(response.status == .ok)
                 let body = try json(response)
                 let caption = try #require(body["caption"] as? String)
@@ -85,7 +86,7 @@ import Testing
         let server = try testServer(architecture: .adaptiveAttentionGRU, neverEnding: true)
         try await server.application().test(.router) { client in
             try await client.execute(uri: "/v1/captions?attention=1&beam=2&max_words=4", method: .post, headers: [.contentType: "image/png"],
-                                     body: ByteBuffer(bytes: try fixture("chelsea.png"))) { response in
+                                     body: ByteBuffer(bytes: try fixtures.data("chelsea.png"))) { response in
                 #expect(response.status == .ok)
                 let attention = try #require(try json(response)["attention"] as? [String: Any])
                 let words = try #require(attention["words"] as? [[String: Any]])
@@ -102,7 +103,7 @@ import Testing
         let server = try testServer(architecture: .showTellGRU)
         try await server.application().test(.router) { client in
             try await client.execute(uri: "/v1/captions?attention=true", method: .post, headers: [.contentType: "image/png"],
-                                     body: ByteBuffer(bytes: try fixture("chelsea.png"))) { response in
+                                     body: ByteBuffer(bytes: try fixtures.data("chelsea.png"))) { response in
                 #expect(response.status == .ok)
                 let body = try json(response)
                 #expect(body["caption"] is String)
@@ -115,7 +116,7 @@ import Testing
         let server = try testServer()
         let (body, type) = multipart([
             ("options", nil, "application/json", Data(#"{"beam": 1, "max_words": 3, "attention": true}"#.utf8)),
-            ("image", "chelsea.png", "image/png", try fixture("chelsea.png")),
+            ("image", "chelsea.png", "image/png", try fixtures.data("chelsea.png")),
         ])
         try await server.application().test(.router) { client in
             try await client.execute(uri: "/v1/captions", method: .post, headers: [.contentType: type], body: body) { response in
@@ -132,7 +133,7 @@ import Testing
         let server = try testServer()
         let (body, type) = multipart([
             ("beam", nil, nil, Data("1".utf8)),
-            ("file", "photo.jpg", "image/jpeg", try fixture("chelsea.jpg")),
+            ("file", "photo.jpg", "image/jpeg", try fixtures.data("chelsea.jpg")),
         ])
         try await server.application().test(.router) { client in
             try await client.execute(uri: "/v1/captions?beam=4", method: .post, headers: [.contentType: type], body: body) { response in
@@ -147,7 +148,7 @@ import Testing
         let server = try testServer()
         try await server.application().test(.router) { client in
             try await client.execute(uri: "/v1/captions", method: .post, headers: [.contentType: "image/png"],
-                                     body: ByteBuffer(bytes: try fixture("chelsea.png")))
+                                     body: ByteBuffer(bytes: try fixtures.data("chelsea.png")))
             try await client.execute(uri: "/v1/captions", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "hi"))
             try await client.execute(uri: "/no/such/thing", method: .get)
             try await client.execute(uri: "/metrics", method: .get) { response in

@@ -7,6 +7,7 @@ import Layers
 import Logging
 import TensorCore
 import Testing
+import TestSupport
 import Vision
 
 /// A tiny random-weight model over a small vocabulary: real decoding, in microseconds.
@@ -87,10 +88,8 @@ func testServer(_ configure: (inout ServerConfiguration) -> Void = { _ in }, enc
                              logger: Logger(label: "caption-server-tests"))
 }
 
-func fixture(_ name: String) throws -> Data {
-    let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil), "missing fixture \(name)")
-    return try Data(contentsOf: url)
-}
+/// The committed fixtures of this test target.
+let fixtures = Fixtures(bundle: .module)
 
 func json(_ response: TestResponse) throws -> [String: Any] {
     let object = try JSONSerialization.jsonObject(with: Data(buffer: response.body))
@@ -130,9 +129,9 @@ func pngHeader(width: UInt32, height: UInt32) -> Data {
 }
 
 /// Polls until `condition` holds (or fails the test after `seconds`).
-func waitUntil(_ what: String, seconds: Double = 5, _ condition: () -> Bool) async throws {
+func waitUntil(_ what: String, seconds: Double = 5, _ condition: () async -> Bool) async throws {
     let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-    while !condition() {
+    while await !condition() {
         guard ContinuousClock.now < deadline else { Issue.record("timed out waiting until \(what)"); return }
         try await Task.sleep(for: .milliseconds(5))
     }

@@ -5,14 +5,14 @@ import Layers
 import TensorCore
 @testable import Captioning
 
-/// A committed fixture of this test target.
-func fixture(_ name: String) throws -> SafeTensors { try loadFixture(name, from: .module) }
+/// The committed fixtures of this test target.
+let fixtures = Fixtures(bundle: .module)
 
 /// The four decoders against the PyTorch twin (tools/reference/make_decoder_fixtures.py): loss and
 /// every parameter's gradient for one teacher-forced batch, and greedy and beam-3 captions of a
 /// peaked model.
 @Suite struct DecoderParityTests {
-    static let f = try! fixture("decoders.safetensors")
+    static let f = try! fixtures.safetensors("decoders.safetensors")
     static let (vocabulary, features, embedding, hidden, attention) = (19, 10, 8, 12, 7)
 
     func build(_ arch: Architecture) throws -> CaptionDecoder {

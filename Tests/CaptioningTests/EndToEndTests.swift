@@ -1,6 +1,7 @@
 import CaptionData
 import Foundation
 import Testing
+import TestSupport
 import TensorCore
 @testable import Captioning
 
@@ -82,8 +83,7 @@ import TensorCore
 
     @Test(arguments: ["kaggle", "flickr8k", "flickr30k", "flickr30k-kaggle", "folder-csv", "karpathy"])
     func trainResumePredict(_ layout: String) throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         let dataset = try CaptionDataset.load(try Self.write(layout, in: dir), checkImages: false)
         let expectedLayout: [String: DatasetLayout] = [
             "kaggle": .flickr8kKaggle, "flickr8k": .flickr8kOriginal, "flickr30k": .flickr30kToken,
@@ -130,8 +130,7 @@ import TensorCore
     }
 
     @Test func imagesWithoutFeaturesAreCountedAndEmptySplitsRejected() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         let dataset = try CaptionDataset.load(try Self.write("kaggle", in: dir), checkImages: false)
         let url = dir.appendingPathComponent("few.safetensors")
         let names = String(decoding: try JSONEncoder().encode(Array(Self.images.prefix(5))), as: UTF8.self)
@@ -149,8 +148,7 @@ import TensorCore
 
 @Suite struct FeatureStoreFitTests {
     @Test func attentionModelsNeedGridFeaturesOfTheRightSize() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         let model = try ToyTask().model(.softAttentionGRU)          // 8 feature channels
         let pooledOnly = dir.appendingPathComponent("pooled.safetensors")
         try SafeTensors(tensors: ["pooled": Tensor(zeros: [1, 8])], metadata: ["images": "[\"a.png\"]"]).write(to: pooledOnly)

@@ -1,6 +1,7 @@
 import Foundation
 import TensorCore
 import Testing
+import TestSupport
 @testable import Captioning
 
 @Suite struct FeatureFileWriterTests {
@@ -16,16 +17,9 @@ import Testing
         return url
     }
 
-    func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("features-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-
     @Test(arguments: [false, true])
     func partsJoinInOrderAndReadBack(float16: Bool) throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         let a = try part(dir, "a.safetensors", images: ["1.jpg", "2.jpg"], seed: 1)
         let b = try part(dir, "b.safetensors", images: ["3.jpg"], seed: 2)
         let out = dir.appendingPathComponent("features.safetensors")
@@ -48,8 +42,7 @@ import Testing
     }
 
     @Test func truncatedFeatureFileIsOneSentence() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         let a = try part(dir, "a.safetensors", images: ["1.jpg", "2.jpg"], seed: 1)
         let whole = try Data(contentsOf: a)
         let cut = dir.appendingPathComponent("cut.safetensors")
@@ -61,8 +54,7 @@ import Testing
     }
 
     @Test func partsThatDisagreeAreRefusedNamingTheFile() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         let a = try part(dir, "a.safetensors", images: ["1.jpg"], seed: 1)
         let again = try part(dir, "again.safetensors", images: ["1.jpg"], seed: 1)
         let other = try part(dir, "other.safetensors", images: ["9.jpg"], seed: 1, encoder: "resnet18")

@@ -1,20 +1,21 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Captioning
 
 /// Feature files found by fuzzing FeatureStore (Fuzz/Harnesses/Safetensors, docs/fuzzing.md): each
 /// used to trap the process on arithmetic overflow and must now be refused with one sentence.
 @Suite struct FeatureStoreFuzzFindingsTests {
-    func store(header: String) throws -> (URL, Result<FeatureStore, Error>) {
+    func store(header: String, in dir: TemporaryDirectory) throws -> (URL, Result<FeatureStore, Error>) {
         let json = Array(header.utf8)
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("features-\(UUID().uuidString).safetensors")
+        let url = dir.url("features.safetensors")
         try Data(withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json).write(to: url)
         return (url, Result { try FeatureStore(url) })
     }
 
     func message(_ header: String) throws -> (String, String) {
-        let (url, result) = try store(header: header)
-        defer { try? FileManager.default.removeItem(at: url) }
+        let dir = try TemporaryDirectory()
+        let (url, result) = try store(header: header, in: dir)
         guard case .failure(let error) = result else {
             Issue.record("\(header) was accepted")
             return ("", url.path)

@@ -9,8 +9,7 @@ import Vision
 /// PyTorch computed.
 @Suite struct TwinImportTests {
     func tensors(_ name: String) throws -> [String: Tensor] {
-        let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil))
-        return try CheckpointReader.read(url).mapValues { Tensor(shape: $0.shape, values: try $0.floats()) }
+        try CheckpointReader.read(fixtures.url(name)).mapValues { Tensor(shape: $0.shape, values: try $0.floats()) }
     }
 
     @Test(arguments: [("twin_soft_attention.pth", Architecture.softAttentionGRU), ("twin_show_tell_lstm_legacy.pth", .showTellLSTM)])

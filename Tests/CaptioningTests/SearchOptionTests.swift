@@ -38,12 +38,20 @@ import TensorCore
         let decoder = try bigramDecoder(preferences: [0, 0, -3, 0, 3, 1])
         let free = beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 6, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
         #expect(free.tokens == [4, 4, 4, 4, 4, 4])
-        for h in beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 6, blockRepeatedTrigrams: true, allowUnknown: true))[0] {
+        let blocked = beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 6, blockRepeatedTrigrams: true, allowUnknown: true))[0]
+        // The check below needs hypotheses long enough to repeat a trigram (4 words or more): without
+        // one, it would pass having compared nothing.
+        #expect(!blocked.isEmpty)
+        #expect(blocked.contains { $0.tokens.count >= 4 }, "no blocked hypothesis could repeat a trigram: \(blocked.map(\.tokens))")
+        var trigramPairsCompared = 0
+        for h in blocked {
             var seen = Set<[Int32]>()
             for i in 0..<max(0, h.tokens.count - 2) {
+                trigramPairsCompared += seen.count
                 #expect(seen.insert(Array(h.tokens[i..<(i + 3)])).inserted, "trigram repeated in \(h.tokens)")
             }
         }
+        #expect(trigramPairsCompared > 0)
     }
 
     @Test func aBeamThatNeverEndsStillReturnsItsBestHypothesis() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Layers
 import TensorCore
 @testable import Captioning
@@ -44,12 +45,6 @@ struct ToyTask {
     }
 }
 
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("captioner-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
 @Suite struct TrainerTests {
     @Test(arguments: Architecture.allCases)
     func learnsTheToyTask(_ arch: Architecture) throws {
@@ -64,8 +59,7 @@ func temporaryDirectory() throws -> URL {
         options.plateauPatience = 100
         let trainer = try Trainer(model: model, samples: task.samples, features: task.features, options: options,
                                   validate: { ["accuracy": task.accuracy($0)] })
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         let summary = try trainer.run(checkpoint: dir.appendingPathComponent("c.ckpt"), bestModel: dir.appendingPathComponent("m.safetensors"),
                                       log: dir.appendingPathComponent("log.jsonl"))
         #expect(summary.history.first!.trainLoss > summary.history.last!.trainLoss * 3, "\(arch): loss did not fall")
@@ -90,8 +84,7 @@ func temporaryDirectory() throws -> URL {
     @Test(arguments: [Architecture.showTellLSTM, .softAttentionGRU])
     func interruptedRunResumesToTheSameWeights(_ arch: Architecture) throws {
         let task = ToyTask()
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         let validate: (CaptionDecoder) -> [String: Double] = { ["BLEU-4": task.accuracy($0)] }
 
         let straight = try task.model(arch)
@@ -119,8 +112,7 @@ func temporaryDirectory() throws -> URL {
 
     @Test func sameSeedSameRun() throws {
         let task = ToyTask()
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         var weights: [[Float]] = []
         for run in 0..<2 {
             let model = try task.model(.showTellGRU)
@@ -133,8 +125,7 @@ func temporaryDirectory() throws -> URL {
 
     @Test func timeBudgetStopsTraining() throws {
         let task = ToyTask()
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         var o = options(epochs: 1000)
         o.timeBudget = 0.3
         let summary = try Trainer(model: try task.model(.showTellGRU), samples: task.samples, features: task.features, options: o, validate: nil)
@@ -154,8 +145,7 @@ func temporaryDirectory() throws -> URL {
             _ = try Trainer(model: model, samples: task.samples, features: InMemoryFeatures(pooled: task.features.pooled, grid: nil),
                             options: TrainingOptions(), validate: nil)
         }
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         let plainModel = dir.appendingPathComponent("m.safetensors")
         try model.save(to: plainModel)
         let trainer = try Trainer(model: model, samples: task.samples, features: task.features, options: TrainingOptions(), validate: nil)
@@ -166,8 +156,7 @@ func temporaryDirectory() throws -> URL {
 @Suite struct ModelFileTests {
     @Test func savesAndLoadsEveryArchitecture() throws {
         let task = ToyTask()
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         for arch in Architecture.allCases {
             let model = try task.model(arch)
             let url = dir.appendingPathComponent("\(arch.rawValue).safetensors")
@@ -181,8 +170,7 @@ func temporaryDirectory() throws -> URL {
     }
 
     @Test func foreignTruncatedAndMismatchedFilesAreRejected() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let temporary = try TemporaryDirectory(), dir = temporary.url
         let model = try ToyTask().model(.showTellGRU)
         let url = dir.appendingPathComponent("m.safetensors")
         try model.save(to: url)

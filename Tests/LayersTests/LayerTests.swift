@@ -4,8 +4,8 @@ import TestSupport
 import TensorCore
 @testable import Layers
 
-/// A committed fixture of this test target.
-func fixture(_ name: String) throws -> SafeTensors { try loadFixture(name, from: .module) }
+/// The committed fixtures of this test target.
+let fixtures = Fixtures(bundle: .module)
 
 /// The tensors stored under `prefix` with the prefix removed.
 func entries(_ f: SafeTensors, _ prefix: String) -> [String: Tensor] {
@@ -15,7 +15,7 @@ func entries(_ f: SafeTensors, _ prefix: String) -> [String: Tensor] {
 /// Each layer built from PyTorch's state dict through `ParameterSource`, run forward and backward:
 /// outputs to 1e-5, gradients of every parameter and input to 1e-4.
 @Suite struct LayerParityTests {
-    static let f = try! fixture("layers.safetensors")
+    static let f = try! fixtures.safetensors("layers.safetensors")
 
     func run(_ name: String, build: (ParameterSource) throws -> Module, call: (Module, [String: Tensor], [String: IntTensor]) -> [Tensor]) throws {
         let f = Self.f

@@ -6,7 +6,7 @@ import TensorCore
 
 /// Optimizers against three PyTorch steps on the same gradients (float32 both sides).
 @Suite struct OptimizerParityTests {
-    static let f = try! fixture("layers.safetensors")
+    static let f = try! fixtures.safetensors("layers.safetensors")
 
     func steps(_ name: String, _ make: ([(name: String, tensor: Tensor)]) -> Optimizer) {
         let theta = Self.f["optim/theta0"]!.copy()

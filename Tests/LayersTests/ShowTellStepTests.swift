@@ -38,7 +38,7 @@ import TensorCore
     }
 
     @Test func oneTrainingStepMatchesPyTorch() throws {
-        let f = try fixture("layers.safetensors")
+        let f = try fixtures.safetensors("layers.safetensors")
         let source = ParameterSource.load(entries(f, "showtell/param."), origin: "show-tell fixture")
         let model = try ShowTellGRU(vocabulary: 23, features: 12, embedding: 8, hidden: 16, source: source)
         try source.finish()

@@ -8,7 +8,6 @@ import Testing
 @Suite struct ComparisonTests {
     @Test func twoConfigsOneEpochEachWriteTableCurvesAndReport() throws {
         let tiny = try TinyShapes()
-        defer { tiny.remove() }
         let out = tiny.directory.appendingPathComponent("compare")
         let comparison = try Comparison(dataset: try tiny.dataset(), features: try tiny.store(), settings: TinyShapes.settings,
                                         configs: [.showTellGRU, .softAttentionGRU], directory: out)
@@ -57,7 +56,6 @@ import Testing
     /// same settings) gives.
     @Test func aConfigurationTrainsAsTrainDoes() throws {
         let tiny = try TinyShapes()
-        defer { tiny.remove() }
         let out = tiny.directory.appendingPathComponent("compare")
         let comparison = try Comparison(dataset: try tiny.dataset(), features: try tiny.store(), settings: TinyShapes.settings,
                                         configs: [.adaptiveAttentionGRU], directory: out)
@@ -82,7 +80,6 @@ import Testing
     /// A stopped comparison continues where it was: finished configurations are not trained again.
     @Test func resumeKeepsFinishedConfigurations() throws {
         let tiny = try TinyShapes()
-        defer { tiny.remove() }
         let out = tiny.directory.appendingPathComponent("compare")
         func comparison(resume: Bool) throws -> Comparison {
             let c = try Comparison(dataset: try tiny.dataset(), features: try tiny.store(), settings: TinyShapes.settings,
@@ -102,7 +99,6 @@ import Testing
 
     @Test func attentionConfigsNeedGridFeatures() throws {
         let tiny = try TinyShapes()
-        defer { tiny.remove() }
         let pooledOnly = tiny.directory.appendingPathComponent("pooled.safetensors")
         let file = try SafeTensors.read(tiny.features)
         try SafeTensors(tensors: ["pooled": file["pooled"]!], metadata: file.metadata).write(to: pooledOnly)

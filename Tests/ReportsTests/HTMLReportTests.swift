@@ -1,6 +1,7 @@
 @testable import Captioning
 import Foundation
 import Testing
+import TestSupport
 @testable import Reports
 
 @Suite struct HTMLReportTests {
@@ -56,9 +57,7 @@ import Testing
     }
 
     @Test func writesAtomically() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("html-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let temporary = try TemporaryDirectory("html"), directory = temporary.url
         let url = directory.appendingPathComponent("report.html")
         try Self.report(samples: 1).write(to: url)
         #expect(try String(contentsOf: url, encoding: .utf8).contains("test report"))

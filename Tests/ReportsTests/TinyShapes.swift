@@ -1,18 +1,21 @@
 import CaptionData
 import Captioning
 import Foundation
+import TestSupport
 import TensorCore
 
 /// A 20-image Shapes set (16 train, 2 val, 2 test) with real PNG pictures, and a small feature file
 /// (2×2 grid, 6 channels) in place of CNN features, so reports and comparisons run in a second.
+/// Everything is in a `TemporaryDirectory`, removed when the value goes away.
 struct TinyShapes {
+    let temporary: TemporaryDirectory
     let directory: URL
     let data: URL
     let features: URL
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("reports-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        temporary = try TemporaryDirectory("reports-tests")
+        directory = temporary.url
         data = directory.appendingPathComponent("shapes")
         try writeShapesDataset(to: data, images: 20, seed: 3, relations: true, progress: nil)
         features = directory.appendingPathComponent("features.safetensors")
@@ -40,6 +43,4 @@ struct TinyShapes {
         settings.seed = 7
         return settings
     }
-
-    func remove() { try? FileManager.default.removeItem(at: directory) }
 }

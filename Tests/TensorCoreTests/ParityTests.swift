@@ -58,7 +58,7 @@ import TestSupport
         },
     ]
 
-    static let fixtures = try! fixture("ops.safetensors")
+    static let fixtures = try! TensorCoreTests.fixtures.safetensors("ops.safetensors")
 
     @Test func everyFixtureCaseHasAnImplementation() {
         let names = Set(Self.fixtures.tensors.keys.map { String($0.split(separator: "/")[0]) })

@@ -1,12 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import TensorCore
 
 @Suite struct SafetensorsTests {
-    func temporaryFile(_ name: String) -> URL {
-        FileManager.default.temporaryDirectory.appendingPathComponent("captioner-\(UUID().uuidString)-\(name)")
-    }
-
     @Test(arguments: [SafeTensors.FloatFormat.f32, .f16, .bf16])
     func roundTripsEveryDtype(format: SafeTensors.FloatFormat) throws {
         let values: [Float] = [0, 1, -2.5, 3.140625, 1e-3, 65504 / 2]
@@ -14,8 +11,7 @@ import Testing
                                integers: ["ids": IntTensor(shape: [3], values: [0, -7, 2_000_000_000])],
                                metadata: ["arch": "show-tell-gru", "note": "ünïcode ✓"])
         for intFormat in [SafeTensors.IntFormat.i64, .i32] {
-            let url = temporaryFile("rt.safetensors")
-            defer { try? FileManager.default.removeItem(at: url) }
+            let dir = try TemporaryDirectory(), url = dir.url("rt.safetensors")
             try file.write(to: url, floatFormat: format, intFormat: intFormat)
             let back = try SafeTensors.read(url)
             #expect(back.metadata == file.metadata)
@@ -54,7 +50,7 @@ import Testing
     }
 
     @Test func readsWhatPyTorchWrote() throws {
-        let f = try fixture("ops.safetensors")
+        let f = try fixtures.safetensors("ops.safetensors")
         #expect(f.metadata["torch"] != nil)
         #expect(f.tensors["matmul/in.a"]?.shape == [5, 7])
         #expect(f.integers["gather/int.ids"]?.values == [1, 3, 1, 0, 5, 1])
@@ -68,9 +64,8 @@ import Testing
             ("not json", Data([4, 0, 0, 0, 0, 0, 0, 0]) + Data("abcd".utf8), "not a JSON object"),
         ]
         for (label, data, phrase) in cases {
-            let url = temporaryFile(label)
+            let dir = try TemporaryDirectory(), url = dir.url(label)
             try data.write(to: url)
-            defer { try? FileManager.default.removeItem(at: url) }
             do {
                 _ = try SafeTensors.read(url)
                 Issue.record("\(label) was accepted")
@@ -81,15 +76,13 @@ import Testing
         }
         // A truncated body: the header promises more bytes than follow.
         let good = SafeTensors(tensors: ["x": Tensor(shape: [100], repeating: 1)]).serialized()
-        let url = temporaryFile("truncated")
+        let dir = try TemporaryDirectory(), url = dir.url("truncated")
         try good.prefix(good.count - 40).write(to: url)
-        defer { try? FileManager.default.removeItem(at: url) }
         #expect(throws: SafeTensorsError.self) { try SafeTensors.read(url) }
     }
 
     @Test func failedWriteLeavesTheOldFileIntact() throws {
-        let url = temporaryFile("keep.safetensors")
-        defer { try? FileManager.default.removeItem(at: url) }
+        let dir = try TemporaryDirectory(), url = dir.url("keep.safetensors")
         try SafeTensors(tensors: ["x": Tensor(shape: [1], values: [1])]).write(to: url)
         let missingDirectory = URL(fileURLWithPath: "/nonexistent-\(UUID().uuidString)/out.safetensors")
         #expect(throws: AtomicFileError.self) {

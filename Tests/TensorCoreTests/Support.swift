@@ -3,8 +3,8 @@ import Testing
 import TestSupport
 @testable import TensorCore
 
-/// A committed fixture of this test target.
-func fixture(_ name: String) throws -> SafeTensors { try loadFixture(name, from: .module) }
+/// The committed fixtures of this test target.
+let fixtures = Fixtures(bundle: .module)
 
 /// Σ_i sum(outputs[i] ⊙ upstream[i]): a scalar whose gradient w.r.t. each output is its upstream tensor.
 func weightedSum(_ outputs: [Tensor], _ upstream: [Tensor]) -> Tensor {

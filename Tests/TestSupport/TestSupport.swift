@@ -2,15 +2,8 @@ import Foundation
 import TensorCore
 import Testing
 
-/// Helpers the parity suites share: reading a committed fixture and comparing tensors.
-
-/// A safetensors fixture from a test target's `Fixtures/` resources (pass that target's `Bundle.module`).
-public func loadFixture(_ name: String, from bundle: Bundle) throws -> SafeTensors {
-    guard let url = bundle.url(forResource: "Fixtures/\(name)", withExtension: nil) else {
-        throw SafeTensorsError(file: name, problem: "is not among the test resources", fix: "run the script in tools/reference that writes it")
-    }
-    return try SafeTensors.read(url)
-}
+/// Helpers the parity suites share: comparing tensors. (Fixtures: Fixtures.swift; temporary
+/// directories: TemporaryDirectory.swift; the `caption` executable: RunCaption.swift.)
 
 /// Largest absolute difference over the largest reference magnitude (the ∞-norm relative error).
 public func relativeError(_ actual: Tensor, _ expected: Tensor) -> Float {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Vision
 
 /// Tests/VisionTests/Fixtures/checkpoints/expected.json, from tools/reference/make_checkpoint_fixtures.py.
@@ -13,7 +14,7 @@ struct CheckpointExpectations: Decodable {
     let errors: [String: String]
 
     static func load() throws -> CheckpointExpectations {
-        try JSONDecoder().decode(Self.self, from: FixtureFiles.data("checkpoints/expected.json"))
+        try fixtures.json(Self.self, "checkpoints/expected.json")
     }
 
     static let torchDTypes: [String: DType] = [
@@ -28,7 +29,7 @@ struct CheckpointExpectations: Decodable {
     @Test(arguments: expectations.tensors.keys.sorted())
     func readsEveryTensorWithTorchsValues(file: String) throws {
         let expected = Self.expectations.tensors[file]!
-        let tensors = try CheckpointReader.read(FixtureFiles.url("checkpoints/" + file))
+        let tensors = try CheckpointReader.read(fixtures.url("checkpoints/" + file))
         #expect(Set(tensors.keys) == Set(expected.keys))
         for (name, want) in expected {
             guard let tensor = tensors[name] else { continue }
@@ -39,7 +40,7 @@ struct CheckpointExpectations: Decodable {
     }
 
     @Test func int64ValuesSurviveExactly() throws {
-        let tensors = try CheckpointReader.read(FixtureFiles.url("checkpoints/state_dict_legacy.pth"))
+        let tensors = try CheckpointReader.read(fixtures.url("checkpoints/state_dict_legacy.pth"))
         let index = try #require(tensors["index"])
         let values = index.data.withUnsafeBytes { raw in
             (0..<4).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
@@ -50,7 +51,7 @@ struct CheckpointExpectations: Decodable {
 
     @Test(arguments: expectations.errors.keys.sorted())
     func refusesBadFilesWithOneSentenceNamingTheFile(file: String) throws {
-        let url = FixtureFiles.url("checkpoints/" + file)
+        let url = fixtures.url("checkpoints/" + file)
         do {
             let tensors = try CheckpointReader.read(url)
             Issue.record("\(file) was read (\(tensors.count) tensors) instead of refused")
@@ -100,7 +101,7 @@ struct CheckpointExpectations: Decodable {
     /// The real pretrained encoder weights (legacy format, channels-last strides) that
     /// scripts/bootstrap downloads; too big to commit.
     @Test func readsPretrainedEfficientNetLite0WhenDownloaded() throws {
-        let url = FixtureFiles.packageRoot.appendingPathComponent(".cache/weights/efficientnet_lite0.pth")
+        let url = Fixtures.packageRoot.appendingPathComponent(".cache/weights/efficientnet_lite0.pth")
         guard FileManager.default.fileExists(atPath: url.path) else {
             print("skipped: \(url.path) is absent; run scripts/bootstrap to download it")
             return
@@ -125,7 +126,7 @@ struct CheckpointExpectations: Decodable {
 @Suite struct CheckpointRobustnessTests {
     @Test(arguments: ["state_dict_zip.pth", "state_dict_legacy.pth", "tensors.safetensors"])
     func everyTruncationIsAnError(file: String) throws {
-        let data = try FixtureFiles.data("checkpoints/" + file)
+        let data = try fixtures.data("checkpoints/" + file)
         for length in 0..<data.count {
             #expect(throws: CheckpointError.self, "\(file) cut to \(length) bytes") {
                 try CheckpointReader.read(data: data.prefix(length), name: file)
@@ -135,18 +136,31 @@ struct CheckpointExpectations: Decodable {
 
     @Test(arguments: ["state_dict_zip.pth", "state_dict_legacy.pth", "tensors.safetensors"])
     func corruptedBytesNeverCrash(file: String) throws {
-        let original = [UInt8](try FixtureFiles.data("checkpoints/" + file))
+        let original = [UInt8](try fixtures.data("checkpoints/" + file))
+        #expect(try !CheckpointReader.read(data: Data(original), name: file).isEmpty, "\(file) reads before it is corrupted")
+        var refused = 0, read = 0
         for position in original.indices {
             // Deterministic, so a failure names a reproducible byte and value.
             for replacement: UInt8 in [0x00, 0xFF, original[position] ^ 0x55] {
                 var corrupted = original
                 corrupted[position] = replacement
                 do {
-                    _ = try CheckpointReader.read(data: Data(corrupted), name: file)
+                    // A corruption read without complaint still gives tensors whose bytes fit their shapes.
+                    let tensors = try CheckpointReader.read(data: Data(corrupted), name: file)
+                    for (name, tensor) in tensors where tensor.data.count != tensor.elementCount * tensor.dtype.byteSize {
+                        Issue.record("\(file), byte \(position) = \(replacement): \(name) holds \(tensor.data.count) bytes for shape \(tensor.shape)")
+                    }
+                    read += 1
                 } catch is CheckpointError {
-                    continue
+                    refused += 1
+                } catch {
+                    Issue.record("\(file), byte \(position) = \(replacement): \(type(of: error)) instead of a CheckpointError: \(error)")
                 }
             }
         }
+        // Every corruption ended in a CheckpointError or a read (none crashed, none threw anything else),
+        // and the reader noticed corruption rather than reading anything at all.
+        #expect(refused + read == original.count * 3)
+        #expect(refused > 0, "\(file): no corruption of \(original.count) bytes was refused")
     }
 }

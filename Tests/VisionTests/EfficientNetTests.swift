@@ -1,11 +1,12 @@
 import Foundation
 import TensorCore
 import Testing
+import TestSupport
 @testable import Vision
 
 /// The real EfficientNet-Lite weights, present after `scripts/bootstrap`.
 func liteWeightsURL(_ variant: EfficientNetLiteVariant) -> URL {
-    FixtureFiles.packageRoot.appendingPathComponent(".cache/weights/\(variant.name.replacingOccurrences(of: "-", with: "_")).pth")
+    Fixtures.packageRoot.appendingPathComponent(".cache/weights/\(variant.name.replacingOccurrences(of: "-", with: "_")).pth")
 }
 let lite0WeightsURL = liteWeightsURL(.lite0)
 let liteWeightsPresent = EfficientNetLiteVariant.all.allSatisfy { FileManager.default.fileExists(atPath: liteWeightsURL($0).path) }
@@ -21,12 +22,12 @@ struct LitePhotoExpectation: Decodable {
     let pooled: [Float]
 
     var url: URL {
-        image == "chelsea_full.png" ? FixtureFiles.url("images/chelsea_full.png") : FixtureFiles.url("encoders/" + image)
+        image == "chelsea_full.png" ? fixtures.url("images/chelsea_full.png") : fixtures.url("encoders/" + image)
     }
 
     static func load(_ variant: EfficientNetLiteVariant) throws -> [LitePhotoExpectation] {
         let file = "encoders/" + variant.name.replacingOccurrences(of: "efficientnet-", with: "") + "_photos.json"
-        return try JSONDecoder().decode([Self].self, from: FixtureFiles.data(file))
+        return try fixtures.json([Self].self, file)
     }
 }
 
@@ -51,8 +52,8 @@ func cosine(_ a: ArraySlice<Float>, _ b: [Float]) -> Double {
     }
 
     @Test func seededTinyLiteMatchesPyTorchOnAPhotoCrop() throws {
-        let encoder = try ConvNetEncoder.load(Self.tinyVariant, weights: FixtureFiles.url("encoders/lite_tiny.pth"))
-        let expected = try SafeTensors.read(FixtureFiles.url("encoders/lite_tiny.safetensors"))
+        let encoder = try ConvNetEncoder.load(Self.tinyVariant, weights: fixtures.url("encoders/lite_tiny.pth"))
+        let expected = try fixtures.safetensors("encoders/lite_tiny.safetensors")
         let input = try #require(expected["input"])   // [1, 3, 64, 64]
         let result = try encoder.encode(input.scalars, batch: 1, height: 64, width: 64)
         #expect(result.cells == 4 && result.channels == 1280)
@@ -88,7 +89,7 @@ func cosine(_ a: ArraySlice<Float>, _ b: [Float]) -> Double {
 
     @Test func checkpointOfAnotherShapeIsRejectedNamingTheKey() throws {
         // The tiny checkpoint is not Lite0: the first mismatch is named.
-        #expect { try ConvNetEncoder.load(name: "efficientnet-lite0", weights: FixtureFiles.url("encoders/lite_tiny.pth")) } throws: { error in
+        #expect { try ConvNetEncoder.load(name: "efficientnet-lite0", weights: fixtures.url("encoders/lite_tiny.pth")) } throws: { error in
             let text = String(describing: error)
             return text.contains("lite_tiny.pth") && text.contains("`_conv_head.weight`") == false && text.contains("expects")
         }
@@ -99,7 +100,7 @@ func cosine(_ a: ArraySlice<Float>, _ b: [Float]) -> Double {
                      "checkpoints/foreign.pth": "not", "checkpoints/malicious_zip.pth": "refusing",
                      "checkpoints/state_dict_zip.pth": "has no tensor `_conv_stem.weight`"]
         for (file, phrase) in cases {
-            #expect(performing: { try ConvNetEncoder.load(name: "efficientnet-lite0", weights: FixtureFiles.url(file)) }, throws: { error in
+            #expect(performing: { try ConvNetEncoder.load(name: "efficientnet-lite0", weights: fixtures.url(file)) }, throws: { error in
                 let text = String(describing: error)
                 return text.contains(file.split(separator: "/").last!) && text.contains(phrase) && !text.contains("\n")
             })
@@ -111,8 +112,8 @@ func cosine(_ a: ArraySlice<Float>, _ b: [Float]) -> Double {
 @Suite struct EncoderBadInputTests {
     @Test func badImagesInABatchAreReportedAndTheRestEncoded() throws {
         let manifest = try ImageManifest.load()
-        let bad = manifest.errors.map { FixtureFiles.url("images/" + $0.file) }
-        let good = FixtureFiles.url("encoders/coffee.jpg")
+        let bad = manifest.errors.map { fixtures.url("images/" + $0.file) }
+        let good = fixtures.url("encoders/coffee.jpg")
         let urls = [good] + bad + [good]
         let preprocessing = EfficientNetTests.tinyVariant.preprocessing
         let batch = ImageBatch.load(urls, preprocessing: preprocessing)
@@ -126,7 +127,7 @@ func cosine(_ a: ArraySlice<Float>, _ b: [Float]) -> Double {
             #expect(!failure.reason.contains("\n"))
         }
         // The decoded images still encode.
-        let encoder = try ConvNetEncoder.load(EfficientNetTests.tinyVariant, weights: FixtureFiles.url("encoders/lite_tiny.pth"))
+        let encoder = try ConvNetEncoder.load(EfficientNetTests.tinyVariant, weights: fixtures.url("encoders/lite_tiny.pth"))
         let features = try encoder.encode(batch.pixels, batch: 2, height: 64, width: 64)
         #expect(features.pooled[0..<1280] == features.pooled[1280..<2560])
     }

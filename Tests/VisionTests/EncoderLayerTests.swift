@@ -1,6 +1,7 @@
 import Foundation
 import TensorCore
 import Testing
+import TestSupport
 @testable import Vision
 
 /// One convolution or pooling layer as a whole network, so it runs through the same plan machinery.
@@ -43,7 +44,7 @@ struct LayerCase: Decodable, CustomTestStringConvertible {
 
     var testDescription: String { name }
 
-    static let file: SafeTensors = try! SafeTensors.read(FixtureFiles.url("encoders/layers.safetensors"))
+    static let file: SafeTensors = try! fixtures.safetensors("encoders/layers.safetensors")
     static var all: [LayerCase] {
         try! JSONDecoder().decode([LayerCase].self, from: Data(file.metadata["cases"]!.utf8))
     }

@@ -1,25 +1,8 @@
 import Foundation
+import TestSupport
 
-/// Locates the committed fixtures (copied into the test bundle) and the package root.
-enum FixtureFiles {
-    static var root: URL {
-        Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
-    }
-
-    static func url(_ relativePath: String) -> URL {
-        root.appendingPathComponent(relativePath)
-    }
-
-    static func data(_ relativePath: String) throws -> Data {
-        try Data(contentsOf: url(relativePath))
-    }
-
-    /// Tests/VisionTests/FixtureFiles.swift → the package root, for files the bootstrap downloads.
-    static var packageRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-    }
-}
+/// The committed fixtures of this test target (tools/reference/make_*_fixtures.py write them).
+let fixtures = Fixtures(bundle: .module)
 
 /// Tests/VisionTests/Fixtures/images/manifest.json, written by tools/reference/make_vision_fixtures.py.
 struct ImageManifest: Decodable {
@@ -57,7 +40,7 @@ struct ImageManifest: Decodable {
     let preprocess: [Preprocess]
 
     static func load() throws -> ImageManifest {
-        try JSONDecoder().decode(ImageManifest.self, from: FixtureFiles.data("images/manifest.json"))
+        try fixtures.json(ImageManifest.self, "images/manifest.json")
     }
 }
 

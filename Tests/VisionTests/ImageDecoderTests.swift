@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Vision
 
 @Suite struct ImageDecoderTests {
@@ -8,10 +9,10 @@ import Vision
     @Test(arguments: manifest.decode.map(\.file))
     func decodesLikePillow(file: String) throws {
         let entry = Self.manifest.decode.first { $0.file == file }!
-        let image = try ImageDecoder.decode(contentsOf: FixtureFiles.url("images/" + file))
+        let image = try ImageDecoder.decode(contentsOf: fixtures.url("images/" + file))
         #expect(image.width == entry.width)
         #expect(image.height == entry.height)
-        let expected = [UInt8](try FixtureFiles.data("images/" + entry.expected))
+        let expected = [UInt8](try fixtures.data("images/" + entry.expected))
         guard image.pixels.count == expected.count else {
             Issue.record("\(file): \(image.pixels.count) bytes decoded, Pillow has \(expected.count)")
             return
@@ -22,7 +23,7 @@ import Vision
     }
 
     @Test func sniffsTheFormatFromBytesNotTheName() throws {
-        let png = try FixtureFiles.data("images/chelsea.png")
+        let png = try fixtures.data("images/chelsea.png")
         let image = try ImageDecoder.decode(data: png, name: "misnamed.jpg")
         #expect(image.width == 64 && image.height == 48)
     }
@@ -30,7 +31,7 @@ import Vision
     @Test(arguments: manifest.errors.map(\.file))
     func refusesBadInputWithOneSentenceNamingTheFile(file: String) throws {
         let entry = Self.manifest.errors.first { $0.file == file }!
-        let url = FixtureFiles.url("images/" + file)
+        let url = fixtures.url("images/" + file)
         do {
             _ = try ImageDecoder.decode(contentsOf: url)
             Issue.record("\(file) decoded without an error")
@@ -44,7 +45,7 @@ import Vision
     }
 
     @Test func pixelLimitIsCheckedBeforeDecodingAndCanBeRaised() throws {
-        let jpeg = try FixtureFiles.data("images/chelsea.jpg")
+        let jpeg = try fixtures.data("images/chelsea.jpg")
         #expect(throws: ImageError("small.jpg is 64×48 = 0 megapixels, over the 0-megapixel limit; pass --max-pixels to raise it.")) {
             try ImageDecoder.decode(data: jpeg, name: "small.jpg", maxPixels: 3000)
         }
@@ -70,7 +71,7 @@ import Vision
 @Suite struct ImageRobustnessTests {
     @Test(arguments: ["chelsea.jpg", "chelsea_progressive.jpg", "chelsea.png", "chelsea_interlaced.png"])
     func truncationsAreErrors(file: String) throws {
-        let data = try FixtureFiles.data("images/" + file)
+        let data = try fixtures.data("images/" + file)
         // Only cuts into the picture itself: a PNG missing just its IEND chunk (12 bytes) or a JPEG
         // missing just its EOI marker still holds every pixel, and Pillow accepts those too.
         let end = data.count - (file.hasSuffix(".png") ? 12 : 2)
@@ -83,7 +84,7 @@ import Vision
 
     @Test(arguments: ["chelsea.jpg", "chelsea_cmyk.jpg", "chelsea_exif6.jpg", "chelsea_palette.png"])
     func corruptedBytesNeverCrash(file: String) throws {
-        let original = [UInt8](try FixtureFiles.data("images/" + file))
+        let original = [UInt8](try fixtures.data("images/" + file))
         for position in Swift.stride(from: 0, to: original.count, by: 3) {
             var corrupted = original
             corrupted[position] ^= 0x5A

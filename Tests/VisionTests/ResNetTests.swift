@@ -1,6 +1,7 @@
 import Foundation
 import TensorCore
 import Testing
+import TestSupport
 @testable import Vision
 
 @Suite struct ResNetTests {
@@ -13,8 +14,8 @@ import Testing
     @Test(arguments: [0, 1])
     func narrowResNetMatchesPyTorchOnAPhotoCrop(_ which: Int) throws {
         let (file, variant) = Self.narrow[which]
-        let encoder = try ConvNetEncoder.load(variant, weights: FixtureFiles.url("encoders/\(file).pth"))
-        let expected = try SafeTensors.read(FixtureFiles.url("encoders/resnet_narrow.safetensors"))
+        let encoder = try ConvNetEncoder.load(variant, weights: fixtures.url("encoders/\(file).pth"))
+        let expected = try fixtures.safetensors("encoders/resnet_narrow.safetensors")
         let input = try #require(expected["input"])   // [1, 3, 96, 96]
         let result = try encoder.encode(input.scalars, batch: 1, height: 96, width: 96)
         let grid = try #require(expected[file + ".grid"])
@@ -28,11 +29,11 @@ import Testing
 
     @Test func resNetWeightsOfTheWrongDepthAreRefused() throws {
         let deeper = ResNetVariant(name: "resnet34", block: .basic, layers: [3, 4, 6, 3], widths: [8, 16, 24, 32])
-        #expect(performing: { try ConvNetEncoder.load(deeper, weights: FixtureFiles.url("encoders/resnet18_narrow.pth")) },
+        #expect(performing: { try ConvNetEncoder.load(deeper, weights: fixtures.url("encoders/resnet18_narrow.pth")) },
                 throws: { "\($0)".contains("has no tensor `layer1.2.conv1.weight`, which resnet34 needs") })
-        #expect(performing: { try ConvNetEncoder.load(name: "resnet18", weights: FixtureFiles.url("encoders/resnet18_narrow.pth")) },
+        #expect(performing: { try ConvNetEncoder.load(name: "resnet18", weights: fixtures.url("encoders/resnet18_narrow.pth")) },
                 throws: { "\($0)".contains("holds `conv1.weight` with shape [8, 3, 7, 7] where resnet18 expects [64, 3, 7, 7]") })
-        #expect(performing: { try ConvNetEncoder.load(name: "vgg16", weights: FixtureFiles.url("encoders/resnet18_narrow.pth")) },
+        #expect(performing: { try ConvNetEncoder.load(name: "vgg16", weights: fixtures.url("encoders/resnet18_narrow.pth")) },
                 throws: { "\($0)".contains("has no tensor `features.0.weight`, which vgg16 needs") })
     }
 }
@@ -40,8 +41,8 @@ import Testing
 @Suite struct VGG16Tests {
     @Test func narrowVGG16MatchesPyTorchThroughBlock5Conv3() throws {
         // torchvision's features.0 … features.29 at 1/32 of the width, seeded random weights.
-        let encoder = try ConvNetEncoder.loadVGG16(weights: FixtureFiles.url("encoders/vgg16_narrow.pth"), widthDivisor: 32)
-        let expected = try SafeTensors.read(FixtureFiles.url("encoders/vgg16_narrow.safetensors"))
+        let encoder = try ConvNetEncoder.loadVGG16(weights: fixtures.url("encoders/vgg16_narrow.pth"), widthDivisor: 32)
+        let expected = try fixtures.safetensors("encoders/vgg16_narrow.safetensors")
         let input = try #require(expected["input"])   // [1, 3, 64, 64]
         let result = try encoder.encode(input.scalars, batch: 1, height: 64, width: 64)
         let grid = try #require(expected["grid"])     // [1, 4 × 4, 16]
@@ -57,8 +58,8 @@ import Testing
 @Suite struct ArchitectureNamingTests {
     /// Every full-size architecture's state-dict keys and shapes, as PyTorch builds them
     /// (Fixtures/encoders/architecture_shapes.json; no weights).
-    static let shapes: [String: [String: [Int]]] = try! JSONDecoder().decode(
-        [String: [String: [Int]]].self, from: FixtureFiles.data("encoders/architecture_shapes.json"))
+    static let shapes: [String: [String: [Int]]] = try! fixtures.json(
+        [String: [String: [Int]]].self, "encoders/architecture_shapes.json")
 
     /// A checkpoint with exactly PyTorch's keys and shapes, filled with small non-zero values
     /// (variances must stay positive for batch-norm folding). VGG16's 120-million-weight classifier,

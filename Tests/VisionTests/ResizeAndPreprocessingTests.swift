@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Vision
 
 @Suite struct ResizeAndPreprocessingTests {
@@ -8,10 +9,10 @@ import Vision
     @Test(arguments: manifest.resize.map(\.expected))
     func resizesLikePillow(expectedFile: String) throws {
         let entry = Self.manifest.resize.first { $0.expected == expectedFile }!
-        let source = try ImageDecoder.decode(contentsOf: FixtureFiles.url("images/" + entry.source))
+        let source = try ImageDecoder.decode(contentsOf: fixtures.url("images/" + entry.source))
         let method = Interpolation(rawValue: entry.method)!
         let resized = source.resized(width: entry.width, height: entry.height, interpolation: method)
-        let expected = [UInt8](try FixtureFiles.data("images/" + expectedFile))
+        let expected = [UInt8](try fixtures.data("images/" + expectedFile))
         #expect(resized.width == entry.width && resized.height == entry.height)
         let difference = maxAbsoluteDifference(resized.pixels, expected)
         print("\(expectedFile): max difference from Pillow \(difference) levels")
@@ -19,7 +20,7 @@ import Vision
     }
 
     @Test func resizingToTheSameSizeIsIdentity() throws {
-        let source = try ImageDecoder.decode(contentsOf: FixtureFiles.url("images/chelsea.png"))
+        let source = try ImageDecoder.decode(contentsOf: fixtures.url("images/chelsea.png"))
         #expect(source.resized(width: 64, height: 48, interpolation: .bicubic) == source)
     }
 
@@ -40,11 +41,11 @@ import Vision
 
     @Test func fullPhotoMatchesTorchvisionRecipe() throws {
         let entry = Self.manifest.preprocess[0]
-        let image = try ImageDecoder.decode(contentsOf: FixtureFiles.url("images/" + entry.file))
+        let image = try ImageDecoder.decode(contentsOf: fixtures.url("images/" + entry.file))
         let recipe = Preprocessing(resizeShorter: entry.resizeShorter, crop: entry.crop,
                                    interpolation: Interpolation(rawValue: entry.interpolation)!)
         let tensor = recipe.tensor(for: image)
-        let expected = try FixtureFiles.data("images/" + entry.expected).withUnsafeBytes {
+        let expected = try fixtures.data("images/" + entry.expected).withUnsafeBytes {
             Array($0.bindMemory(to: Float.self))
         }
         #expect(tensor.count == entry.shape.reduce(1, *))
@@ -61,7 +62,7 @@ import Vision
     /// for every combination of shrinking, growing and keeping each axis.
     @Test(arguments: [(37, 29), (100, 75), (64, 20), (13, 48), (64, 48), (90, 48)], Interpolation.allCases)
     func windowEqualsFullResizeThenCrop(size: (Int, Int), interpolation: Interpolation) throws {
-        let source = try ImageDecoder.decode(contentsOf: FixtureFiles.url("images/chelsea.png"))
+        let source = try ImageDecoder.decode(contentsOf: fixtures.url("images/chelsea.png"))
         let (width, height) = size
         let full = source.resized(width: width, height: height, interpolation: interpolation)
         for window in [PixelWindow(left: 0, top: 0, width: width, height: height),
