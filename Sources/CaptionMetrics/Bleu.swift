@@ -85,17 +85,26 @@ enum CocoBleu {
     }
 
     static func corpus(_ all: [BleuStatistics]) -> [Double] {
-        var testLength = 0, referenceLength = 0
-        var correct = [0, 0, 0, 0], guess = [0, 0, 0, 0]
+        let sums = BleuSums(all)
+        return score(testLength: sums.testLength, referenceLength: sums.referenceLength, correct: sums.correct, guess: sums.guess)
+    }
+}
+
+/// A corpus's BLEU statistics summed over its sentences, as both flavours start from them.
+struct BleuSums {
+    var testLength = 0, referenceLength = 0
+    var correct = [0, 0, 0, 0], guess = [0, 0, 0, 0]
+
+    /// `guessOfSentence` maps each sentence's n-gram count before it is added (NLTK counts at least 1).
+    init(_ all: [BleuStatistics], guessOfSentence: (Int) -> Int = { $0 }) {
         for s in all {
             testLength += s.testLength
             referenceLength += s.closestReferenceLength
             for k in 0..<4 {
                 correct[k] += s.correct(k)
-                guess[k] += s.guess(k)
+                guess[k] += guessOfSentence(s.guess(k))
             }
         }
-        return score(testLength: testLength, referenceLength: referenceLength, correct: correct, guess: guess)
     }
 }
 
@@ -108,16 +117,9 @@ enum NLTKBleu {
     /// `last` is the corpus's last item (NLTK's smoothing sees only it). nil where NLTK raises
     /// (method6 needs trigrams and a non-zero trigram precision).
     static func corpus(_ all: [BleuStatistics], last: EncodedItem?, smoothing: NLTKSmoothing) -> [Double?] {
-        var hypLength = 0, refLength = 0
-        var numerators = [0, 0, 0, 0], denominators = [0, 0, 0, 0]
-        for s in all {
-            hypLength += s.testLength
-            refLength += s.closestReferenceLength
-            for k in 0..<4 {
-                numerators[k] += s.correct(k)
-                denominators[k] += max(1, s.guess(k))  // modified_precision: max(1, sum(counts))
-            }
-        }
+        // modified_precision divides by max(1, sum(counts)) for each sentence.
+        let sums = BleuSums(all, guessOfSentence: { max(1, $0) })
+        let (hypLength, refLength, numerators, denominators) = (sums.testLength, sums.referenceLength, sums.correct, sums.guess)
         let brevity: Double
         if hypLength > refLength { brevity = 1 } else if hypLength == 0 { brevity = 0 } else {
             brevity = exp(1 - Double(refLength) / Double(hypLength))

@@ -60,18 +60,24 @@ public struct ImageScore: Sendable, Encodable {
         return "{" + fields.map { "\(jsonStringLiteral($0.0)):\($0.1)" }.joined(separator: ",") + "}"
     }
 
-    enum CodingKeys: String, CodingKey {
-        case image, bleu1 = "BLEU-1", bleu2 = "BLEU-2", bleu3 = "BLEU-3", bleu4 = "BLEU-4"
-        case meteor = "METEOR", rougeL = "ROUGE-L", ciderD = "CIDEr-D"
-    }
+    enum CodingKeys: String, CodingKey { case image }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(image, forKey: .image)
-        try c.encode(bleu[0], forKey: .bleu1)
-        try c.encode(bleu[1], forKey: .bleu2)
-        try c.encode(bleu[2], forKey: .bleu3)
-        try c.encode(bleu[3], forKey: .bleu4)
+        try MetricKey.encode(bleu: bleu, meteor: meteor, rougeL: rougeL, ciderD: ciderD, to: encoder)
+    }
+}
+
+/// The metrics' JSON keys, shared by per-image and corpus scores.
+enum MetricKey: String, CodingKey {
+    case bleu1 = "BLEU-1", bleu2 = "BLEU-2", bleu3 = "BLEU-3", bleu4 = "BLEU-4"
+    case meteor = "METEOR", rougeL = "ROUGE-L", ciderD = "CIDEr-D"
+
+    /// Adds the metrics to the object `encoder` writes (beside its other keys).
+    static func encode(bleu: [Double?], meteor: Double?, rougeL: Double, ciderD: Double, to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: MetricKey.self)
+        for (key, value) in zip([MetricKey.bleu1, .bleu2, .bleu3, .bleu4], bleu) { try c.encode(value, forKey: key) }
         try c.encode(meteor, forKey: .meteor)
         try c.encode(rougeL, forKey: .rougeL)
         try c.encode(ciderD, forKey: .ciderD)
@@ -101,8 +107,6 @@ public struct MetricReport: Sendable, Encodable {
     public var perImage: [ImageScore]
 
     enum CodingKeys: String, CodingKey {
-        case bleu1 = "BLEU-1", bleu2 = "BLEU-2", bleu3 = "BLEU-3", bleu4 = "BLEU-4"
-        case meteor = "METEOR", rougeL = "ROUGE-L", ciderD = "CIDEr-D"
         case imagesScored = "images_scored"
         case predictionsWithoutReferences = "predictions_without_references"
         case imagesWithoutPredictions = "images_without_predictions"
@@ -112,14 +116,8 @@ public struct MetricReport: Sendable, Encodable {
 
     /// The JSON object `{"BLEU-1":…,…,"CIDEr-D":…}` plus the counts (per-image scores are written separately).
     public func encode(to encoder: Encoder) throws {
+        try MetricKey.encode(bleu: bleu, meteor: meteor, rougeL: rougeL, ciderD: ciderD, to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(bleu[0], forKey: .bleu1)
-        try c.encode(bleu[1], forKey: .bleu2)
-        try c.encode(bleu[2], forKey: .bleu3)
-        try c.encode(bleu[3], forKey: .bleu4)
-        try c.encode(meteor, forKey: .meteor)
-        try c.encode(rougeL, forKey: .rougeL)
-        try c.encode(ciderD, forKey: .ciderD)
         try c.encode(imagesScored, forKey: .imagesScored)
         try c.encode(predictionsWithoutReferences.count, forKey: .predictionsWithoutReferences)
         try c.encode(imagesWithoutPredictions.count, forKey: .imagesWithoutPredictions)

@@ -6,11 +6,11 @@ import Layers
 import TensorCore
 import Vision
 
-/// `caption bench`: timed workloads whose keys match the PyTorch scripts in ../shared/reference and
-/// tools/reference, so the two sides can be put in one table.
+/// `caption bench`: timed workloads whose keys match the PyTorch benchmark scripts (scripts/bench-vs-pytorch runs
+/// both sides), so the two sides can be put in one table.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure Captioner's speed on fixed workloads (compare with ../shared/reference/bench_torch.py through scripts/bench-vs-pytorch).")
+        abstract: "Measure Captioner's speed on fixed workloads (scripts/bench-vs-pytorch puts PyTorch's figures beside them).")
 
     @OptionGroup var runtime: RuntimeOptions
     @Flag(help: "Print one JSON object instead of a table.") var json = false
@@ -165,7 +165,7 @@ struct Bench: ParsableCommand {
         ]
     }
 
-    /// SPEC §5's Flickr8k-shaped workload, as ../shared/reference/bench_torch.py runs it:
+    /// SPEC §5's Flickr8k-shaped workload, as the PyTorch benchmark runs it:
     /// V 3000, C 1280, L 49, batch 64, T 22 with caption lengths 11.8 ± 3.8 words.
     static func decoderWorkloads(seconds: Double) -> [Workload] {
         let (v, c, l, b, t) = (3000, 1280, 49, 64, 22)

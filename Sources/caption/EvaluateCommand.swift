@@ -15,51 +15,30 @@ struct Evaluate: ParsableCommand {
             Java 8 and downloads the Stanford CoreNLP models at run time.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("Reference captions: any dataset layout, or JSON lines {\"image\": ..., \"captions\": [...]}.", valueName: "file"))
+    // What is scored: references, and predictions read from a file or made by a model.
+    @Option(help: ArgumentHelp("Reference captions: any dataset layout, or JSON lines {\"image\": ..., \"captions\": [...]}.", valueName: "file"))
     var references: String?
-
-    @Option(name: .long, help: ArgumentHelp("The dataset to score on (same as --references).", valueName: "dataset"))
-    var data: String?
-
-    @Option(name: .long, help: ArgumentHelp("Only references whose \"split\" field equals this.", valueName: "name"))
-    var split: String?
-
-    @Option(name: .long, help: ArgumentHelp("Predictions: JSON lines {\"image\": ..., \"caption\": ...}.", valueName: "file.jsonl"))
-    var predictions: String?
-
-    @Option(name: .long, help: ArgumentHelp("Decode the reference images with this model instead of reading --predictions.", valueName: "model"))
+    @Option(help: ArgumentHelp("The dataset to score on (same as --references).", valueName: "dataset")) var data: String?
+    @Option(help: ArgumentHelp("Only references whose \"split\" field equals this.", valueName: "name")) var split: String?
+    @Option(help: ArgumentHelp("Predictions: JSON lines {\"image\": ..., \"caption\": ...}.", valueName: "file.jsonl")) var predictions: String?
+    @Option(help: ArgumentHelp("Decode the reference images with this model instead of reading --predictions.", valueName: "model"))
     var model: String?
-
-    @Option(name: .long, help: ArgumentHelp("The images' features (from caption features), for --model; without it the model's encoder runs on the --data images.", valueName: "file"))
+    @Option(help: ArgumentHelp("The images' features (from caption features), for --model; without it the model's encoder runs on the --data images.", valueName: "file"))
     var features: String?
-
     @Option(name: .customLong("encoder-weights"), help: "With --model and no --features: weights of the model's encoder (default: the bootstrap download for efficientnet-lite0).")
     var encoderWeights: String?
-
     @OptionGroup var decoding: DecodingOptions
 
-    @Flag(name: .long, help: "Print the scores as one JSON object instead of a table.")
-    var json = false
-
-    @Option(name: .customLong("per-image"), help: ArgumentHelp("Write per-image scores here as JSON lines.", valueName: "file"))
-    var perImage: String?
-
-    @Option(name: .customLong("bleu-flavour"), help: "coco (pycocoevalcap) or nltk (nltk corpus_bleu).")
-    var bleuFlavour: BleuFlavour = .coco
-
+    // How it is scored and shown.
+    @Flag(help: "Print the scores as one JSON object instead of a table.") var json = false
+    @Option(name: .customLong("per-image"), help: ArgumentHelp("Write per-image scores here as JSON lines.", valueName: "file")) var perImage: String?
+    @Option(name: .customLong("bleu-flavour"), help: "coco (pycocoevalcap) or nltk (nltk corpus_bleu).") var bleuFlavour: BleuFlavour = .coco
     @Option(name: .customLong("nltk-smoothing"), parsing: .unconditional, help: ArgumentHelp("NLTK SmoothingFunction method 0-7 (0: none, NLTK's default); nltk flavour only.", valueName: "n"))
     var nltkSmoothing: Int = 0
-
-    @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (it starts a Java process).")
-    var noMeteor = false
-
-    @Option(name: .long, parsing: .unconditional, help: "Worker threads.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
+    @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (it starts a Java process).") var noMeteor = false
+    @Option(parsing: .unconditional, help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @OptionGroup var precision: PrecisionOption
-
-    @Flag(name: .long, help: "Print the time spent loading and scoring to stderr.")
-    var timing = false
+    @Flag(help: "Print the time spent loading and scoring to stderr.") var timing = false
 
     func validate() throws {
         guard NLTKSmoothing(rawValue: nltkSmoothing) != nil else {

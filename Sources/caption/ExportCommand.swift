@@ -7,8 +7,8 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a model's decoder as the PyTorch twin's state dict, with its vocabulary.",
         discussion: """
-        DIR receives decoder.safetensors (keys and shapes of ../shared/reference/torch_twin.py; load it with
-        safetensors.torch.load_file and model.load_state_dict), vocab.txt (one token per line, the line number
+        DIR receives decoder.safetensors (keys and shapes of the PyTorch twin, python/captioner_twin; load it \
+        with captioner_twin.load_exported(DIR)), vocab.txt (one token per line, the line number \
         being its id) and config.json (the twin's constructor arguments).
         """)
 

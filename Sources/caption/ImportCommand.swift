@@ -8,11 +8,11 @@ import Vision
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Turn a decoder trained in PyTorch with the twin (../shared/reference/torch_twin.py) into a model file.",
+        abstract: "Turn a decoder trained in PyTorch with the twin (python/captioner_twin in this repository) into a model file.",
         discussion: """
-        --weights is the twin's state dict: a .pth (zip or legacy format, read without running any pickled code;
-        {"state_dict": …} and {"model": …} wrappers are unwrapped) or a .safetensors file. Sizes are read off
-        the weight shapes; every key and shape is checked against --arch. --vocab is vocab.txt, one token per
+        --weights is the twin's state dict: a .pth (zip or legacy format, read without running any pickled code; \
+        {"state_dict": …} and {"model": …} wrappers are unwrapped) or a .safetensors file. Sizes are read off \
+        the weight shapes; every key and shape is checked against --arch. --vocab is vocab.txt, one token per \
         line, the line number being its id, starting <pad>, <start>, <end>, <unk>.
         """)
 

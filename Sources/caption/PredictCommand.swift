@@ -40,11 +40,11 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Caption images: image files, folders of images, a list on standard input (-), or a feature file.",
         discussion: """
-        End to end: each image is decoded, run through the model's encoder (its weights from --encoder-weights, or
-        the file scripts/bootstrap downloads for EfficientNet-Lite0) and captioned. With --features, the
-        captions come from precomputed features (caption features) instead. Prints one line per image,
+        End to end: each image is decoded, run through the model's encoder (its weights from --encoder-weights, or \
+        the file scripts/bootstrap downloads for EfficientNet-Lite0) and captioned. With --features, the \
+        captions come from precomputed features (caption features) instead. Prints one line per image, \
         `image<TAB>caption`, or with --json one JSON object per line:
-        {"image": …, "caption": …, "score": …, "alternatives": [{"caption": …, "score": …}, …]}.
+        {"image": …, "caption": …, "score": …, "alternatives": [{"caption": …, "score": …}, …]}. \
         Unreadable images are reported one line each on standard error, and the exit status is then 1.
         """)
 

@@ -30,15 +30,6 @@ struct PrecisionOption: ParsableArguments {
     var precision: String = "auto"
 
     func apply() throws {
-        switch precision {
-        case "auto": Precision.defaultMatmul = Precision.automatic
-        case "fp32": Precision.defaultMatmul = .float32
-        case "bf16":
-            guard Precision.supportsBFloat16 else {
-                throw ValidationError("--precision bf16 needs a CPU with AVX-512, which this one lacks; use --precision fp32.")
-            }
-            Precision.defaultMatmul = .bfloat16
-        default: throw ValidationError("--precision must be auto, fp32 or bf16, not '\(precision)'.")
-        }
+        do { Precision.defaultMatmul = try MatmulPrecision(choice: precision) } catch { throw ValidationError(error.description) }
     }
 }

@@ -10,11 +10,11 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve a model over HTTP: POST /v1/captions, GET /healthz, GET /metrics and a web page at /.",
         discussion: """
-        POST an image as the raw body (Content-Type image/jpeg or image/png) or as multipart/form-data with a
-        file field named image; options beam, max_words and attention go in the query string or in the form.
-        Concurrent requests are batched through the encoder and decoder (--max-batch, --max-wait-ms). Errors are
-        JSON {"error": "…"} with 400, 408 (body slower than --body-timeout-s), 413, 415, 422, 503 (busy, with
-        Retry-After) or 504 (--timeout-s). A request takes a --queue place only once its whole body has arrived.
+        POST an image as the raw body (Content-Type image/jpeg or image/png) or as multipart/form-data with a \
+        file field named image; options beam, max_words and attention go in the query string or in the form. \
+        Concurrent requests are batched through the encoder and decoder (--max-batch, --max-wait-ms). Errors are \
+        JSON {"error": "…"} with 400, 408 (body slower than --body-timeout-s), 413, 415, 422, 503 (busy, with \
+        Retry-After) or 504 (--timeout-s). A request takes a --queue place only once its whole body has arrived. \
         SIGTERM or Ctrl-C finishes the requests in flight, then exits.
         Example: curl -s --data-binary @photo.jpg -H 'Content-Type: image/jpeg' 'http://127.0.0.1:8080/v1/captions?beam=3'
         """)

@@ -6,8 +6,8 @@ struct Synth: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Render the built-in Shapes dataset (SPEC §4) in the Flickr8k Kaggle layout.",
         discussion: """
-        Writes DIR/Images/*.png (224×224 scenes of one to three coloured shapes), DIR/captions.txt (five captions
-        per image, header image,caption) and DIR/splits/{train,val,test}.txt (80/10/10). The same seed gives
+        Writes DIR/Images/*.png (224×224 scenes of one to three coloured shapes), DIR/captions.txt (five captions \
+        per image, header image,caption) and DIR/splits/{train,val,test}.txt (80/10/10). The same seed gives \
         byte-identical output. --relations makes most captions hinge on where the shapes are.
         """)
 

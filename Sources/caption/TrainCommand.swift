@@ -12,14 +12,14 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a caption decoder on precomputed image features.",
         discussion: """
-        Teacher forcing with Adam, gradient clipping and dropout; validation BLEU-4 by real greedy decoding after
-        every epoch drives the learning-rate plateau (×0.8) and early stopping. The best model goes to --out, a
-        checkpoint to --checkpoint after every epoch and on Ctrl-C, and one JSON line per epoch to --log.
+        Teacher forcing with Adam, gradient clipping and dropout; validation BLEU-4 by real greedy decoding after \
+        every epoch drives the learning-rate plateau (×0.8) and early stopping. The best model goes to --out, a \
+        checkpoint to --checkpoint after every epoch and on Ctrl-C, and one JSON line per epoch to --log. \
         `--resume` continues a checkpoint exactly: the same seed gives the same weights as an uninterrupted run.
 
-        Self-critical training (`--from MODEL --reward cider-d`) continues a model trained this way: each step
-        samples --samples captions per image from the model, rewards each by its CIDEr-D against the image's
-        training captions, subtracts a baseline (the greedy caption's reward, or the mean of the other samples) and
+        Self-critical training (`--from MODEL --reward cider-d`) continues a model trained this way: each step \
+        samples --samples captions per image from the model, rewards each by its CIDEr-D against the image's \
+        training captions, subtracts a baseline (the greedy caption's reward, or the mean of the other samples) and \
         follows the REINFORCE gradient; validation CIDEr-D picks the best model. Its learning rate defaults to 5e-5.
         """)
 
@@ -83,7 +83,7 @@ struct Train: ParsableCommand {
                                  + "\(now.architecture.rawValue) (embed \(now.embeddingSize), hidden \(now.hiddenSize), attention \(now.attentionSize), "
                                  + "dropout \(now.dropout), \(now.featureSize) features): resume with the flags it was started with, or start without --resume.")
         }
-        let (data, decoder, trainer, options) = (run.data, run.model.decoder, run.trainer, run.trainer.options)
+        let (data, decoder, trainer, settings) = (run.data, run.model.decoder, run.trainer, run.trainer.settings)
         for warning in dataset.warnings { warn(warning) }
         if !data.imagesWithoutFeatures.isEmpty && strict {
             throw CommandFailure("\(data.imagesWithoutFeatures.count) captioned images of \(self.data) have no features in \(features) (e.g. \(data.imagesWithoutFeatures[0])): extract them with caption features, or drop --strict to skip them.")
@@ -94,8 +94,8 @@ struct Train: ParsableCommand {
         if resume { try trainer.resume(from: checkpointURL) }
         if data.validation.isEmpty { warn("\(dataset.name) has no validation split: no early stopping; the last epoch's model is kept.") }
 
-        let objective = options.selfCritical.map { "self-critical (CIDEr-D reward, \($0.samples) samples per image, \($0.baseline.rawValue) baseline) " } ?? ""
-        let what = options.selfCritical == nil ? "\(data.samples.count) captions" : "\(trainer.sampleCount) images"
+        let objective = settings.selfCritical.map { "self-critical (CIDEr-D reward, \($0.samples) samples per image, \($0.baseline.rawValue) baseline) " } ?? ""
+        let what = settings.selfCritical == nil ? "\(data.samples.count) captions" : "\(trainer.sampleCount) images"
         print("training \(architecture.rawValue) \(objective)on \(what) of \(dataset.name): vocabulary \(data.vocabulary.count), "
               + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch, "
               + "\(Threads.count) threads, \(Precision.defaultMatmul.rawValue) matrix products")
@@ -113,11 +113,11 @@ struct Train: ParsableCommand {
         case .interrupted:
             print("interrupted: checkpoint written to \(checkpointURL.path); continue with --resume")
             throw ExitCode(130)
-        case .earlyStopping: print("stopped early: no better validation \(options.monitor) for \(training.patience) epochs")
+        case .earlyStopping: print("stopped early: no better validation \(settings.monitoredMetric) for \(training.patience) epochs")
         case .timeBudget: print("stopped: time budget of \(Int(training.timeBudget ?? 0)) s used")
         case .completed: break
         }
-        print("best model: \(outURL.path)" + (summary.bestScore.map { " (\(options.monitor) \(String(format: "%.4f", $0)) at epoch \(summary.bestEpoch!))" } ?? ""))
+        print("best model: \(outURL.path)" + (summary.bestScore.map { " (\(settings.monitoredMetric) \(String(format: "%.4f", $0)) at epoch \(summary.bestEpoch!))" } ?? ""))
     }
 }
 

@@ -104,17 +104,17 @@ import TensorCore
                          metadata: ModelMetadata(decoder: config, vocabulary: data.vocabulary.tokens, encoder: EncoderInfo(name: "test"),
                                                  provenance: Provenance(dataset: dataset.name)))
         }
-        var options = TrainingOptions()
+        var options = TrainingSettings()
         options.epochs = 4
         options.batchSize = 5
         options.learningRate = 1e-2
         let checkpoint = dir.appendingPathComponent("run.checkpoint"), best = dir.appendingPathComponent("model.safetensors")
         var steps = 0
-        let first = try Trainer(model: try newModel(), samples: data.samples, features: store, options: options,
+        let first = try Trainer(model: try newModel(), samples: data.samples, features: store, settings: options,
                                 validate: { data.validate($0, features: store) })
         let stopped = try first.run(checkpoint: checkpoint, bestModel: best, log: nil, shouldStop: { steps += 1; return steps == 6 })
         #expect(stopped.stopReason == .interrupted)
-        let resumed = try Trainer(model: try newModel(), samples: data.samples, features: store, options: options,
+        let resumed = try Trainer(model: try newModel(), samples: data.samples, features: store, settings: options,
                                   validate: { data.validate($0, features: store) })
         try resumed.resume(from: checkpoint)
         let summary = try resumed.run(checkpoint: checkpoint, bestModel: best, log: dir.appendingPathComponent("log.jsonl"))

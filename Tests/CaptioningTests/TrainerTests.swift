@@ -50,14 +50,14 @@ struct ToyTask {
     func learnsTheToyTask(_ arch: Architecture) throws {
         let task = ToyTask()
         let model = try task.model(arch)
-        var options = TrainingOptions()
+        var options = TrainingSettings()
         options.epochs = 60
         options.batchSize = 8
         options.learningRate = 1e-2
         options.earlyStoppingPatience = 100
         options.monitor = "accuracy"
         options.plateauPatience = 100
-        let trainer = try Trainer(model: model, samples: task.samples, features: task.features, options: options,
+        let trainer = try Trainer(model: model, samples: task.samples, features: task.features, settings: options,
                                   validate: { ["accuracy": task.accuracy($0)] })
         let temporary = try TemporaryDirectory(), dir = temporary.url
         let summary = try trainer.run(checkpoint: dir.appendingPathComponent("c.ckpt"), bestModel: dir.appendingPathComponent("m.safetensors"),
@@ -72,8 +72,8 @@ struct ToyTask {
         #expect(reloaded.metadata.provenance.bestValidation?["accuracy"] == summary.bestScore)
     }
 
-    func options(epochs: Int) -> TrainingOptions {
-        var o = TrainingOptions()
+    func options(epochs: Int) -> TrainingSettings {
+        var o = TrainingSettings()
         o.epochs = epochs
         o.batchSize = 5
         o.learningRate = 5e-3
@@ -88,19 +88,19 @@ struct ToyTask {
         let validate: (CaptionDecoder) -> [String: Double] = { ["BLEU-4": task.accuracy($0)] }
 
         let straight = try task.model(arch)
-        _ = try Trainer(model: straight, samples: task.samples, features: task.features, options: options(epochs: 3), validate: validate)
+        _ = try Trainer(model: straight, samples: task.samples, features: task.features, settings: options(epochs: 3), validate: validate)
             .run(checkpoint: dir.appendingPathComponent("a.ckpt"), bestModel: dir.appendingPathComponent("a.safetensors"), log: nil)
 
         // Stop in the middle of the second epoch, as Ctrl-C would, then resume in a fresh trainer.
         var steps = 0
         let first = try task.model(arch)
-        let interrupted = try Trainer(model: first, samples: task.samples, features: task.features, options: options(epochs: 3), validate: validate)
+        let interrupted = try Trainer(model: first, samples: task.samples, features: task.features, settings: options(epochs: 3), validate: validate)
         let checkpoint = dir.appendingPathComponent("b.ckpt")
         let partial = try interrupted.run(checkpoint: checkpoint, bestModel: dir.appendingPathComponent("b.safetensors"), log: nil,
                                           shouldStop: { steps += 1; return steps == 7 })
         #expect(partial.stopReason == .interrupted)
         let second = try task.model(arch, seed: 12345)      // different initial weights: all must come from the checkpoint
-        let resumed = try Trainer(model: second, samples: task.samples, features: task.features, options: options(epochs: 3), validate: validate)
+        let resumed = try Trainer(model: second, samples: task.samples, features: task.features, settings: options(epochs: 3), validate: validate)
         try resumed.resume(from: checkpoint)
         let summary = try resumed.run(checkpoint: checkpoint, bestModel: dir.appendingPathComponent("b.safetensors"), log: nil)
         #expect(summary.stopReason == .completed)
@@ -116,7 +116,7 @@ struct ToyTask {
         var weights: [[Float]] = []
         for run in 0..<2 {
             let model = try task.model(.showTellGRU)
-            _ = try Trainer(model: model, samples: task.samples, features: task.features, options: options(epochs: 2), validate: nil)
+            _ = try Trainer(model: model, samples: task.samples, features: task.features, settings: options(epochs: 2), validate: nil)
                 .run(checkpoint: dir.appendingPathComponent("\(run).ckpt"), bestModel: dir.appendingPathComponent("\(run).safetensors"), log: nil)
             weights.append(model.decoder.parameters.flatMap(\.scalars))
         }
@@ -128,7 +128,7 @@ struct ToyTask {
         let temporary = try TemporaryDirectory(), dir = temporary.url
         var o = options(epochs: 1000)
         o.timeBudget = 0.3
-        let summary = try Trainer(model: try task.model(.showTellGRU), samples: task.samples, features: task.features, options: o, validate: nil)
+        let summary = try Trainer(model: try task.model(.showTellGRU), samples: task.samples, features: task.features, settings: o, validate: nil)
             .run(checkpoint: dir.appendingPathComponent("c.ckpt"), bestModel: dir.appendingPathComponent("m.safetensors"), log: nil)
         #expect(summary.stopReason == .timeBudget)
         #expect(summary.history.count < 1000)
@@ -139,16 +139,16 @@ struct ToyTask {
         let task = ToyTask()
         let model = try task.model(.softAttentionGRU)
         #expect(throws: TrainingError.self) {
-            _ = try Trainer(model: model, samples: [], features: task.features, options: TrainingOptions(), validate: nil)
+            _ = try Trainer(model: model, samples: [], features: task.features, settings: TrainingSettings(), validate: nil)
         }
         #expect(throws: TrainingError.self) {
             _ = try Trainer(model: model, samples: task.samples, features: InMemoryFeatures(pooled: task.features.pooled, grid: nil),
-                            options: TrainingOptions(), validate: nil)
+                            settings: TrainingSettings(), validate: nil)
         }
         let temporary = try TemporaryDirectory(), dir = temporary.url
         let plainModel = dir.appendingPathComponent("m.safetensors")
         try model.save(to: plainModel)
-        let trainer = try Trainer(model: model, samples: task.samples, features: task.features, options: TrainingOptions(), validate: nil)
+        let trainer = try Trainer(model: model, samples: task.samples, features: task.features, settings: TrainingSettings(), validate: nil)
         #expect(throws: TrainingError.self) { try trainer.resume(from: plainModel) }
     }
 }

@@ -97,7 +97,7 @@ extension Trainer {
         let k = options.samples
         let rows = batch.map(\.image)
         let features = features.features(rows: rows)
-        var rng = RandomGenerator(seed: Self.mix(self.options.seed, UInt64(epoch), UInt64(step), 0x5C57))
+        var rng = RandomGenerator(seed: Self.mix(settings.seed, UInt64(epoch), UInt64(step), 0x5C57))
         // <unk> may be sampled (it is never shown to a user: decoding suppresses it), so at temperature 1
         // the samples come from the very softmax the loss differentiates; <pad> and <start> are never
         // targets, so the cross-entropy model gives them almost no mass. Other temperatures bias the
@@ -130,7 +130,7 @@ extension Trainer {
         let tape = Tape()
         let loss = tape.record { selfCriticalLoss(decoder, expanded, samples: sampled, advantages: advantages) }
         tape.backward(from: loss)
-        optimizer.step(gradientScale: gradientClipping(decoder.parameters, maxNorm: self.options.gradientClip).coefficient)
+        optimizer.step(gradientScale: gradientClipping(decoder.parameters, maxNorm: settings.gradientClip).coefficient)
         optimizer.zeroGrad()
         let tokens = sampled.reduce(0) { $0 + $1.tokens.count + ($1.finished ? 1 : 0) }
         let n = Double(max(sampled.count, 1))

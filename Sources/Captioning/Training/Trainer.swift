@@ -12,31 +12,6 @@ public struct TrainingSample: Equatable, Sendable {
     }
 }
 
-public struct TrainingOptions: Codable, Equatable, Sendable {
-    public var epochs = 20
-    public var batchSize = 64
-    public var learningRate: Float = 4e-4
-    public var gradientClip: Float = 5
-    public var seed: UInt64 = 1
-    /// λ of the attention penalty; nil takes the architecture's default (1 for soft attention).
-    public var attentionPenalty: Float?
-    /// Final probability of feeding the model its own previous word, reached linearly over the epochs.
-    public var scheduledSampling: Float = 0
-    /// The learning rate is multiplied by this after `plateauPatience` epochs without improvement.
-    public var plateauFactor: Float = 0.8
-    public var plateauPatience = 1
-    /// Stop after this many epochs without a better validation score.
-    public var earlyStoppingPatience = 4
-    /// The validation metric that decides the best model, early stopping and the plateau.
-    public var monitor = "BLEU-4"
-    /// Stop (after the current step) once this much training time has passed, in seconds.
-    public var timeBudget: Double?
-    /// Self-critical training instead of teacher forcing (see `SelfCriticalCorpus`).
-    public var selfCritical: SelfCriticalOptions?
-
-    public init() {}
-}
-
 public struct EpochRecord: Codable, Equatable, Sendable {
     public var epoch: Int
     public var trainLoss: Double
@@ -74,7 +49,7 @@ public struct TrainingSummary: Sendable {
 
 /// Everything needed to continue a run exactly where it stopped.
 struct TrainerState: Codable, Equatable {
-    var options: TrainingOptions
+    var settings: TrainingSettings
     var epoch = 0                 // current epoch, from 0
     var step = 0                  // next step within the epoch
     var epochLoss: Double = 0     // Σ loss·tokens so far this epoch
@@ -90,6 +65,12 @@ struct TrainerState: Codable, Equatable {
     var optimizerStep = 0
     /// Self-critical runs: Σ reward·images, Σ baseline·images and images so far this epoch.
     var rewards: RewardSums?
+
+    // "options": the key checkpoints have always used.
+    enum CodingKeys: String, CodingKey {
+        case settings = "options", epoch, step, epochLoss, epochTokens, epochSeconds, elapsed, history, plateau
+        case bestScore, bestEpoch, badEpochs, finished, optimizerStep, rewards
+    }
 }
 
 struct RewardSums: Codable, Equatable {
@@ -118,8 +99,8 @@ public final class Trainer {
     let validate: ((CaptionDecoder) -> [String: Double])?
 
     /// With `selfCritical`, the run trains by self-critical sequence training on the corpus's images
-    /// (`samples` is then ignored) and `options.selfCritical` records its options.
-    public init(model: CaptionModel, samples: [TrainingSample], features: FeatureSource, options: TrainingOptions,
+    /// (`samples` is then ignored) and `settings.selfCritical` records its settings.
+    public init(model: CaptionModel, samples: [TrainingSample], features: FeatureSource, settings: TrainingSettings,
                 selfCritical: SelfCriticalCorpus? = nil, validate: ((CaptionDecoder) -> [String: Double])?) throws {
         let samples = selfCritical?.samples ?? samples
         guard !samples.isEmpty else { throw TrainingError(description: "the training split has no captions: check the dataset and its split lists.") }
@@ -131,18 +112,18 @@ public final class Trainer {
         self.features = features
         self.validate = validate
         self.selfCritical = selfCritical
-        var options = options
-        options.selfCritical = selfCritical?.options
-        optimizer = Adam(model.decoder.namedParameters, learningRate: options.learningRate)
-        state = TrainerState(options: options, plateau: PlateauSchedule(rate: options.learningRate, mode: .max,
-                                                                        factor: options.plateauFactor, patience: options.plateauPatience))
+        var settings = settings
+        settings.selfCritical = selfCritical?.options
+        optimizer = Adam(model.decoder.namedParameters, learningRate: settings.learningRate)
+        state = TrainerState(settings: settings, plateau: PlateauSchedule(rate: settings.learningRate, mode: .max,
+                                                                          factor: settings.plateauFactor, patience: settings.plateauPatience))
     }
 
-    public var options: TrainingOptions { state.options }
+    public var settings: TrainingSettings { state.settings }
     public var history: [EpochRecord] { state.history }
     /// Training captions, or images for self-critical training.
     public var sampleCount: Int { samples.count }
-    public var stepsPerEpoch: Int { (samples.count + options.batchSize - 1) / options.batchSize }
+    public var stepsPerEpoch: Int { (samples.count + settings.batchSize - 1) / settings.batchSize }
 
     /// A 64-bit mix of the seed with counters (SplitMix64 finaliser), for per-step generators.
     static func mix(_ values: UInt64...) -> UInt64 {
@@ -157,7 +138,7 @@ public final class Trainer {
     }
 
     func order(epoch: Int) -> [Int] {
-        var rng = RandomGenerator(seed: Self.mix(options.seed, UInt64(epoch), 0x5EED))
+        var rng = RandomGenerator(seed: Self.mix(settings.seed, UInt64(epoch), 0x5EED))
         var order = Array(0..<samples.count)
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
         return order
@@ -172,19 +153,19 @@ public final class Trainer {
         }
         let decoder = model.decoder
         decoder.setTraining(true)
-        decoder.dropoutGenerator = RandomGenerator(seed: Self.mix(options.seed, UInt64(epoch), UInt64(step), 0xD80))
+        decoder.dropoutGenerator = RandomGenerator(seed: Self.mix(settings.seed, UInt64(epoch), UInt64(step), 0xD80))
         let width = batch.map(\.tokens.count).max()!
         var ids = [Int32](repeating: SpecialToken.pad, count: batch.count * width)
         for (r, s) in batch.enumerated() { for (j, t) in s.tokens.enumerated() { ids[r * width + j] = t } }
         let tokens = IntTensor(shape: [batch.count, width], values: ids)
         let targets = batch.reduce(0) { $0 + $1.tokens.count - 1 }
         let feats = features.features(rows: batch.map(\.image))
-        let sampling = options.scheduledSampling * Float(epoch + 1) / Float(max(options.epochs, 1))
-        let penalty = options.attentionPenalty ?? decoder.config.architecture.defaultAttentionPenalty
+        let sampling = settings.scheduledSampling * Float(epoch + 1) / Float(max(settings.epochs, 1))
+        let penalty = settings.attentionPenalty ?? decoder.config.architecture.defaultAttentionPenalty
         let tape = Tape()
         let loss = tape.record { () -> Tensor in
             if sampling > 0 {
-                var rng = RandomGenerator(seed: Self.mix(options.seed, UInt64(epoch), UInt64(step), 0x55))
+                var rng = RandomGenerator(seed: Self.mix(settings.seed, UInt64(epoch), UInt64(step), 0x55))
                 let (logits, attention) = decoder.forwardScheduled(feats, tokens: tokens, probability: sampling, rng: &rng)
                 return captionLoss(logits: logits, attention: attention, tokens: tokens, attentionPenalty: penalty)
             }
@@ -193,7 +174,7 @@ public final class Trainer {
         }
         tape.backward(from: loss)
         // clip_grad_norm_ then step, with the clipping applied as the optimizer reads the gradients.
-        optimizer.step(gradientScale: gradientClipping(decoder.parameters, maxNorm: options.gradientClip).coefficient)
+        optimizer.step(gradientScale: gradientClipping(decoder.parameters, maxNorm: settings.gradientClip).coefficient)
         optimizer.zeroGrad()
         return (Double(loss.item), targets, nil)
     }
@@ -209,11 +190,11 @@ public final class Trainer {
         var reason = StopReason.completed
         let steps = stepsPerEpoch
         var lastReport = Date.distantPast
-        training: while state.epoch < options.epochs {
+        training: while state.epoch < settings.epochs {
             let order = order(epoch: state.epoch)
             while state.step < steps {
                 let started = DispatchTime.now().uptimeNanoseconds
-                let slice = order[(state.step * options.batchSize)..<min(samples.count, (state.step + 1) * options.batchSize)]
+                let slice = order[(state.step * settings.batchSize)..<min(samples.count, (state.step + 1) * settings.batchSize)]
                 let (loss, tokens, rewards) = trainStep(slice.map { samples[$0] }, epoch: state.epoch, step: state.step)
                 guard loss.isFinite else { throw divergence(loss.isNaN ? "the loss became NaN" : "the loss became infinite") }
                 if let rewards {
@@ -231,18 +212,18 @@ public final class Trainer {
                 state.step += 1
                 if let progress, state.step == steps || Date().timeIntervalSince(lastReport) > 0.2 {
                     lastReport = Date()
-                    progress(TrainingProgress(epoch: state.epoch + 1, epochs: options.epochs, step: state.step, steps: steps,
+                    progress(TrainingProgress(epoch: state.epoch + 1, epochs: settings.epochs, step: state.step, steps: steps,
                                               loss: state.epochLoss / Double(max(state.epochTokens, 1)),
                                               tokensPerSecond: Double(state.epochTokens) / max(state.epochSeconds, 1e-9),
                                               epochSeconds: state.epochSeconds, elapsed: state.elapsed,
                                               reward: state.rewards?.meanReward, baseline: state.rewards?.meanBaseline))
                 }
                 if shouldStop() { reason = .interrupted; break training }
-                if let budget = options.timeBudget, state.elapsed >= budget { reason = .timeBudget; break }
+                if let budget = settings.timeBudget, state.elapsed >= budget { reason = .timeBudget; break }
             }
             try finishEpoch(bestModel: bestModel)
             if let log { try writeLog(log) }
-            if state.badEpochs >= options.earlyStoppingPatience && validate != nil { reason = .earlyStopping }
+            if state.badEpochs >= settings.earlyStoppingPatience && validate != nil { reason = .earlyStopping }
             if reason != .completed { break }
             try saveCheckpoint(checkpoint)
         }
@@ -255,7 +236,7 @@ public final class Trainer {
     /// model, checkpoint and log keep what the last finite state wrote.
     func divergence(_ what: String) -> TrainingError {
         TrainingError(description: "training diverged at epoch \(state.epoch + 1), step \(state.step + 1) (\(what)), so it stopped; "
-                      + "the model, checkpoint and log keep their last finite state: try a lower --lr than \(options.learningRate) or a smaller --clip.")
+                      + "the model, checkpoint and log keep their last finite state: try a lower --lr than \(settings.learningRate) or a smaller --clip.")
     }
 
     /// Throws `divergence` when any weight is NaN or infinite (a finite loss can still be followed by
@@ -277,7 +258,7 @@ public final class Trainer {
                                  seconds: state.epochSeconds, learningRate: optimizer.learningRate, validation: scores,
                                  reward: state.rewards?.meanReward, baseline: state.rewards?.meanBaseline)
         state.history.append(record)
-        if let score = scores[options.monitor] {
+        if let score = scores[settings.monitoredMetric] {
             optimizer.learningRate = state.plateau.step(metric: Float(score))
             if state.bestScore.map({ score > $0 }) ?? true {
                 state.bestScore = score
@@ -300,8 +281,8 @@ public final class Trainer {
 
     func saveModel(_ url: URL) throws {
         model.metadata.provenance.epochs = state.epoch + 1
-        model.metadata.provenance.seed = options.seed
-        if let best = state.bestScore { model.metadata.provenance.bestValidation = [options.monitor: best] }
+        model.metadata.provenance.seed = settings.seed
+        if let best = state.bestScore { model.metadata.provenance.bestValidation = [settings.monitoredMetric: best] }
         try model.save(to: url)
     }
 
@@ -341,20 +322,20 @@ public final class Trainer {
         }
         let weights = file.tensors.filter { !$0.key.hasPrefix("optimizer.") }
         try model.decoder.loadStateDict(weights, origin: url.path)
-        var optimizerState = SafeTensors(metadata: ["step": String(saved.optimizerStep), "lr": file.metadata["optimizer.lr"] ?? String(options.learningRate)])
+        var optimizerState = SafeTensors(metadata: ["step": String(saved.optimizerStep), "lr": file.metadata["optimizer.lr"] ?? String(settings.learningRate)])
         for (k, v) in file.tensors where k.hasPrefix("optimizer.") { optimizerState.tensors[String(k.dropFirst("optimizer.".count))] = v }
         try optimizer.loadState(optimizerState)
-        guard saved.options.selfCritical == options.selfCritical else {
+        guard saved.settings.selfCritical == settings.selfCritical else {
             func describe(_ o: SelfCriticalOptions?) -> String {
                 o.map { "self-critical training (\($0.samples) samples, \($0.baseline.rawValue) baseline, temperature \($0.temperature), \($0.maxWords) words)" } ?? "cross-entropy training"
             }
-            throw TrainingError(description: "\(url.path) is a checkpoint of \(describe(saved.options.selfCritical)), but this run asks for \(describe(options.selfCritical)): "
+            throw TrainingError(description: "\(url.path) is a checkpoint of \(describe(saved.settings.selfCritical)), but this run asks for \(describe(settings.selfCritical)): "
                                 + "resume with the flags it was started with (--from, --reward, --samples, --baseline, --temperature, --sample-words).")
         }
         var restored = saved
         // The run may be continued with more epochs or a new budget; everything else is as saved.
-        restored.options.epochs = options.epochs
-        restored.options.timeBudget = options.timeBudget
+        restored.settings.epochs = settings.epochs
+        restored.settings.timeBudget = settings.timeBudget
         if restored.finished == .timeBudget || restored.finished == .completed { restored.finished = nil }
         state = restored
     }

@@ -1,48 +1,6 @@
 import CaptionData
 import Foundation
 
-/// Every choice `caption train` exposes, with its defaults. `caption train` and `caption compare` both
-/// build their runs from this, so a configuration trained by `compare` is the run `train` would make.
-public struct TrainingSettings: Codable, Equatable, Sendable {
-    public var architecture: Architecture = .softAttentionGRU
-    public var epochs = 20
-    public var batchSize = 64
-    public var learningRate: Float = 4e-4
-    public var seed: UInt64 = 1
-    public var minCount = 5
-    public var maxWords = 30
-    public var embeddingSize = 256
-    public var hiddenSize = 512
-    public var attentionSize = 256
-    public var dropout: Float = 0.5
-    public var gradientClip: Float = 5
-    public var attentionPenalty: Float?
-    public var scheduledSampling: Float = 0
-    public var earlyStoppingPatience = 4
-    public var timeBudget: Double?
-    /// Self-critical training (`--reward cider-d`), which continues a trained model (`--from`).
-    public var selfCritical: SelfCriticalOptions?
-
-    public init() {}
-
-    public var trainingOptions: TrainingOptions {
-        var options = TrainingOptions()
-        options.epochs = epochs
-        options.batchSize = batchSize
-        options.learningRate = learningRate
-        options.gradientClip = gradientClip
-        options.seed = seed
-        options.attentionPenalty = attentionPenalty
-        options.scheduledSampling = scheduledSampling
-        options.earlyStoppingPatience = earlyStoppingPatience
-        options.timeBudget = timeBudget
-        options.selfCritical = selfCritical
-        // Self-critical training optimises CIDEr-D, so the same score picks its best model.
-        if selfCritical != nil { options.monitor = "CIDEr-D" }
-        return options
-    }
-}
-
 /// A dataset, its features and the settings joined into a ready trainer: vocabulary, a decoder
 /// (freshly initialised, or a trained model's to continue) with its metadata, and validation by
 /// greedy decoding when there is a val split.
@@ -81,7 +39,7 @@ public struct TrainingRun {
         let model = CaptionModel(decoder: decoder, metadata: metadata)
         let maxWords = settings.maxWords
         let corpus = settings.selfCritical.map { SelfCriticalCorpus(options: $0, references: data.referencesByImage) }
-        trainer = try Trainer(model: model, samples: data.samples, features: features, options: settings.trainingOptions,
+        trainer = try Trainer(model: model, samples: data.samples, features: features, settings: settings,
                               selfCritical: corpus,
                               validate: data.validation.isEmpty ? nil : { data.validate($0, features: features, maxWords: maxWords) })
         self.data = data

@@ -2,19 +2,13 @@ import CaptionData
 import Foundation
 
 enum HTML {
+    private static let entities: [Character: String] = ["&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;"]
+
+    /// `text` safe inside an element or a quoted attribute.
     static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
+        text.reduce(into: "") { out, c in
+            if let entity = entities[c] { out += entity } else { out.append(c) }
         }
-        return out
     }
 
     static func pngDataURI(_ png: Data) -> String { "data:image/png;base64," + png.base64EncodedString() }

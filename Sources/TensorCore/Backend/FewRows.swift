@@ -142,7 +142,7 @@ extension Threads {
     /// leads a team, `body` simply runs. Only bfloat16 products go to the team: in float32 a held
     /// helper would spin while the rest ran on one core.
     public static func withProductHelper<T>(rows: Int, _ body: () -> T) -> T {
-        guard FewRows.available, Precision.effectiveMatmul == .bfloat16, count == 2, rows <= FewRows.maximumRows,
+        guard FewRows.available, Precision.current == .bfloat16, count == 2, rows <= FewRows.maximumRows,
               let team = FewRows.Team.start(leader: pthread_self()) else { return body() }
         defer { FewRows.Team.end(team) }
         var result: T?

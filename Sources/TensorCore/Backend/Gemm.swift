@@ -25,7 +25,7 @@ func matmulKey(m: Int, n: Int, k: Int, batch: Int = 1, transposeA: Bool = false,
     var key = MatmulKey(batch: batch, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
                         bias: bias, accumulate: accumulate)
     // Products too small to gain from AMX stay float32, so tiny shapes pay no conversion.
-    key.bfloat16 = batch == 1 && m * n * k >= minimumBFloat16Work && Precision.effectiveMatmul == .bfloat16
+    key.bfloat16 = batch == 1 && m * n * k >= minimumBFloat16Work && Precision.current == .bfloat16
     key.blockedB = key.bfloat16 && weight   // converted and re-blocked once per weight version, in the cache
     return key
 }

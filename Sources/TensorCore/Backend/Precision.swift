@@ -1,4 +1,5 @@
 import CDNNL
+import Synchronization
 
 /// The arithmetic of matrix products. `float32` is exact float32 throughout (the PyTorch parity
 /// mode). `bfloat16` is mixed precision as `torch.autocast(dtype=torch.bfloat16)` does it on a CPU:
@@ -8,20 +9,46 @@ import CDNNL
 public enum MatmulPrecision: String, CaseIterable, Sendable {
     case float32 = "fp32"
     case bfloat16 = "bf16"
+
+    /// A user's choice (`--precision auto|fp32|bf16`) resolved on this CPU: `auto` is bfloat16 where the
+    /// CPU multiplies it natively, float32 elsewhere.
+    public init(choice: String) throws(PrecisionError) {
+        switch choice {
+        case "auto": self = Precision.automatic
+        case "fp32": self = .float32
+        case "bf16":
+            guard Precision.supportsBFloat16 else {
+                throw PrecisionError(description: "--precision bf16 needs a CPU with AVX-512, which this one lacks; use --precision fp32.")
+            }
+            self = .bfloat16
+        default: throw PrecisionError(description: "--precision must be auto, fp32 or bf16, not '\(choice)'.")
+        }
+    }
 }
 
-/// Which `MatmulPrecision` the products run in: the process's choice, which a task may override.
-/// Kernels never read these settings themselves; they are handed `effectiveMatmul`.
-public enum Precision {
-    /// The precision a process uses unless a task overrides it with `$matmul.withValue`. Set once at
-    /// start (`caption --precision`), before any product runs.
-    nonisolated(unsafe) public static var defaultMatmul: MatmulPrecision = .float32
+public struct PrecisionError: Error, CustomStringConvertible {
+    public let description: String
+}
 
-    /// A task's own choice (tests, a server's worker); nil means `defaultMatmul`.
+/// Which `MatmulPrecision` the products run in: the process's choice, resolved once at start, which a
+/// task (a test, a server's worker) may override for everything it calls with `$matmul.withValue`.
+/// Only `current` reads the two; `gemm` resolves it once per product into the product's key, and the
+/// kernels are handed that.
+public enum Precision {
+    private static let processChoice = Atomic<Bool>(false)   // true: bfloat16
+
+    /// The precision a process uses unless a task overrides it. Set once at start (`caption
+    /// --precision`), before any product runs.
+    public static var defaultMatmul: MatmulPrecision {
+        get { processChoice.load(ordering: .relaxed) ? .bfloat16 : .float32 }
+        set { processChoice.store(newValue == .bfloat16, ordering: .relaxed) }
+    }
+
+    /// A task's own choice; nil means `defaultMatmul`.
     @TaskLocal public static var matmul: MatmulPrecision?
 
-    /// The precision in force for the calling task: the one place the two settings are read.
-    static var effectiveMatmul: MatmulPrecision { matmul ?? defaultMatmul }
+    /// The precision in force for the calling task.
+    static var current: MatmulPrecision { matmul ?? defaultMatmul }
 
     /// oneDNN's view of the CPU.
     public static var cpuISA: dnnl_cpu_isa_t { CPUFeatures.oneDNNISA }

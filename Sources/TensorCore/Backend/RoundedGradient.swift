@@ -7,7 +7,7 @@ final class RoundedGradient {
     private let buffer: BFloat16Buffer
 
     init?(rows: Int, width: Int) {
-        guard Precision.effectiveMatmul == .bfloat16 else { return nil }
+        guard Precision.current == .bfloat16 else { return nil }
         self.width = width
         let paddedRows = (rows + 63) / 64 * 64
         buffer = BFloat16Buffer(capacity: paddedRows * width)

@@ -162,32 +162,31 @@ enum Kernels {
 
     /// Sum over one axis; the axis is removed from the shape given.
     static func sum(_ x: Tensor, axis: Int, outputShape: [Int]) -> Tensor {
-        let (outer, length, inner) = Shape.around(x.shape, axis: axis)
         let out = Tensor(zeros: outputShape)
         let px = x.data, po = out.data
-        for o in 0..<outer {
-            let y = po + o * inner
-            for l in 0..<length {
-                let row = px + (o * length + l) * inner
-                for i in 0..<inner { y[i] += row[i] }
-            }
+        forEachRow(of: x.shape, around: axis) { full, reduced, inner in
+            for i in 0..<inner { po[reduced + i] += px[full + i] }
         }
         return out
     }
 
     /// Repeats `g` (the shape of `x` without `axis`) along `axis`, times `scale`: backward of sum/mean.
     static func expand(_ g: Tensor, alongAxis axis: Int, of shape: [Int], scale: Float) -> Tensor {
-        let (outer, length, inner) = Shape.around(shape, axis: axis)
         let out = Tensor(uninitialized: shape)
         let pg = g.data, po = out.data
-        for o in 0..<outer {
-            let src = pg + o * inner
-            for l in 0..<length {
-                let dst = po + (o * length + l) * inner
-                for i in 0..<inner { dst[i] = src[i] * scale }
-            }
+        forEachRow(of: shape, around: axis) { full, reduced, inner in
+            for i in 0..<inner { po[full + i] = pg[reduced + i] * scale }
         }
         return out
+    }
+
+    /// Visits the rows of `shape` split around `axis` (outer × length × inner), in order: each row's
+    /// offset in the full tensor and in the tensor without `axis`, and the row's length.
+    private static func forEachRow(of shape: [Int], around axis: Int, _ body: (_ full: Int, _ reduced: Int, _ inner: Int) -> Void) {
+        let (outer, length, inner) = Shape.around(shape, axis: axis)
+        for o in 0..<outer {
+            for l in 0..<length { body((o * length + l) * inner, o * inner, inner) }
+        }
     }
 
     /// Softmax (or log-softmax) along `axis`, numerically stable.

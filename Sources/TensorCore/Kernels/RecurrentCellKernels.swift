@@ -26,6 +26,15 @@ enum Recurrent {
     /// A packed batch's late steps have 16–40 rows alive, and split across the cores from here.
     private static func cellRows(hidden: Int, gates: Int) -> Int { Threads.minimumRows(rowWork: gates * hidden) }
 
+    /// A cell's forward pass over `batch` rows split across the cores: on AVX-512 the same loop on
+    /// sixteen lanes (CKernels' RecurrentCells.c, the same values) takes a whole range of rows;
+    /// elsewhere `row` runs the Swift loop for each.
+    private static func forEachRowRange(_ batch: Int, hidden: Int, gates: Int, sixteenLanes: (Range<Int>) -> Void, row: (Int) -> Void) {
+        Threads.parallelRanges(batch, minimumPerThread: cellRows(hidden: hidden, gates: gates)) { rows in
+            if CPUFeatures.hasAVX512 { sixteenLanes(rows) } else { for b in rows { row(b) } }
+        }
+    }
+
     /// Rows are `giStride`, `hStride`, `outStride` floats apart so time-major slices of a sequence
     /// can be read and written in place.
     static func gruForward(batch: Int, hidden H: Int,
@@ -34,36 +43,31 @@ enum Recurrent {
                            h: UnsafePointer<Float>, hStride: Int,
                            out: UnsafeMutablePointer<Float>, outStride: Int,
                            saved: UnsafeMutablePointer<Float>?) {
-        Threads.parallelRanges(batch, minimumPerThread: cellRows(hidden: H, gates: 3)) { rows in
-            if CPUFeatures.hasAVX512 {
-                // The same loop on sixteen lanes (CKernels' RecurrentCells.c), the same values.
-                captioner_gru_cell(Int32(rows.lowerBound), Int32(rows.upperBound), Int32(H), gi, Int32(giStride), gh,
-                                   h, Int32(hStride), out, Int32(outStride), saved)
-                return
+        forEachRowRange(batch, hidden: H, gates: 3, sixteenLanes: { rows in
+            captioner_gru_cell(Int32(rows.lowerBound), Int32(rows.upperBound), Int32(H), gi, Int32(giStride), gh,
+                               h, Int32(hStride), out, Int32(outStride), saved)
+        }) { b in
+            let xi = gi + b * giStride, hh = gh + b * 3 * H, hp = h + b * hStride, o = out + b * outStride
+            let s = saved.map { $0 + b * 4 * H }
+            // Eight lanes at a time (the same operations as the scalar tail, so the same values).
+            let vectorEnd = H & ~7
+            var j = 0
+            while j < vectorEnd {
+                let r = fastSigmoid(load8(xi + j) + load8(hh + j))
+                let z = fastSigmoid(load8(xi + H + j) + load8(hh + H + j))
+                let ghn = load8(hh + 2 * H + j)
+                let n = fastTanh(load8(xi + 2 * H + j) + r * ghn)
+                store8((SIMD8(repeating: 1) - z) * n + z * load8(hp + j), o + j)
+                if let s { store8(r, s + j); store8(z, s + H + j); store8(n, s + 2 * H + j); store8(ghn, s + 3 * H + j) }
+                j += 8
             }
-            for b in rows {
-                let xi = gi + b * giStride, hh = gh + b * 3 * H, hp = h + b * hStride, o = out + b * outStride
-                let s = saved.map { $0 + b * 4 * H }
-                // Eight lanes at a time (the same operations as the scalar tail, so the same values).
-                let vectorEnd = H & ~7
-                var j = 0
-                while j < vectorEnd {
-                    let r = fastSigmoid(load8(xi + j) + load8(hh + j))
-                    let z = fastSigmoid(load8(xi + H + j) + load8(hh + H + j))
-                    let ghn = load8(hh + 2 * H + j)
-                    let n = fastTanh(load8(xi + 2 * H + j) + r * ghn)
-                    store8((SIMD8(repeating: 1) - z) * n + z * load8(hp + j), o + j)
-                    if let s { store8(r, s + j); store8(z, s + H + j); store8(n, s + 2 * H + j); store8(ghn, s + 3 * H + j) }
-                    j += 8
-                }
-                for j in vectorEnd..<H {
-                    let r = sigmoid(xi[j] + hh[j])
-                    let z = sigmoid(xi[H + j] + hh[H + j])
-                    let ghn = hh[2 * H + j]
-                    let n = fastTanh(xi[2 * H + j] + r * ghn)
-                    o[j] = (1 - z) * n + z * hp[j]
-                    if let s { s[j] = r; s[H + j] = z; s[2 * H + j] = n; s[3 * H + j] = ghn }
-                }
+            for j in vectorEnd..<H {
+                let r = sigmoid(xi[j] + hh[j])
+                let z = sigmoid(xi[H + j] + hh[H + j])
+                let ghn = hh[2 * H + j]
+                let n = fastTanh(xi[2 * H + j] + r * ghn)
+                o[j] = (1 - z) * n + z * hp[j]
+                if let s { s[j] = r; s[H + j] = z; s[2 * H + j] = n; s[3 * H + j] = ghn }
             }
         }
     }
@@ -138,43 +142,38 @@ enum Recurrent {
                             hOut: UnsafeMutablePointer<Float>, hOutStride: Int,
                             cOut: UnsafeMutablePointer<Float>, cOutStride: Int,
                             saved: UnsafeMutablePointer<Float>?) {
-        Threads.parallelRanges(batch, minimumPerThread: cellRows(hidden: H, gates: 4)) { rows in
-            if CPUFeatures.hasAVX512 {
-                // The same loop on sixteen lanes (CKernels' RecurrentCells.c), the same values.
-                captioner_lstm_cell(Int32(rows.lowerBound), Int32(rows.upperBound), Int32(H), gi, Int32(giStride), gh,
-                                    c, Int32(cStride), hOut, Int32(hOutStride), cOut, Int32(cOutStride), saved)
-                return
+        forEachRowRange(batch, hidden: H, gates: 4, sixteenLanes: { rows in
+            captioner_lstm_cell(Int32(rows.lowerBound), Int32(rows.upperBound), Int32(H), gi, Int32(giStride), gh,
+                                c, Int32(cStride), hOut, Int32(hOutStride), cOut, Int32(cOutStride), saved)
+        }) { b in
+            let xi = gi + b * giStride, hh = gh + b * 4 * H, cp = c + b * cStride
+            let ho = hOut + b * hOutStride, co = cOut + b * cOutStride
+            let s = saved.map { $0 + b * 5 * H }
+            // Eight lanes at a time (the same operations as the scalar tail, so the same values).
+            let vectorEnd = H & ~7
+            var j = 0
+            while j < vectorEnd {
+                let i = fastSigmoid(load8(xi + j) + load8(hh + j))
+                let f = fastSigmoid(load8(xi + H + j) + load8(hh + H + j))
+                let g = fastTanh(load8(xi + 2 * H + j) + load8(hh + 2 * H + j))
+                let o = fastSigmoid(load8(xi + 3 * H + j) + load8(hh + 3 * H + j))
+                let cNew = f * load8(cp + j) + i * g
+                let tc = fastTanh(cNew)
+                store8(cNew, co + j)
+                store8(o * tc, ho + j)
+                if let s { store8(i, s + j); store8(f, s + H + j); store8(g, s + 2 * H + j); store8(o, s + 3 * H + j); store8(tc, s + 4 * H + j) }
+                j += 8
             }
-            for b in rows {
-                let xi = gi + b * giStride, hh = gh + b * 4 * H, cp = c + b * cStride
-                let ho = hOut + b * hOutStride, co = cOut + b * cOutStride
-                let s = saved.map { $0 + b * 5 * H }
-                // Eight lanes at a time (the same operations as the scalar tail, so the same values).
-                let vectorEnd = H & ~7
-                var j = 0
-                while j < vectorEnd {
-                    let i = fastSigmoid(load8(xi + j) + load8(hh + j))
-                    let f = fastSigmoid(load8(xi + H + j) + load8(hh + H + j))
-                    let g = fastTanh(load8(xi + 2 * H + j) + load8(hh + 2 * H + j))
-                    let o = fastSigmoid(load8(xi + 3 * H + j) + load8(hh + 3 * H + j))
-                    let cNew = f * load8(cp + j) + i * g
-                    let tc = fastTanh(cNew)
-                    store8(cNew, co + j)
-                    store8(o * tc, ho + j)
-                    if let s { store8(i, s + j); store8(f, s + H + j); store8(g, s + 2 * H + j); store8(o, s + 3 * H + j); store8(tc, s + 4 * H + j) }
-                    j += 8
-                }
-                for j in vectorEnd..<H {
-                    let i = sigmoid(xi[j] + hh[j])
-                    let f = sigmoid(xi[H + j] + hh[H + j])
-                    let g = fastTanh(xi[2 * H + j] + hh[2 * H + j])
-                    let o = sigmoid(xi[3 * H + j] + hh[3 * H + j])
-                    let cNew = f * cp[j] + i * g
-                    let tc = fastTanh(cNew)
-                    co[j] = cNew
-                    ho[j] = o * tc
-                    if let s { s[j] = i; s[H + j] = f; s[2 * H + j] = g; s[3 * H + j] = o; s[4 * H + j] = tc }
-                }
+            for j in vectorEnd..<H {
+                let i = sigmoid(xi[j] + hh[j])
+                let f = sigmoid(xi[H + j] + hh[H + j])
+                let g = fastTanh(xi[2 * H + j] + hh[2 * H + j])
+                let o = sigmoid(xi[3 * H + j] + hh[3 * H + j])
+                let cNew = f * cp[j] + i * g
+                let tc = fastTanh(cNew)
+                co[j] = cNew
+                ho[j] = o * tc
+                if let s { s[j] = i; s[H + j] = f; s[2 * H + j] = g; s[3 * H + j] = o; s[4 * H + j] = tc }
             }
         }
     }

@@ -41,34 +41,40 @@ extension Gradients {
 }
 
 enum AttentionKernels {
+    /// Runs `body` for each image of the batch, the images split across the cores; `work` is one
+    /// image's share of the pass.
+    private static func forEachImage(_ batch: Int, work: Int, _ body: (Int) -> Void) {
+        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: work)) { rows in
+            for b in rows { body(b) }
+        }
+    }
+
     static func scoresForward(batch: Int, cells L: Int, width A: Int,
                               projected: UnsafePointer<Float>, query: UnsafePointer<Float>,
                               weight w: UnsafePointer<Float>, bias: Float,
                               scores: UnsafeMutablePointer<Float>, saved: UnsafeMutablePointer<Float>?) {
         let vectorEnd = A & ~7
-        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: L * A)) { rows in
-            for b in rows {
-                let q = query + b * A
-                for l in 0..<L {
-                    let p = projected + (b * L + l) * A
-                    let t = saved.map { $0 + (b * L + l) * A }
-                    var lanes = SIMD8<Float>()
-                    var j = 0
-                    while j < vectorEnd {
-                        let tj = fastTanh(load8(p + j) + load8(q + j))
-                        if let t { store8(tj, t + j) }
-                        lanes += tj * load8(w + j)
-                        j += 8
-                    }
-                    var e = lanes.sum()
-                    while j < A {
-                        let tj = fastTanh(p[j] + q[j])
-                        t?[j] = tj
-                        e += tj * w[j]
-                        j += 1
-                    }
-                    scores[b * L + l] = e + bias
+        forEachImage(batch, work: L * A) { b in
+            let q = query + b * A
+            for l in 0..<L {
+                let p = projected + (b * L + l) * A
+                let t = saved.map { $0 + (b * L + l) * A }
+                var lanes = SIMD8<Float>()
+                var j = 0
+                while j < vectorEnd {
+                    let tj = fastTanh(load8(p + j) + load8(q + j))
+                    if let t { store8(tj, t + j) }
+                    lanes += tj * load8(w + j)
+                    j += 8
                 }
+                var e = lanes.sum()
+                while j < A {
+                    let tj = fastTanh(p[j] + q[j])
+                    t?[j] = tj
+                    e += tj * w[j]
+                    j += 1
+                }
+                scores[b * L + l] = e + bias
             }
         }
     }
@@ -82,31 +88,29 @@ enum AttentionKernels {
         let vectorEnd = A & ~7
         let weightRows = dWeight.map { _ in Tensor(zeros: [batch, A]) }
         let one = SIMD8<Float>(repeating: 1)
-        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: L * A)) { rows in
-            for b in rows {
-                let dq = dQuery.map { $0 + b * A }
-                let dwRow = weightRows.map { $0.data + b * A }
-                for l in 0..<L {
-                    let t = saved + (b * L + l) * A
-                    let dP = dProjected.map { $0 + (b * L + l) * A }
-                    let de = dScores[b * L + l]
-                    let deLanes = SIMD8<Float>(repeating: de)
-                    var j = 0
-                    while j < vectorEnd {
-                        let tj = load8(t + j)
-                        let dpre = deLanes * load8(w + j) * (one - tj * tj)
-                        if let dP { store8(load8(dP + j) + dpre, dP + j) }
-                        if let dq { store8(load8(dq + j) + dpre, dq + j) }
-                        if let dwRow { store8(load8(dwRow + j) + deLanes * tj, dwRow + j) }
-                        j += 8
-                    }
-                    while j < A {
-                        let dpre = de * w[j] * (1 - t[j] * t[j])
-                        dP?[j] += dpre
-                        dq?[j] += dpre
-                        dwRow?[j] += de * t[j]
-                        j += 1
-                    }
+        forEachImage(batch, work: L * A) { b in
+            let dq = dQuery.map { $0 + b * A }
+            let dwRow = weightRows.map { $0.data + b * A }
+            for l in 0..<L {
+                let t = saved + (b * L + l) * A
+                let dP = dProjected.map { $0 + (b * L + l) * A }
+                let de = dScores[b * L + l]
+                let deLanes = SIMD8<Float>(repeating: de)
+                var j = 0
+                while j < vectorEnd {
+                    let tj = load8(t + j)
+                    let dpre = deLanes * load8(w + j) * (one - tj * tj)
+                    if let dP { store8(load8(dP + j) + dpre, dP + j) }
+                    if let dq { store8(load8(dq + j) + dpre, dq + j) }
+                    if let dwRow { store8(load8(dwRow + j) + deLanes * tj, dwRow + j) }
+                    j += 8
+                }
+                while j < A {
+                    let dpre = de * w[j] * (1 - t[j] * t[j])
+                    dP?[j] += dpre
+                    dq?[j] += dpre
+                    dwRow?[j] += de * t[j]
+                    j += 1
                 }
             }
         }
@@ -155,13 +159,11 @@ extension Gradients {
 extension AttentionKernels {
     static func weightedSumForward(batch: Int, cells L: Int, width C: Int, weights: UnsafePointer<Float>,
                                    values: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: L * C)) { rows in
-            for b in rows {
-                let c = out + b * C
-                for l in 0..<L {
-                    let a = weights[b * L + l], v = values + (b * L + l) * C
-                    for j in 0..<C { c[j] += a * v[j] }          // an axpy: LLVM vectorises it
-                }
+        forEachImage(batch, work: L * C) { b in
+            let c = out + b * C
+            for l in 0..<L {
+                let a = weights[b * L + l], v = values + (b * L + l) * C
+                for j in 0..<C { c[j] += a * v[j] }          // an axpy: LLVM vectorises it
             }
         }
     }
@@ -170,26 +172,24 @@ extension AttentionKernels {
                                     values: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
                                     dWeights: UnsafeMutablePointer<Float>?, dValues: UnsafeMutablePointer<Float>?) {
         let vectorEnd = C & ~7
-        Threads.parallelRanges(batch, minimumPerThread: Threads.minimumRows(rowWork: L * C)) { rows in
-            for b in rows {
-                let dc = dOut + b * C
-                for l in 0..<L {
-                    let v = values + (b * L + l) * C
-                    if let dWeights {
-                        // A dot product in eight lanes (a plain loop would not be reassociated).
-                        var lanes = SIMD8<Float>(), j = 0
-                        while j < vectorEnd {
-                            lanes += load8(dc + j) * load8(v + j)
-                            j += 8
-                        }
-                        var dot = lanes.sum()
-                        while j < C { dot += dc[j] * v[j]; j += 1 }
-                        dWeights[b * L + l] += dot
+        forEachImage(batch, work: L * C) { b in
+            let dc = dOut + b * C
+            for l in 0..<L {
+                let v = values + (b * L + l) * C
+                if let dWeights {
+                    // A dot product in eight lanes (a plain loop would not be reassociated).
+                    var lanes = SIMD8<Float>(), j = 0
+                    while j < vectorEnd {
+                        lanes += load8(dc + j) * load8(v + j)
+                        j += 8
                     }
-                    if let dValues {
-                        let a = weights[b * L + l], dv = dValues + (b * L + l) * C
-                        for j in 0..<C { dv[j] += a * dc[j] }
-                    }
+                    var dot = lanes.sum()
+                    while j < C { dot += dc[j] * v[j]; j += 1 }
+                    dWeights[b * L + l] += dot
+                }
+                if let dValues {
+                    let a = weights[b * L + l], dv = dValues + (b * L + l) * C
+                    for j in 0..<C { dv[j] += a * dc[j] }
                 }
             }
         }
