@@ -22,16 +22,9 @@ extension Module {
     /// Copies `state` into the parameters. Every key must be present with the right shape and no
     /// key may be left over: a mismatch is an error naming the key, never a silent partial load.
     public func loadStateDict(_ state: [String: Tensor], origin: String = "the state dict") throws {
-        var unused = Set(state.keys)
-        for (name, tensor) in namedParameters {
-            guard let value = state[name] else { throw WeightError.missing(key: name, origin: origin) }
-            guard value.shape == tensor.shape else {
-                throw WeightError.shape(key: name, expected: tensor.shape, found: value.shape, origin: origin)
-            }
-            tensor.assign(value)
-            unused.remove(name)
-        }
-        if let extra = unused.sorted().first { throw WeightError.unexpected(key: extra, count: unused.count, origin: origin) }
+        var checklist = WeightChecklist(state, origin: origin, shape: \.shape)
+        for (name, tensor) in namedParameters { tensor.assign(try checklist.take(name, shape: tensor.shape)) }
+        try checklist.finish()
     }
 
     public func zeroGrad() { for p in parameters { p.grad = nil } }
@@ -40,23 +33,6 @@ extension Module {
 /// The parameters of `module` with `prefix.` in front of their names.
 public func prefixed(_ prefix: String, _ module: Module) -> [(name: String, tensor: Tensor)] {
     module.namedParameters.map { ("\(prefix).\($0.name)", $0.tensor) }
-}
-
-public enum WeightError: Error, CustomStringConvertible, Equatable {
-    case missing(key: String, origin: String)
-    case shape(key: String, expected: [Int], found: [Int], origin: String)
-    case unexpected(key: String, count: Int, origin: String)
-
-    public var description: String {
-        switch self {
-        case let .missing(key, origin):
-            return "\(origin) has no tensor \"\(key)\": it was saved from a different architecture; choose the matching --arch."
-        case let .shape(key, expected, found, origin):
-            return "\(origin) has \"\(key)\" of shape \(found) where this model needs \(expected): its sizes (vocabulary, feature, hidden) differ; use the options it was trained with."
-        case let .unexpected(key, count, origin):
-            return "\(origin) has \(count) tensor(s) this model does not use, such as \"\(key)\": it was saved from a different architecture; choose the matching --arch."
-        }
-    }
 }
 
 /// How a parameter starts when it is not loaded.
@@ -73,14 +49,13 @@ public enum Initialiser {
 public final class ParameterSource {
     private final class Store {
         var rng: RandomGenerator
-        var loaded: [String: Tensor]?
-        var used = Set<String>()
-        let origin: String
+        var loaded: WeightChecklist<Tensor>?
         init(rng: RandomGenerator, loaded: [String: Tensor]?, origin: String) {
             self.rng = rng
-            self.loaded = loaded
-            self.origin = origin
+            self.loaded = loaded.map { WeightChecklist($0, origin: origin, shape: \.shape) }
         }
+        /// The loaded tensor `key` (checked off), or nil when parameters are initialised.
+        func take(_ key: String, shape: [Int]) throws -> Tensor? { try loaded?.take(key, shape: shape) }
     }
 
     private let store: Store
@@ -116,10 +91,8 @@ public final class ParameterSource {
     public func parameter(_ name: String, _ shape: [Int], _ initialiser: Initialiser) throws -> Tensor {
         let key = prefix.isEmpty ? name : "\(prefix).\(name)"
         let tensor: Tensor
-        if let loaded = store.loaded {
-            guard let value = loaded[key] else { throw WeightError.missing(key: key, origin: store.origin) }
-            guard value.shape == shape else { throw WeightError.shape(key: key, expected: shape, found: value.shape, origin: store.origin) }
-            tensor = value.copy()
+        if let loaded = try store.take(key, shape: shape) {
+            tensor = loaded.copy()
         } else {
             switch initialiser {
             case let .uniform(bound): tensor = Tensor.uniform(shape, low: -bound, high: bound, rng: &store.rng)
@@ -128,15 +101,10 @@ public final class ParameterSource {
             case let .constant(v): tensor = Tensor(shape: shape, repeating: v)
             }
         }
-        store.used.insert(key)
         tensor.requiresGrad = true
         return tensor
     }
 
     /// After building a model from a state dict: every key in it must have been used.
-    public func finish() throws {
-        guard let loaded = store.loaded else { return }
-        let unused = Set(loaded.keys).subtracting(store.used)
-        if let extra = unused.sorted().first { throw WeightError.unexpected(key: extra, count: unused.count, origin: store.origin) }
-    }
+    public func finish() throws { try store.loaded?.finish() }
 }

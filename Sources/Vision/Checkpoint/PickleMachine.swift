@@ -17,9 +17,9 @@ struct PickleMachine {
 
     /// Runs the pickle starting at `start` up to its STOP opcode.
     /// - Returns: the unpickled value and the offset just past STOP.
-    // Swift 6.3.1 with optimisation (-O and this target's -Ounchecked, not -Onone) miscompiles this
+    // Swift 6.3.1 with optimisation (-O, not -Onone) miscompiles this
     // loop: after a POP_MARK, an error thrown later makes the cleanup release a garbage pointer, in
-    // about two runs out of three (tools/repro/ounchecked_miscompile.swift; found by
+    // about two runs out of three (tools/repro/pickle_optimiser_miscompile.swift; found by
     // CheckpointRobustnessTests). Belt and braces: popToMark avoids the triggering shape, and the
     // loop itself is not optimised. Pickles are small, so this costs little; helpers stay optimised.
     @_optimize(none)
@@ -218,7 +218,7 @@ struct PickleStack {
     mutating func popToMark() throws -> ([PickleValue], Int) {
         guard let mark = marks.popLast(), mark <= stack.count else { throw corrupt("a MARK is missing") }
         // Copied element by element: `Array(stack[mark...])` followed by a removal is the shape of
-        // the Swift 6.3.1 miscompile described at `load` (tools/repro/ounchecked_miscompile.swift).
+        // the Swift 6.3.1 miscompile described at `load` (tools/repro/pickle_optimiser_miscompile.swift).
         var items: [PickleValue] = []
         var deepest = 0
         items.reserveCapacity(stack.count - mark)

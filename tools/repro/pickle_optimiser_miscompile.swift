@@ -1,7 +1,7 @@
 // Reproducer: Swift 6.3.1 miscompiles this with optimisation; plain safe Swift that segfaults.
-//   swiftc -Onone tools/repro/ounchecked_miscompile.swift -o /tmp/r && /tmp/r   # prints ERR ... 3 times
-//   swiftc -O tools/repro/ounchecked_miscompile.swift -o /tmp/r && /tmp/r       # segfaults in ~2 of 3 runs
-//   (-Ounchecked, the package's release setting, likewise.) Copying the slice element by element
+//   swiftc -Onone tools/repro/pickle_optimiser_miscompile.swift -o /tmp/r && /tmp/r   # prints ERR ... 3 times
+//   swiftc -O tools/repro/pickle_optimiser_miscompile.swift -o /tmp/r && /tmp/r       # segfaults in ~2 of 3 runs
+//   Copying the slice element by element
 //   instead of `Array(stack[mark...])` made 30 of 30 runs clean.
 // Pattern: a value stack in a struct; `Array(stack[mark...])` + `stack.removeSubrange(mark...)`
 // in one mutating method, then an error thrown from another mutating method; the cleanup releases
