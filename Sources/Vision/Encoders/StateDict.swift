@@ -1,14 +1,15 @@
 import Foundation
+import TensorCore
 
-/// A checkpoint's tensors, checked off one by one against what an architecture expects: a missing
-/// key, a wrong shape or a leftover tensor is an error that names the key.
+/// A checkpoint's tensors, checked off by `WeightChecklist` against what an architecture expects,
+/// with the errors an encoder's user needs (which encoder, and to pick the one the weights fit).
 final class StateDict {
     let file: String
     let architecture: String
-    private var tensors: [String: RawTensor]
+    private var checklist: WeightChecklist<RawTensor>
 
     init(_ tensors: [String: RawTensor], file: String, architecture: String) {
-        self.tensors = tensors
+        checklist = WeightChecklist(tensors, origin: file, shape: \.shape)
         self.file = file
         self.architecture = architecture
     }
@@ -18,12 +19,8 @@ final class StateDict {
     }
 
     func take(_ key: String, _ shape: [Int]) throws -> [Float] {
-        guard let tensor = tensors.removeValue(forKey: key) else {
-            throw EncoderError("\(file) has no tensor `\(key)`, which \(architecture) needs: pass weights saved from \(architecture), or choose the encoder these weights belong to.")
-        }
-        guard tensor.shape == shape else {
-            throw EncoderError("\(file) holds `\(key)` with shape \(tensor.shape) where \(architecture) expects \(shape): pass weights saved from \(architecture), or choose the encoder these weights belong to.")
-        }
+        let tensor: RawTensor
+        do throws(WeightError) { tensor = try checklist.take(key, shape: shape) } catch { throw encoderError(error) }
         guard [.f32, .f16, .bf16, .f64].contains(tensor.dtype) else {
             throw EncoderError("\(file) holds `\(key)` as \(tensor.dtype.rawValue), not floating point: pass the float weights of \(architecture).")
         }
@@ -34,7 +31,7 @@ final class StateDict {
     func batchNorm(_ prefix: String, channels: Int) throws -> (gamma: [Float], beta: [Float], mean: [Float], variance: [Float]) {
         let result = (try take(prefix + ".weight", [channels]), try take(prefix + ".bias", [channels]),
                       try take(prefix + ".running_mean", [channels]), try take(prefix + ".running_var", [channels]))
-        tensors.removeValue(forKey: prefix + ".num_batches_tracked")
+        checklist.discard { $0 == prefix + ".num_batches_tracked" }
         return result
     }
 
@@ -50,13 +47,21 @@ final class StateDict {
     }
 
     /// Drops tensors the encoder knowingly does not use (e.g. a classifier it has no use for).
-    func discard(prefix: String) {
-        for key in tensors.keys where key.hasPrefix(prefix) { tensors.removeValue(forKey: key) }
-    }
+    func discard(prefix: String) { checklist.discard { $0.hasPrefix(prefix) } }
 
     /// Fails when tensors remain: the file was saved from a different architecture.
     func finish() throws {
-        guard let first = tensors.keys.sorted().first else { return }
-        throw EncoderError("\(file) has \(tensors.count) tensor(s) that \(architecture) does not have (first: `\(first)`): the weights belong to another architecture; choose the matching encoder.")
+        do throws(WeightError) { try checklist.finish() } catch { throw encoderError(error) }
+    }
+
+    private func encoderError(_ error: WeightError) -> EncoderError {
+        switch error {
+        case let .missing(key, _):
+            return EncoderError("\(file) has no tensor `\(key)`, which \(architecture) needs: pass weights saved from \(architecture), or choose the encoder these weights belong to.")
+        case let .shape(key, expected, found, _):
+            return EncoderError("\(file) holds `\(key)` with shape \(found) where \(architecture) expects \(expected): pass weights saved from \(architecture), or choose the encoder these weights belong to.")
+        case let .unexpected(key, count, _):
+            return EncoderError("\(file) has \(count) tensor(s) that \(architecture) does not have (first: `\(key)`): the weights belong to another architecture; choose the matching encoder.")
+        }
     }
 }
