@@ -48,12 +48,13 @@ struct Bench: ParsableCommand {
             if value.isFinite { results.append((w.key, value, w.unit)) }
         }
         if json {
-            var object: [String: Any] = ["threads": Threads.count, "precision": Precision.defaultMatmul.rawValue]
+            var object: [String: Any] = ["threads": Threads.count, "precision": Precision.defaultMatmul.rawValue,
+                                         "isa": CPUFeatures.instructionSet]
             for (k, v, _) in results { object[k] = (v * 100).rounded() / 100 }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("threads \(Threads.count), precision \(Precision.defaultMatmul.rawValue)")
+            print("threads \(Threads.count), precision \(Precision.defaultMatmul.rawValue), \(CPUFeatures.instructionSet)")
             let width = results.map(\.0.count).max() ?? 0
             for (k, v, unit) in results {
                 print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + String(format: "%10.2f", v) + "  " + unit)
