@@ -106,4 +106,20 @@ import TestSupport
         #expect(reward.score(encode("zebra xylophone"), image: 0) == 0)
         #expect(reward.score(encode(references[1][0]), image: 1) > reward.score(encode(candidates[1]), image: 1))
     }
+
+    /// The reward counts <end> as a word (as self-critical.pytorch does): a caption cut short loses the
+    /// sentence-ending n-grams its references have.
+    @Test func theRewardCountsTheEndOfTheSentence() {
+        let (dog, runs, on, grass, a, the) = (Int32(4), Int32(5), Int32(6), Int32(7), Int32(8), Int32(9))
+        let end = SpecialToken.end, start = SpecialToken.start
+        let references: [Int: [[Int32]]] = [
+            0: [[start, a, dog, runs, on, the, grass, end], [start, the, dog, runs, on, grass, end]],
+            1: [[start, a, grass, end], [start, the, grass, end]],
+        ]
+        let corpus = SelfCriticalCorpus(options: SelfCriticalOptions(), references: references)
+        let caption: [Int32] = [a, dog, runs, on, the, grass]
+        #expect(corpus.score(caption, finished: true, row: 0) > corpus.score(caption, finished: false, row: 0))
+        // Cut before its last word, the ended caption still misses "grass <end>".
+        #expect(corpus.score(caption, finished: true, row: 0) > corpus.score(Array(caption.dropLast()), finished: true, row: 0))
+    }
 }

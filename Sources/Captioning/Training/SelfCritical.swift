@@ -41,15 +41,22 @@ public struct SelfCriticalCorpus: Sendable {
         var index: [Int: Int] = [:]
         for (i, row) in rows.enumerated() { index[row] = i }
         imageIndex = index
+        // <end> stays in the references, as a word: see `score`.
         reward = CiderDReward(references: rows.map { row in
-            references[row]!.map { Array($0.filter { $0 != SpecialToken.start && $0 != SpecialToken.end && $0 != SpecialToken.pad }) }
+            references[row]!.map { Array($0.filter { $0 != SpecialToken.start && $0 != SpecialToken.pad }) }
         })
     }
 
     /// The images to train on, one sample per image (the captions come from the model itself).
     var samples: [TrainingSample] { imageIndex.keys.sorted().map { TrainingSample(image: $0, tokens: []) } }
 
-    func score(_ caption: [Int32], row: Int) -> Double { reward.score(caption, image: imageIndex[row]!) }
+    /// CIDEr-D of a caption (words without <start>/<end>) that did or did not end. As in
+    /// self-critical.pytorch, <end> counts as a word of the candidate and of the references, so a
+    /// caption cut short ("a dog runs through a") loses the n-grams that end a sentence, and one that
+    /// never ends scores below the same words ended.
+    func score(_ caption: [Int32], finished: Bool, row: Int) -> Double {
+        reward.score(finished ? caption + [SpecialToken.end] : caption, image: imageIndex[row]!)
+    }
 }
 
 /// One self-critical step's figures, averaged over its samples.
@@ -107,7 +114,7 @@ extension Trainer {
         var rewards = [Double](repeating: 0, count: sampled.count)
         rewards.withUnsafeMutableBufferPointer { out in
             Threads.parallelRanges(sampled.count, minimumPerThread: 16) { range in
-                for i in range { out[i] = corpus.score(sampled[i].tokens, row: rows[i / k]) }
+                for i in range { out[i] = corpus.score(sampled[i].tokens, finished: sampled[i].finished, row: rows[i / k]) }
             }
         }
         var baselines = [Double](repeating: 0, count: sampled.count)
@@ -115,7 +122,7 @@ extension Trainer {
         case .greedy:
             let greedy = greedyDecode(decoder, features, maxWords: options.maxWords)
             for (b, caption) in greedy.enumerated() {
-                let r = corpus.score(caption.tokens, row: rows[b])
+                let r = corpus.score(caption.tokens, finished: caption.finished, row: rows[b])
                 for j in 0..<k { baselines[b * k + j] = r }
             }
         case .mean:
