@@ -16,6 +16,9 @@ final class Admission: @unchecked Sendable {
         self.report = report
     }
 
+    /// How many requests hold a slot now.
+    var count: Int { lock.withLock { admitted } }
+
     /// Runs `body` holding one of the slots, or throws `refusal` when all are taken.
     func withSlot<T>(_ body: () async throws -> T) async throws -> T {
         let admittedNow: Int? = lock.withLock {

@@ -34,10 +34,15 @@ public final class CaptionServer: Sendable {
         self.logger = logger
         let metrics = ServerMetrics()
         self.metrics = metrics
+        let admission = Admission(capacity: configuration.queueCapacity, refusal: .busy, report: { [metrics] in metrics.setInFlight($0) })
+        let uploads = Admission(capacity: configuration.uploadCapacity, refusal: .tooManyUploads, report: { [metrics] in metrics.setUploads($0) })
+        self.admission = admission
+        self.uploads = uploads
+        // Every request is uploading, admitted (preparing its image or queued) or answered: when all
+        // that are in flight are queued, no other can join the batch, so the worker need not wait.
         self.worker = InferenceWorker(model: model, encoder: encoder, maxBatch: configuration.maxBatch,
-                                      maxWait: configuration.maxWait, metrics: metrics, logger: logger)
-        self.admission = Admission(capacity: configuration.queueCapacity, refusal: .busy, report: { [metrics] in metrics.setInFlight($0) })
-        self.uploads = Admission(capacity: configuration.uploadCapacity, refusal: .tooManyUploads, report: { [metrics] in metrics.setUploads($0) })
+                                      maxWait: configuration.maxWait, metrics: metrics, logger: logger,
+                                      requestsInFlight: { admission.count + uploads.count })
         self.preparation = ImagePreparation(preprocessing: encoder.preprocessing, maxPixels: configuration.maxPixels,
                                             concurrentDecodes: configuration.concurrentDecodes)
         self.wording = CaptionWording(vocabulary: model.metadata.vocabulary,

@@ -18,7 +18,8 @@ public struct CaptionResult: Sendable {
 
 /// Owns the model and the encoder, which are not safe to call concurrently, and runs them on one
 /// thread of its own: requests queue up here, and each model run takes up to `maxBatch` of them,
-/// waiting at most `maxWait` after the first for others to arrive. The encoder sees the whole batch
+/// waiting at most `maxWait` after the first for others to arrive — and not at all when
+/// `requestsInFlight` says every request in flight is already queued. The encoder sees the whole batch
 /// at once; the decoder sees each group of images that asked for the same beam and length together.
 ///
 /// A plain thread, not a task: a model run blocks for tens of milliseconds, which must never hold
@@ -30,6 +31,7 @@ public final class InferenceWorker: @unchecked Sendable, Service {
     private let maxWait: Duration
     private let metrics: ServerMetrics
     private let logger: Logger
+    private let requestsInFlight: (@Sendable () -> Int)?
 
     private struct Job {
         let id: UInt64
@@ -48,7 +50,7 @@ public final class InferenceWorker: @unchecked Sendable, Service {
     private var exitWaiters: [CheckedContinuation<Void, Never>] = []
 
     public init(model: CaptionModel, encoder: FeatureEncoder, maxBatch: Int, maxWait: Duration,
-                metrics: ServerMetrics, logger: Logger) {
+                metrics: ServerMetrics, logger: Logger, requestsInFlight: (@Sendable () -> Int)? = nil) {
         precondition(maxBatch >= 1, "a batch holds at least one image")
         self.model = model
         self.encoder = encoder
@@ -56,6 +58,7 @@ public final class InferenceWorker: @unchecked Sendable, Service {
         self.maxWait = maxWait
         self.metrics = metrics
         self.logger = logger
+        self.requestsInFlight = requestsInFlight
         let thread = Thread { [self] in loop() }
         thread.name = "caption-inference"
         thread.stackSize = 16 << 20
@@ -135,7 +138,7 @@ public final class InferenceWorker: @unchecked Sendable, Service {
             condition.wait()
         }
         let deadline = pending[0].enqueued + maxWait
-        while pending.count < maxBatch && accepting {
+        while pending.count < maxBatch && accepting && (requestsInFlight?() ?? .max) > pending.count {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { break }
             let (seconds, attoseconds) = remaining.components

@@ -42,6 +42,23 @@ import Vision
         }
     }
 
+    @Test func aLoneRequestDoesNotWaitForCompany() async throws {
+        // --max-wait-ms is how long a batch waits for others; with no other request in flight the
+        // model starts at once.
+        let server = try testServer({ $0.maxBatch = 8; $0.maxWait = .seconds(5) })
+        let png = try fixtures.data("chelsea.png")
+        try await server.application().test(.router) { client in
+            for _ in 0..<2 {
+                let response = try await client.execute(uri: "/v1/captions", method: .post,
+                                                        headers: [.contentType: "image/png"], body: ByteBuffer(bytes: png))
+                #expect(response.status == .ok)
+                let timing = try #require(try json(response)["timing"] as? [String: Any])
+                let queued = try #require(timing["queue_ms"] as? Double)
+                #expect(queued < 1_000, "a lone request waited \(queued) ms for a batch")
+            }
+        }
+    }
+
     @Test func batchedCaptionsEqualOneAtATime() async throws {
         // Batching must not change what the model says: same images alone and together.
         let jpeg = try fixtures.data("chelsea.jpg"), png = try fixtures.data("chelsea.png")
