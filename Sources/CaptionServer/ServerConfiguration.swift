@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import Vision
 
 /// The knobs of `caption serve`: where it listens, how it batches, and what it refuses.
@@ -25,7 +26,7 @@ public struct ServerConfiguration: Sendable {
     /// Whole-request limit, from the first byte read to the reply (504 above).
     public var timeoutSeconds: Double = 30
     /// Images decoded at the same time: bounds the memory held by decoded pixels.
-    public var concurrentDecodes = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    public var concurrentDecodes = Threads.availableCores()
     /// Defaults for requests that do not say.
     public var defaultBeam = 3
     public var defaultMaxWords = 30

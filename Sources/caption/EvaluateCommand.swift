@@ -36,7 +36,7 @@ struct Evaluate: ParsableCommand {
     @Option(name: .customLong("nltk-smoothing"), parsing: .unconditional, help: ArgumentHelp("NLTK SmoothingFunction method 0-7 (0: none, NLTK's default); nltk flavour only.", valueName: "n"))
     var nltkSmoothing: Int = 0
     @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (it starts a Java process).") var noMeteor = false
-    @Option(parsing: .unconditional, help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Worker threads.") var threads: Int = Threads.availableCores()
     @OptionGroup var precision: PrecisionOption
     @Flag(help: "Print the time spent loading and scoring to stderr.") var timing = false
 

@@ -12,6 +12,9 @@
 /// 1 when this CPU and OS run AVX-512 (AVX512F; checked once).
 int captioner_few_rows_available(void);
 
+/// The CPUs this process may run on (its affinity mask); 0 when it cannot be read.
+int captioner_affinity_cpu_count(void);
+
 /// Columns per packed tile, and the most rows one call multiplies.
 enum { CAPTIONER_FEW_ROWS_TILE = 64, CAPTIONER_FEW_ROWS_MAX = 4 };
 

@@ -1,4 +1,5 @@
 import CDNNL
+import CKernels
 import Dispatch
 import Foundation
 
@@ -16,7 +17,36 @@ public enum Threads {
 
     public static func defaultCount() -> Int {
         if let text = ProcessInfo.processInfo.environment["CAPTIONER_THREADS"], let n = Int(text), n > 0 { return min(n, maximum) }
-        return ProcessInfo.processInfo.activeProcessorCount
+        return min(availableCores(), maximum)
+    }
+
+    /// The cores this process may use: the online ones, narrowed by its CPU affinity (`taskset`,
+    /// cpusets) and by a cgroup CPU quota (`docker --cpus`, CI runners), rounded up. A team larger
+    /// than this would have its threads take turns on the same cores, each waiting for the others.
+    public static func availableCores() -> Int {
+        var cores = ProcessInfo.processInfo.activeProcessorCount
+        let affinity = Int(captioner_affinity_cpu_count())
+        if affinity > 0 { cores = min(cores, affinity) }
+        if let quota = cgroupQuota() { cores = min(cores, max(1, Int(quota.rounded(.up)))) }
+        return max(cores, 1)
+    }
+
+    /// The CPU quota of this process's cgroup in cores (cgroup v2 `cpu.max`, or v1's
+    /// `cpu.cfs_quota_us` / `cpu.cfs_period_us`), nil when there is none.
+    static func cgroupQuota(root: String = "/sys/fs/cgroup") -> Double? {
+        func read(_ path: String) -> String? {
+            (try? String(contentsOfFile: root + "/" + path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let max = read("cpu.max") {
+            let fields = max.split(separator: " ")
+            guard fields.count == 2, let quota = Double(fields[0]), let period = Double(fields[1]), period > 0 else { return nil }
+            return quota / period    // "max 100000": no quota, and Double("max") is nil
+        }
+        if let quota = read("cpu/cpu.cfs_quota_us").flatMap(Double.init), quota > 0,
+           let period = read("cpu/cpu.cfs_period_us").flatMap(Double.init), period > 0 {
+            return quota / period
+        }
+        return nil
     }
 
     public static func set(_ n: Int) {
