@@ -53,7 +53,7 @@ put("Pickle", "global_refused.pkl", b"\x80\x02cos\nsystem\n" + su("id") + b"\x85
 put("Pickle", "stack_global.pkl", b"\x80\x04" + su("torch") + su("HalfStorage") + b"\x93.")
 put("Pickle", "truncated.pkl", tensor[:40])
 
-# --- safetensors headers (SafeTensors.parse, SafetensorsReader, FeatureStore) ----------------------
+# --- safetensors headers (SafetensorsHeader through SafeTensors.parse, CheckpointReader, FeatureStore) ----------------------
 def safetensors(header, body):
     h = json.dumps(header, separators=(",", ":")).encode()
     return struct.pack("<Q", len(h)) + h + body

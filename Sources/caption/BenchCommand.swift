@@ -371,33 +371,24 @@ struct Bench: ParsableCommand {
     static func writeFeatureStore(_ url: URL, images: Int, cells: Int, channels: Int) throws {
         let names = (0..<images).map { String(format: "%05d.jpg", $0) }
         let namesJSON = String(decoding: try JSONSerialization.data(withJSONObject: names), as: UTF8.self)
-        let pooledBytes = images * channels * 4, gridBytes = images * cells * channels * 4
-        let header: [String: Any] = [
-            "__metadata__": ["images": namesJSON, "encoder": "efficientnet-lite0", "image_size": "224"],
-            "pooled": ["dtype": "F32", "shape": [images, channels], "data_offsets": [0, pooledBytes]],
-            "grid": ["dtype": "F32", "shape": [images, cells, channels], "data_offsets": [pooledBytes, pooledBytes + gridBytes]],
-        ]
-        var headerData = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while headerData.count % 8 != 0 { headerData.append(0x20) }
-        let total = 8 + headerData.count + pooledBytes + gridBytes
+        let tensors: [SafetensorsWriter.Planned] = [.init(name: "pooled", dtype: "F32", shape: [images, channels]),
+                                                    .init(name: "grid", dtype: "F32", shape: [images, cells, channels])]
+        let metadata = ["images": namesJSON, "encoder": "efficientnet-lite0", "image_size": "224"]
+        let total = SafetensorsWriter.header(for: tensors, metadata: metadata).count + (images * channels + images * cells * channels) * 4
         if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size == total { return }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: url)
-        defer { try? handle.close() }
-        var length = UInt64(headerData.count).littleEndian
-        try handle.write(contentsOf: Data(bytes: &length, count: 8))
-        try handle.write(contentsOf: headerData)
+        let writer = try SafetensorsWriter(url, tensors: tensors, metadata: metadata)
         // 1 MiB of N(0, 1) values, repeated: the values do not matter, only the size does.
         var rng = RandomGenerator(seed: 3)
         let block = Tensor.randn([1 << 18], rng: &rng)
         let chunk = Data(bytes: block.data, count: block.count * 4)
-        var remaining = pooledBytes + gridBytes
+        var remaining = total - SafetensorsWriter.header(for: tensors, metadata: metadata).count
         while remaining > 0 {
             let n = min(remaining, chunk.count)
-            try handle.write(contentsOf: chunk.prefix(n))
+            try writer.append(chunk.prefix(n))
             remaining -= n
         }
+        try writer.finish()
     }
 
     /// bench_torch.py's `flickr_like_tokens`: lengths N(11.8, 3.8) clamped to 4…T−2, <start> w… <end> <pad>….

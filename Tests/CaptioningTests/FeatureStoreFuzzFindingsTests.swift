@@ -27,23 +27,23 @@ import TestSupport
     /// `bodyStart + offsets[1]`.
     @Test func offsetsNearIntMaxAreRefused() throws {
         let (text, path) = try message(#"{"pooled":{"dtype":"F32","shape":[0,1],"data_offsets":[9223372036854775807,9223372036854775807]}}"#)
-        #expect(text == "\(path) is truncated (pooled does not fit in the file): re-create it with `caption features`.")
+        #expect(text == "\(path) is truncated (tensor \"pooled\" does not fit in the file): re-create it with `caption features`.")
     }
 
     @Test func negativeEndOffsetIsRefused() throws {
         let (text, path) = try message(#"{"pooled":{"dtype":"F32","shape":[0,1],"data_offsets":[2,-9223372036854775807]}}"#)
-        #expect(text == "\(path) is truncated (pooled does not fit in the file): re-create it with `caption features`.")
+        #expect(text == "\(path) is truncated (tensor \"pooled\" does not fit in the file): re-create it with `caption features`.")
     }
 
     /// Fuzz/Corpus/Safetensors/crash-shape-product-overflow: the shape's byte size overflowed.
     @Test func shapeWhoseSizeOverflowsIsRefused() throws {
         let (text, path) = try message(#"{"pooled":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}}"#)
-        #expect(text == "\(path) has a pooled shape [4294967296, 4294967296] with a negative dimension or a size beyond 64 bits: re-create it with `caption features`.")
+        #expect(text == "\(path) has tensor \"pooled\" of shape [4294967296, 4294967296], whose size does not fit in 64 bits: re-create it with `caption features`.")
     }
 
     /// An empty grid whose rows would be 2⁸⁰ elements: its row size must not overflow later either.
     @Test func emptyGridWithOverflowingRowsIsRefused() throws {
         let (text, path) = try message(#"{"pooled":{"dtype":"F32","shape":[0,1],"data_offsets":[0,0]},"grid":{"dtype":"F16","shape":[0,1099511627776,1099511627776],"data_offsets":[0,0]}}"#)
-        #expect(text == "\(path) has a grid shape [0, 1099511627776, 1099511627776] with a negative dimension or a size beyond 64 bits: re-create it with `caption features`.")
+        #expect(text == "\(path) has a grid of shape [0, 1099511627776, 1099511627776], whose rows do not fit in 64 bits: re-create it with `caption features`.")
     }
 }

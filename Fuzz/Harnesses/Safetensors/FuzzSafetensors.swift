@@ -1,6 +1,6 @@
-// libFuzzer harness: every reader of safetensors headers on the same bytes —
-// TensorCore's SafeTensors.parse (model files, `caption predict`), Vision's SafetensorsReader
-// (checkpoints, `caption import`) and Captioning's FeatureStore (feature files, read from a file
+// libFuzzer harness: the one safetensors header reader (TensorCore's SafetensorsHeader) through
+// each of its users on the same bytes — SafeTensors.parse (model files, `caption predict`), Vision's
+// checkpoint reader (`caption import`) and Captioning's FeatureStore (feature files, read from a file
 // because it memory-maps; a few rows are then gathered). Errors are fine; crashes are bugs.
 import Foundation
 import FuzzSupport
@@ -14,8 +14,8 @@ private let scratch = scratchFile(named: "features.safetensors")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Data(bytes: data, count: size)
     _ = try? SafeTensors.parse(bytes, file: "fuzz.safetensors")
-    if SafetensorsReader.hasSignature(bytes) {
-        _ = try? SafetensorsReader.read(bytes, name: "fuzz.safetensors")
+    if SafetensorsHeader.hasSignature(bytes) {
+        _ = try? CheckpointReader.safetensors(bytes, name: "fuzz.safetensors")
     }
     do {
         try bytes.write(to: scratch)

@@ -50,47 +50,18 @@ public enum FeatureFileWriter {
         }
         let count = images.count
         if cells < 0 { (cells, channels) = (0, 0) }
-        let elementSize = float16 ? 2 : 4
-        let gridBytes = count * cells * channels * elementSize
-        let pooledBytes = count * channels * elementSize
         let dtype = float16 ? "F16" : "F32"
-        let header: [String: Any] = [
-            "__metadata__": ["images": String(decoding: try JSONEncoder().encode(images), as: UTF8.self),
-                             "encoder": encoderName ?? "unknown", "image_size": String(size ?? 0)],
-            "grid": ["dtype": dtype, "shape": [count, cells, channels], "data_offsets": [0, gridBytes]] as [String: Any],
-            "pooled": ["dtype": dtype, "shape": [count, channels], "data_offsets": [gridBytes, gridBytes + pooledBytes]] as [String: Any],
-        ]
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while json.count % 8 != 0 { json.append(0x20) }
-
-        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
-        func cannotWrite(_ reason: String) -> FeatureStoreError {
-            FeatureStoreError(description: "cannot write \(url.path) (\(reason)): choose a writable location with free space.")
+        let metadata = ["images": String(decoding: try JSONEncoder().encode(images), as: UTF8.self),
+                        "encoder": encoderName ?? "unknown", "image_size": String(size ?? 0)]
+        let writer = try SafetensorsWriter(url, tensors: [.init(name: "grid", dtype: dtype, shape: [count, cells, channels]),
+                                                          .init(name: "pooled", dtype: dtype, shape: [count, channels])],
+                                           metadata: metadata)
+        for summary in summaries {
+            let grid = try SafeTensors.read(summary.url)["grid"]!
+            try writer.append(encode(grid.scalars, float16: float16))
         }
-        guard FileManager.default.createFile(atPath: temp.path, contents: nil), let handle = FileHandle(forWritingAtPath: temp.path) else {
-            throw cannotWrite(String(cString: strerror(errno)))
-        }
-        do {
-            defer { try? handle.close() }
-            var prefix = Data()
-            withUnsafeBytes(of: UInt64(json.count).littleEndian) { prefix.append(contentsOf: $0) }
-            try handle.write(contentsOf: prefix + json)
-            for summary in summaries {
-                let grid = try SafeTensors.read(summary.url)["grid"]!
-                try handle.write(contentsOf: encode(grid.scalars, float16: float16))
-            }
-            try handle.write(contentsOf: encode(pooled, float16: float16))
-            try handle.synchronize()
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            if let error = error as? SafeTensorsError { throw error }
-            throw cannotWrite(AtomicFileError.reason(error))
-        }
-        if rename(temp.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temp)
-            throw cannotWrite(reason)
-        }
+        try writer.append(encode(pooled, float16: float16))
+        try writer.finish()
     }
 
     /// Little-endian F32 or F16 bytes.

@@ -29,43 +29,21 @@ public final class FeatureStore: FeatureSource {
             }
             shared = false
         }
-        guard data.count >= 8 else { throw fail("is too short to be a safetensors file") }
-        let declaredLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        guard declaredLength <= UInt64(data.count - 8) else { throw fail("is truncated or not a safetensors file (its header length is too large)") }
-        let headerLength = Int(declaredLength)
-        guard
-              let header = try? JSONSerialization.jsonObject(with: data[(data.startIndex + 8)..<(data.startIndex + 8 + headerLength)]) as? [String: Any] else {
-            throw fail("is not a safetensors file (its header cannot be read)")
-        }
-        let bodyStart = 8 + headerLength
-        let metadata = header["__metadata__"] as? [String: String] ?? [:]
+        let header: SafetensorsHeader
+        do { header = try SafetensorsHeader(data, file: url.path) } catch { throw fail(error.problem) }
+        let metadata = header.metadata
 
-        /// A tensor's dtype, shape and where its bytes start, checked against the file's length.
+        /// A float tensor of the given rank (its bytes already checked against the file by the header).
         func entry(_ name: String, rank: Int) throws -> MappedFeatures.Slab? {
-            guard let value = header[name] else { return nil }
-            guard let fields = value as? [String: Any], let dtype = fields["dtype"] as? String,
-                  let shape = (fields["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), shape.count == rank,
-                  let offsets = (fields["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), offsets.count == 2 else {
-                throw fail("has a malformed \"\(name)\" entry")
+            guard let entry = header.entries[name] else { return nil }
+            guard entry.shape.count == rank else { throw fail("has a \(name) of shape \(entry.shape), not of rank \(rank)") }
+            guard entry.dtype == "F32" || entry.dtype == "F16" else { throw fail("stores \(name) as \(entry.dtype), not F32 or F16") }
+            // An empty first dimension hides a row size that would wrap around when rows are gathered.
+            guard entry.shape.dropFirst().reduce(Optional(4), { size, d in size.flatMap { s in
+                let (p, overflow) = s.multipliedReportingOverflow(by: d); return overflow ? nil : p } }) != nil else {
+                throw fail("has a \(name) of shape \(entry.shape), whose rows do not fit in 64 bits")
             }
-            guard dtype == "F32" || dtype == "F16" else { throw fail("stores \(name) as \(dtype), not F32 or F16") }
-            let elementSize = dtype == "F16" ? 2 : 4
-            // Every size comes from the file, so none of this arithmetic may wrap around; multiplied
-            // from the last dimension, so a row's size (`Slab.rowElements`) is checked too.
-            var byteCount: Int? = elementSize
-            for dimension in shape.reversed() {
-                guard dimension >= 0, let size = byteCount else { byteCount = nil; break }
-                let (product, overflow) = size.multipliedReportingOverflow(by: dimension)
-                byteCount = overflow ? nil : product
-            }
-            guard let byteCount else {
-                throw fail("has a \(name) shape \(shape) with a negative dimension or a size beyond 64 bits")
-            }
-            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] - offsets[0] == byteCount,
-                  offsets[1] <= data.count - bodyStart else {
-                throw fail("is truncated (\(name) does not fit in the file)")
-            }
-            return MappedFeatures.Slab(shape: shape, offset: bodyStart + offsets[0], half: dtype == "F16")
+            return MappedFeatures.Slab(shape: entry.shape, offset: entry.bytes.lowerBound, half: entry.dtype == "F16")
         }
         guard let pooled = try entry("pooled", rank: 2) else { throw fail("has no pooled [N, C] tensor") }
         let grid = try entry("grid", rank: 3)

@@ -23,9 +23,24 @@ public enum CheckpointReader {
         if LegacyTorchCheckpoint.hasSignature(data) {
             return try LegacyTorchCheckpoint.read(data, name: name).tensors(fileName: name)
         }
-        if SafetensorsReader.hasSignature(data) {
-            return try SafetensorsReader.read(data, name: name)
+        if SafetensorsHeader.hasSignature(data) {
+            return try safetensors(data, name: name)
         }
         throw CheckpointError("\(name) is not a PyTorch checkpoint or a safetensors file (its first bytes match none of them).")
+    }
+
+    /// A safetensors file's tensors as they are stored (`SafetensorsHeader` checks every entry).
+    static func safetensors(_ data: Data, name: String) throws -> [String: RawTensor] {
+        let header: SafetensorsHeader
+        do { header = try SafetensorsHeader(data, file: name) } catch { throw CheckpointError(error.description) }
+        var tensors: [String: RawTensor] = [:]
+        for (tensorName, entry) in header.entries {
+            guard let dtype = DType(rawValue: entry.dtype.lowercased()) else {
+                throw CheckpointError("\(name) stores tensor \(tensorName) as \(entry.dtype), which a checkpoint reader does not take: convert it to F32, F16 or BF16.")
+            }
+            let bytes = (data.startIndex + entry.bytes.lowerBound)..<(data.startIndex + entry.bytes.upperBound)
+            tensors[tensorName] = RawTensor(dtype: dtype, shape: entry.shape, data: Data(data[bytes]))
+        }
+        return tensors
     }
 }
