@@ -23,8 +23,8 @@ public enum Memory {
 
 /// The one way the kernels' buffers are allocated: 64-byte aligned, as AVX-512 loads and oneDNN
 /// prefer, and at least one cache line. Freed with `free`.
-enum AlignedMemory {
-    static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
+package enum AlignedMemory {
+    package static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, max(bytes, 64)) == 0, let raw else {
             fatalError("Captioner: out of memory allocating \(bytes) bytes")

@@ -3,9 +3,9 @@ import CKernels
 import Foundation
 
 /// oneDNN's CPU engine and stream, created once per process.
-final class OneDNN {
-    static let shared = OneDNN()
-    let engine: dnnl_engine_t
+package final class OneDNN {
+    package static let shared = OneDNN()
+    package let engine: dnnl_engine_t
     let stream: dnnl_stream_t
 
     private init() {
@@ -24,13 +24,14 @@ final class OneDNN {
     }
 }
 
+/// A oneDNN call of the matrix products, which cannot fail on a supported shape: a failure is a bug.
 @inline(__always)
 func check(_ status: dnnl_status_t, _ what: String) {
-    if status != dnnl_success { fatalError("oneDNN \(what) failed with status \(status.rawValue)") }
+    do { try oneDNNCheck(status, what) } catch { fatalError(error.description) }
 }
 
 /// oneDNN dims arrays are fixed at 12 entries (DNNL_MAX_NDIMS).
-func dnnlDims(_ values: [Int]) -> [Int64] {
+package func dnnlDims(_ values: [Int]) -> [Int64] {
     values.map(Int64.init) + Array(repeating: 0, count: 12 - values.count)
 }
 

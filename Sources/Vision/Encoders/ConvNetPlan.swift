@@ -1,5 +1,6 @@
 import CDNNL
 import Foundation
+import TensorCore
 
 /// A feature map inside a plan: its logical NCHW size, oneDNN's (usually blocked) layout for it, and
 /// where it lives.
@@ -15,7 +16,7 @@ struct FeatureMap {
 /// buffers are allocated once, at `finish()`, at the largest size each slot ever holds.
 final class ConvNetPlanBuilder {
     let batch: Int
-    private let handles = DNNLHandles()
+    private let handles = OneDNNHandles()
     private var slotBytes: [Int] = []
     private var slotBusy: [Bool] = []
     private var keepAlive: [AnyObject] = []
@@ -60,7 +61,7 @@ final class ConvNetPlanBuilder {
     /// `map` copied into `layout` (a new slot).
     func reorder(_ map: FeatureMap, to layout: dnnl_memory_desc_t) throws -> FeatureMap {
         var src = map.layout, dst = layout
-        let engine = DNNLEngine.shared.engine
+        let engine = OneDNN.shared.engine
         let pd = try PrimitiveDescriptor({ dnnl_reorder_primitive_desc_create(&$0, &src, engine, &dst, engine, nil) }, "reorder_primitive_desc_create")
         let out = FeatureMap(channels: map.channels, height: map.height, width: map.width, layout: layout, place: .slot(allocate(layout)))
         steps.append(Step(primitive: try handles.primitive(pd.pd),
@@ -88,24 +89,24 @@ final class ConvNetPlanBuilder {
             var bias = try memoryDescriptor([conv.outChannels], dnnl_a)
             var dst = try destination ?? memoryDescriptor([batch, conv.outChannels, size.height, size.width], dnnl_format_tag_any)
             var desc = dnnl_convolution_desc_t()
-            try dnnlCheck(dnnl_dilated_convolution_forward_desc_init(
+            try oneDNNCheck(dnnl_dilated_convolution_forward_desc_init(
                 &desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &weights, &bias, &dst,
                 dnnlDims([conv.stride, conv.stride]), dnnlDims([conv.dilation - 1, conv.dilation - 1]),
                 dnnlDims([ph.before, pw.before]), dnnlDims([ph.after, pw.after])), "convolution_forward_desc_init")
             var attr: dnnl_primitive_attr_t?
-            try dnnlCheck(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+            try oneDNNCheck(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
             defer { dnnl_primitive_attr_destroy(attr) }
             var postOps: dnnl_post_ops_t?
-            try dnnlCheck(dnnl_post_ops_create(&postOps), "post_ops_create")
+            try oneDNNCheck(dnnl_post_ops_create(&postOps), "post_ops_create")
             defer { dnnl_post_ops_destroy(postOps) }
-            if residual != nil { try dnnlCheck(dnnl_post_ops_append_sum(postOps, 1), "post_ops_append_sum") }
+            if residual != nil { try oneDNNCheck(dnnl_post_ops_append_sum(postOps, 1), "post_ops_append_sum") }
             switch conv.activation {
             case .none: break
-            case .relu: try dnnlCheck(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), "append relu")
-            case .relu6: try dnnlCheck(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_clip, 0, 6), "append relu6")
+            case .relu: try oneDNNCheck(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), "append relu")
+            case .relu6: try oneDNNCheck(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_clip, 0, 6), "append relu6")
             }
-            try dnnlCheck(dnnl_primitive_attr_set_post_ops(attr, postOps), "set_post_ops")
-            let engine = DNNLEngine.shared.engine
+            try oneDNNCheck(dnnl_primitive_attr_set_post_ops(attr, postOps), "set_post_ops")
+            let engine = OneDNN.shared.engine
             return try PrimitiveDescriptor({ dnnl_primitive_desc_create(&$0, &desc, attr, engine, nil) }, "convolution primitive_desc_create")
         }
 
@@ -141,11 +142,11 @@ final class ConvNetPlanBuilder {
         var src = x.layout
         var dst = try memoryDescriptor([batch, x.channels, size.height, size.width], dnnl_format_tag_any)
         var desc = dnnl_pooling_v2_desc_t()
-        try dnnlCheck(dnnl_pooling_v2_forward_desc_init(
+        try oneDNNCheck(dnnl_pooling_v2_forward_desc_init(
             &desc, dnnl_forward_inference, pool.kind == .max ? dnnl_pooling_max : dnnl_pooling_avg_include_padding,
             &src, &dst, dnnlDims([pool.stride, pool.stride]), dnnlDims([pool.kernel, pool.kernel]), dnnlDims([0, 0]),
             dnnlDims([ph.before, pw.before]), dnnlDims([ph.after, pw.after])), "pooling_forward_desc_init")
-        let engine = DNNLEngine.shared.engine
+        let engine = OneDNN.shared.engine
         let pd = try PrimitiveDescriptor({ dnnl_primitive_desc_create(&$0, &desc, nil, engine, nil) }, "pooling primitive_desc_create")
         let dstLayout = pd.md(dnnl_query_dst_md)
         let out = FeatureMap(channels: x.channels, height: size.height, width: size.width, layout: dstLayout, place: .slot(allocate(dstLayout)))
@@ -174,7 +175,7 @@ final class ConvNetPlanBuilder {
             arguments[written].binding = .output
             steps[steps.count - 1] = Step(primitive: last.primitive, arguments: arguments)
         } else {
-            let engine = DNNLEngine.shared.engine
+            let engine = OneDNN.shared.engine
             let pd = try PrimitiveDescriptor({ dnnl_reorder_primitive_desc_create(&$0, &src, engine, &dst, engine, nil) }, "reorder_primitive_desc_create")
             steps.append(Step(primitive: try handles.primitive(pd.pd),
                               arguments: [(DNNL_ARG_SRC, src, binding(map)), (DNNL_ARG_DST, dst, .output)]))
@@ -204,7 +205,7 @@ final class ConvNetPlanBuilder {
 
 /// One network's primitives for one input shape, ready to run again and again.
 final class ConvNetPlan {
-    private let handles: DNNLHandles
+    private let handles: OneDNNHandles
     private let steps: [(dnnl_primitive_t, [dnnl_exec_arg_t])]
     private let inputs: [dnnl_memory_t], outputs: [dnnl_memory_t]
     private let keepAlive: [AnyObject]
@@ -213,7 +214,7 @@ final class ConvNetPlan {
     let outputShape: [Int]
     let activationBytes: Int
 
-    init(handles: DNNLHandles, steps: [(dnnl_primitive_t, [dnnl_exec_arg_t])], inputs: [dnnl_memory_t], outputs: [dnnl_memory_t],
+    init(handles: OneDNNHandles, steps: [(dnnl_primitive_t, [dnnl_exec_arg_t])], inputs: [dnnl_memory_t], outputs: [dnnl_memory_t],
          keepAlive: [AnyObject], outputShape: [Int], activationBytes: Int) throws {
         self.handles = handles
         self.steps = steps
@@ -223,7 +224,7 @@ final class ConvNetPlan {
         self.outputShape = outputShape
         self.activationBytes = activationBytes
         var stream: dnnl_stream_t?
-        try dnnlCheck(dnnl_stream_create(&stream, DNNLEngine.shared.engine, dnnl_stream_default_flags.rawValue), "stream_create")
+        try oneDNNCheck(dnnl_stream_create(&stream, OneDNN.shared.engine, dnnl_stream_default_flags.rawValue), "stream_create")
         self.stream = stream!
     }
 
@@ -231,12 +232,12 @@ final class ConvNetPlan {
 
     /// input: plain NCHW [B, C, H, W]; output: [B, L, C].
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) throws {
-        for memory in inputs { try dnnlCheck(dnnl_memory_set_data_handle(memory, UnsafeMutableRawPointer(mutating: input)), "set_data_handle") }
-        for memory in outputs { try dnnlCheck(dnnl_memory_set_data_handle(memory, output), "set_data_handle") }
+        for memory in inputs { try oneDNNCheck(dnnl_memory_set_data_handle(memory, UnsafeMutableRawPointer(mutating: input)), "set_data_handle") }
+        for memory in outputs { try oneDNNCheck(dnnl_memory_set_data_handle(memory, output), "set_data_handle") }
         for (primitive, arguments) in steps {
             var arguments = arguments
-            try dnnlCheck(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), &arguments), "primitive_execute")
+            try oneDNNCheck(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), &arguments), "primitive_execute")
         }
-        try dnnlCheck(dnnl_stream_wait(stream), "stream_wait")
+        try oneDNNCheck(dnnl_stream_wait(stream), "stream_wait")
     }
 }

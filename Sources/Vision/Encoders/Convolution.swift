@@ -1,5 +1,6 @@
 import CDNNL
 import Foundation
+import TensorCore
 
 /// How a convolution or pooling window is padded.
 public enum Padding: Sendable, Equatable {
