@@ -18,19 +18,15 @@ struct CaptionReply: Encodable {
             /// Adaptive attention's β: how much the word came from the language model instead of the image.
             var sentinel: Float?
         }
-        var rows: Int
-        var columns: Int
+        var rows, columns: Int
         var cropFraction: Double
         var words: [Word]
     }
 
+    /// Milliseconds spent reading the body, decoding the image, queued, encoding, decoding and in all;
+    /// and how many images shared the model run.
     struct Timing: Encodable {
-        var readMs: Double
-        var imageMs: Double
-        var queueMs: Double
-        var encodeMs: Double
-        var decodeMs: Double
-        var totalMs: Double
+        var readMs, imageMs, queueMs, encodeMs, decodeMs, totalMs: Double
         var batchSize: Int
     }
 

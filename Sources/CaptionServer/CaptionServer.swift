@@ -174,9 +174,7 @@ public struct ServerStartError: Error, CustomStringConvertible {
 
 /// `GET /healthz`: the service is up, and what it serves.
 struct HealthReply: Encodable, Sendable {
-    var status: String
-    var architecture: String
-    var encoder: String
+    var status, architecture, encoder: String
     var vocabulary: Int
     var attention: Bool
     var maxBatch: Int

@@ -6,8 +6,7 @@ struct ZipArchive {
     struct Entry {
         var name: String
         var method: UInt16
-        var size: Int
-        var localHeaderOffset: Int
+        var size, localHeaderOffset: Int
     }
 
     let data: Data

@@ -20,11 +20,9 @@ extension ConvNetEncoder {
     }
 
     static func load(_ variant: EfficientNetLiteVariant, tensors raw: [String: RawTensor], file: String) throws -> ConvNetEncoder {
-        let state = StateDict(raw, file: file, architecture: variant.name)
-        let network = try EfficientNetLite(variant, weights: state)
-        let classifier = try takeClassifier(state, raw: raw, prefix: "_fc", channels: network.outputChannels)
-        try state.finish()
-        return ConvNetEncoder(name: variant.name, preprocessing: variant.preprocessing, network: network, classifier: classifier)
+        try assemble(variant.name, preprocessing: variant.preprocessing, tensors: raw, file: file, classifier: "_fc") {
+            try EfficientNetLite(variant, weights: $0)
+        }
     }
 
     /// A torchvision ResNet; its `fc` classifies the pooled features.
@@ -33,11 +31,17 @@ extension ConvNetEncoder {
     }
 
     static func load(_ variant: ResNetVariant, tensors raw: [String: RawTensor], file: String) throws -> ConvNetEncoder {
-        let state = StateDict(raw, file: file, architecture: variant.name)
-        let network = try ResNet(variant, weights: state)
-        let classifier = try takeClassifier(state, raw: raw, prefix: "fc", channels: network.outputChannels)
+        try assemble(variant.name, preprocessing: .imageNet, tensors: raw, file: file, classifier: "fc") { try ResNet(variant, weights: $0) }
+    }
+
+    /// A network built from the checkpoint, its classifier (`classifier.weight`/`.bias`), and no tensor left over.
+    private static func assemble(_ name: String, preprocessing: Preprocessing, tensors raw: [String: RawTensor], file: String,
+                                                   classifier prefix: String, network make: (StateDict) throws -> ConvNetwork) throws -> ConvNetEncoder {
+        let state = StateDict(raw, file: file, architecture: name)
+        let network = try make(state)
+        let classifier = try takeClassifier(state, raw: raw, prefix: prefix, channels: network.outputChannels)
         try state.finish()
-        return ConvNetEncoder(name: variant.name, preprocessing: .imageNet, network: network, classifier: classifier)
+        return ConvNetEncoder(name: name, preprocessing: preprocessing, network: network, classifier: classifier)
     }
 
     /// torchvision's VGG16 up to block5_conv3; its classifier tensors are accepted and left unused.
