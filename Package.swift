@@ -2,6 +2,7 @@
 import PackageDescription
 
 // One target per layer of the architecture:
+//   AtomicFiles    — writing an output through a temporary sibling and a rename (every target's files)
 //   CKernels       — the few C loops Swift cannot express (AVX-512 products of a few rows, weight layouts)
 //   TensorCore     — tensors, oneDNN kernels, reverse-mode autodiff, safetensors, threads
 //   Layers         — Module, Linear/Embedding/Dropout/GRU/LSTM, optimizers, schedules
@@ -59,14 +60,15 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
-        .target(name: "TensorCore", dependencies: ["CDNNL", "CMalloc", "CKernels"], swiftSettings: optimised),
+        .target(name: "AtomicFiles", swiftSettings: optimised),
+        .target(name: "TensorCore", dependencies: ["AtomicFiles", "CDNNL", "CMalloc", "CKernels"], swiftSettings: optimised),
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: optimised),
-        .target(name: "Vision", dependencies: ["TensorCore", "CDNNL", "CTurboJPEG", "CPNG"], swiftSettings: optimised),
+        .target(name: "Vision", dependencies: ["AtomicFiles", "TensorCore", "CDNNL", "CTurboJPEG", "CPNG"], swiftSettings: optimised),
         .target(name: "CaptionMetrics", swiftSettings: optimised),
-        .target(name: "CaptionData", dependencies: ["CPNG"], swiftSettings: optimised),
-        .target(name: "Captioning", dependencies: ["TensorCore", "Layers", "CaptionData", "CaptionMetrics"],
+        .target(name: "CaptionData", dependencies: ["AtomicFiles", "CPNG"], swiftSettings: optimised),
+        .target(name: "Captioning", dependencies: ["AtomicFiles", "TensorCore", "Layers", "CaptionData", "CaptionMetrics"],
                 swiftSettings: optimised),
-        .target(name: "Reports", dependencies: ["Captioning", "CaptionData", "CaptionMetrics", "Vision", "TensorCore"],
+        .target(name: "Reports", dependencies: ["AtomicFiles", "Captioning", "CaptionData", "CaptionMetrics", "Vision", "TensorCore"],
                 swiftSettings: optimised),
         .target(
             name: "CaptionServer",
@@ -82,13 +84,13 @@ let package = Package(
         .executableTarget(
             name: "caption",
             dependencies: [
-                "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning", "Reports", "CaptionServer",
+                "AtomicFiles", "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning", "Reports", "CaptionServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),
         .target(name: "TestSupport", dependencies: ["TensorCore"], path: "Tests/TestSupport"),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"],
+        .testTarget(name: "TensorCoreTests", dependencies: ["AtomicFiles", "TensorCore", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TensorCore", "TestSupport"],
                     resources: [.copy("Fixtures")]),
@@ -99,12 +101,12 @@ let package = Package(
         .testTarget(name: "CaptioningTests", dependencies: ["Captioning", "CaptionData", "Layers", "TensorCore", "TestSupport", "Vision"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Captioning", "CaptionData", "TensorCore", "TestSupport"]),
-        .testTarget(name: "CaptionDataTests", dependencies: ["CaptionData", "TestSupport"],
+        .testTarget(name: "CaptionDataTests", dependencies: ["AtomicFiles", "CaptionData", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         // Runs the built `caption` executable as users do (exit status, messages, outputs left intact).
         .testTarget(name: "CLITests", dependencies: ["caption", "Captioning", "TensorCore", "TestSupport"]),
         .testTarget(name: "CaptionServerTests",
-                    dependencies: ["CaptionServer", "Captioning", "Layers", "TensorCore", "TestSupport", "Vision",
+                    dependencies: ["CaptionData", "CaptionServer", "Captioning", "Layers", "TensorCore", "TestSupport", "Vision",
                                    .product(name: "Hummingbird", package: "hummingbird"),
                                    .product(name: "HummingbirdTesting", package: "hummingbird"),
                                    .product(name: "Logging", package: "swift-log")],

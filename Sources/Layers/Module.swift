@@ -35,6 +35,20 @@ public func prefixed(_ prefix: String, _ module: Module) -> [(name: String, tens
     module.namedParameters.map { ("\(prefix).\($0.name)", $0.tensor) }
 }
 
+/// The parameters a model took from its `ParameterSource` (see `registering(into:)`), under their
+/// state-dict keys, in the order it took them: a parameter cannot be made and then left out of the
+/// state dict or the optimizer, and no model lists its parameters by hand.
+public final class ParameterRegistry {
+    public private(set) var named: [(name: String, tensor: Tensor)] = []
+
+    public init() {}
+
+    fileprivate func record(_ name: String, _ tensor: Tensor) {
+        precondition(!named.contains { $0.name == name }, "the parameter \(name) is registered twice")
+        named.append((name, tensor))
+    }
+}
+
 /// How a parameter starts when it is not loaded.
 public enum Initialiser {
     case uniform(bound: Float)
@@ -60,10 +74,13 @@ public final class ParameterSource {
 
     private let store: Store
     public let prefix: String
+    /// The registries this source and its children record into, each with the prefix it is rooted at.
+    private let registries: [(registry: ParameterRegistry, root: String)]
 
-    private init(store: Store, prefix: String) {
+    private init(store: Store, prefix: String, registries: [(registry: ParameterRegistry, root: String)] = []) {
         self.store = store
         self.prefix = prefix
+        self.registries = registries
     }
 
     /// Fresh parameters from a seeded generator, with PyTorch's default initialisers.
@@ -79,7 +96,14 @@ public final class ParameterSource {
     public var isLoading: Bool { store.loaded != nil }
 
     public func child(_ name: String) -> ParameterSource {
-        ParameterSource(store: store, prefix: prefix.isEmpty ? name : "\(prefix).\(name)")
+        ParameterSource(store: store, prefix: prefix.isEmpty ? name : "\(prefix).\(name)", registries: registries)
+    }
+
+    /// This source, also recording every parameter taken through it or its children into
+    /// `registry`, keyed relative to this source's prefix. A model built from the returned source
+    /// lists `registry.named` as its parameters, so each is registered once, where it is made.
+    public func registering(into registry: ParameterRegistry) -> ParameterSource {
+        ParameterSource(store: store, prefix: prefix, registries: registries + [(registry, prefix)])
     }
 
     /// A generator for non-parameter randomness (dropout masks), drawn from the source's seed.
@@ -102,6 +126,7 @@ public final class ParameterSource {
             }
         }
         tensor.requiresGrad = true
+        for (registry, root) in registries { registry.record(root.isEmpty ? key : String(key.dropFirst(root.count + 1)), tensor) }
         return tensor
     }
 

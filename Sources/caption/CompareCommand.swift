@@ -1,10 +1,11 @@
 import ArgumentParser
+import AtomicFiles
 import CaptionData
 import CaptionMetrics
 import Captioning
 import Foundation
-import TensorCore
 import Reports
+import TensorCore
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AtomicFiles
 import Captioning
 import Foundation
 import TensorCore

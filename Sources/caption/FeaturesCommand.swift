@@ -1,4 +1,5 @@
 import ArgumentParser
+import AtomicFiles
 import CaptionData
 import Captioning
 import Foundation
@@ -231,7 +232,7 @@ struct PartialRun: Codable, Equatable {
         }
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try TensorCore.AtomicFile.write(try JSONEncoder().encode(run), to: manifest)
+            try AtomicFile.write(try JSONEncoder().encode(run), to: manifest)
         } catch {
             throw CommandFailure("cannot create \(folder.path) (\(AtomicFileError.reason(error))): choose a writable --out location.")
         }

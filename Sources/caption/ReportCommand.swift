@@ -1,4 +1,5 @@
 import ArgumentParser
+import AtomicFiles
 import CaptionData
 import CaptionMetrics
 import Captioning

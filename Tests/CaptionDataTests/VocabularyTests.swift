@@ -1,3 +1,4 @@
+import AtomicFiles
 import Foundation
 import Testing
 import TestSupport
@@ -57,9 +58,9 @@ import CaptionData
         let swapped = #expect(throws: DatasetError.self) { try Vocabulary(tokens: ["<pad>", "<end>", "<start>", "<unk>"]) }
         #expect(swapped?.description == "token 1 (\"<end>\") should be <start> — put <pad>, <start>, <end>, <unk> first, in that order")
         #expect(throws: DatasetError.self) { try Vocabulary(tokens: ["<pad>", "<start>"]) }
-        let duplicate = #expect(throws: DatasetError.self) { try Vocabulary(tokens: Vocabulary.specialTokens + ["x", "y", "x"]) }
+        let duplicate = #expect(throws: DatasetError.self) { try Vocabulary(tokens: SpecialToken.names + ["x", "y", "x"]) }
         #expect(duplicate?.description == "token 6 (\"x\") appears twice — keep each token once")
-        #expect(throws: DatasetError.self) { try Vocabulary(tokens: Vocabulary.specialTokens + ["two words"]) }
+        #expect(throws: DatasetError.self) { try Vocabulary(tokens: SpecialToken.names + ["two words"]) }
     }
 
     @Test func vocabFileRoundTripsAtomically() throws {
@@ -89,9 +90,9 @@ import CaptionData
 
     @Test func writingToAnUnwritablePlaceFailsCleanly() {
         let vocabulary = Vocabulary(trainingCaptions: captions)
-        let error = #expect(throws: DatasetError.self) {
+        let error = #expect(throws: AtomicFileError.self) {
             try vocabulary.write(to: URL(fileURLWithPath: "/nonexistent-dir-for-test/vocab.txt"))
         }
-        #expect(error?.description.hasPrefix("/nonexistent-dir-for-test/vocab.txt: cannot create a file here") == true)
+        #expect(error?.description.hasPrefix("cannot write /nonexistent-dir-for-test/vocab.txt (No such file or directory)") == true)
     }
 }

@@ -1,3 +1,4 @@
+import CaptionData
 import CaptionServer
 import Captioning
 import Foundation

@@ -74,7 +74,7 @@ let fixtures = Fixtures(bundle: .module)
     @Test(arguments: Architecture.allCases)
     func greedyCaptions(_ arch: Architecture) throws {
         let maxWords = Int(Self.f.metadata["max_words"]!)!
-        let results = greedyDecode(try peaked(arch), imageFeatures, maxWords: maxWords, allowUnknown: true)
+        let results = decodeCaptions(try peaked(arch), imageFeatures, options: .greedy(maxWords: maxWords, allowUnknown: true)).map { $0[0] }
         let logp = Self.f["\(arch.rawValue)/greedy.logp"]!
         for (n, r) in results.enumerated() {
             #expect(r.tokens == expected("\(arch.rawValue)/greedy.tokens", row: n), "\(arch) greedy image \(n)")
@@ -88,7 +88,7 @@ let fixtures = Fixtures(bundle: .module)
     @Test(arguments: Architecture.allCases)
     func beamSearchCaptions(_ arch: Architecture) throws {
         let maxWords = Int(Self.f.metadata["max_words"]!)!
-        let results = beamSearch(try peaked(arch), imageFeatures, options: SearchOptions(beamSize: 3, maxWords: maxWords, blockRepeatedTrigrams: false, allowUnknown: true))
+        let results = decodeCaptions(try peaked(arch), imageFeatures, options: SearchOptions(beamSize: 3, maxWords: maxWords, blockRepeatedTrigrams: false, allowUnknown: true))
         let counts = Self.f.integers["\(arch.rawValue)/beam.count"]!.values
         let logp = Self.f["\(arch.rawValue)/beam.logp"]!
         var row = 0

@@ -124,7 +124,7 @@ import TensorCore
 
         let model = try CaptionModel.load(best)
         let testRows = dataset.split(.test).map { store.row(of: $0.image)! }
-        let captions = beamSearch(model.decoder, store.features(rows: testRows), options: SearchOptions(beamSize: 3, maxWords: 6, blockRepeatedTrigrams: false))
+        let captions = decodeCaptions(model.decoder, store.features(rows: testRows), options: SearchOptions(beamSize: 3, maxWords: 6, blockRepeatedTrigrams: false))
         #expect(captions.count == 2 && captions.allSatisfy { !$0.isEmpty && $0[0].attention.count == $0[0].tokens.count })
         #expect(captions.allSatisfy { $0[0].tokens.allSatisfy { Int($0) < data.vocabulary.count } })
     }

@@ -1,3 +1,4 @@
+import CaptionData
 import Foundation
 import Testing
 import Layers
@@ -26,8 +27,8 @@ import TensorCore
         // Word 4 is likely, <end> a little less: raw log-probability prefers ending at once,
         // a length penalty of 1 (average log-probability per token) prefers going on.
         let decoder = try bigramDecoder(preferences: [0, 0, 2.0, 0, 2.2, 0])
-        let raw = beamSearch(decoder, features, options: SearchOptions(beamSize: 2, maxWords: 4, lengthPenalty: 0, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
-        let penalised = beamSearch(decoder, features, options: SearchOptions(beamSize: 2, maxWords: 4, lengthPenalty: 1, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
+        let raw = decodeCaptions(decoder, features, options: SearchOptions(beamSize: 2, maxWords: 4, lengthPenalty: 0, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
+        let penalised = decodeCaptions(decoder, features, options: SearchOptions(beamSize: 2, maxWords: 4, lengthPenalty: 1, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
         #expect(raw.tokens.isEmpty && raw.finished)
         #expect(penalised.tokens.count > raw.tokens.count)
         #expect(abs(penalised.score - penalised.logProbability / Float(penalised.tokens.count + (penalised.finished ? 1 : 0))) < 1e-5)
@@ -36,9 +37,9 @@ import TensorCore
     @Test func repeatedTrigramsCanBeBlocked() throws {
         // Word 4 dominates and <end> is unlikely, so an unblocked search repeats "4 4 4 4 …".
         let decoder = try bigramDecoder(preferences: [0, 0, -3, 0, 3, 1])
-        let free = beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 6, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
+        let free = decodeCaptions(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 6, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
         #expect(free.tokens == [4, 4, 4, 4, 4, 4])
-        let blocked = beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 6, blockRepeatedTrigrams: true, allowUnknown: true))[0]
+        let blocked = decodeCaptions(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 6, blockRepeatedTrigrams: true, allowUnknown: true))[0]
         // The check below needs hypotheses long enough to repeat a trigram (4 words or more): without
         // one, it would pass having compared nothing.
         #expect(!blocked.isEmpty)
@@ -56,22 +57,22 @@ import TensorCore
 
     @Test func aBeamThatNeverEndsStillReturnsItsBestHypothesis() throws {
         let decoder = try bigramDecoder(preferences: [0, 0, -50, 0, 3, 1])
-        let results = beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 5, blockRepeatedTrigrams: false, allowUnknown: true))[0]
+        let results = decodeCaptions(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 5, blockRepeatedTrigrams: false, allowUnknown: true))[0]
         #expect(!results.isEmpty)
         #expect(results.allSatisfy { !$0.finished && $0.tokens.count == 5 })
-        let greedy = greedyDecode(decoder, features, maxWords: 5, allowUnknown: true)[0]
+        let greedy = decodeCaptions(decoder, features, options: .greedy(maxWords: 5, allowUnknown: true)).map { $0[0] }[0]
         #expect(!greedy.finished && greedy.tokens == [4, 4, 4, 4, 4])
     }
 
     @Test func unknownIsNeverEmittedUnlessAllowed() throws {
         // <unk> is by far the likeliest word: allowed, it fills the caption; by default, never.
         let decoder = try bigramDecoder(preferences: [0, 0, -4, 6, 2, 1, 0, 0])
-        let allowed = beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 4, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
+        let allowed = decodeCaptions(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 4, blockRepeatedTrigrams: false, allowUnknown: true))[0][0]
         #expect(allowed.tokens == [3, 3, 3, 3])
-        #expect(greedyDecode(decoder, features, maxWords: 4, allowUnknown: true)[0].tokens == [3, 3, 3, 3])
-        for h in beamSearch(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 4, blockRepeatedTrigrams: false))[0] {
+        #expect(decodeCaptions(decoder, features, options: .greedy(maxWords: 4, allowUnknown: true)).map { $0[0] }[0].tokens == [3, 3, 3, 3])
+        for h in decodeCaptions(decoder, features, options: SearchOptions(beamSize: 3, maxWords: 4, blockRepeatedTrigrams: false))[0] {
             #expect(!h.tokens.contains(SpecialToken.unknown) && !h.tokens.isEmpty, "\(h.tokens)")
         }
-        #expect(greedyDecode(decoder, features, maxWords: 4)[0].tokens == [4, 4, 4, 4])
+        #expect(decodeCaptions(decoder, features, options: .greedy(maxWords: 4)).map { $0[0] }[0].tokens == [4, 4, 4, 4])
     }
 }

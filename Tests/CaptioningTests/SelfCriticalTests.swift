@@ -1,3 +1,4 @@
+import CaptionData
 import CaptionMetrics
 import Foundation
 import TensorCore
@@ -53,7 +54,7 @@ import TestSupport
             #expect(caption.finished || caption.tokens.count == 8)
         }
         // A very low temperature samples the most probable word: the greedy caption (never <unk>).
-        let greedy = greedyDecode(decoder, parity.imageFeatures, maxWords: 8)
+        let greedy = decodeCaptions(decoder, parity.imageFeatures, options: .greedy(maxWords: 8)).map { $0[0] }
         let cold = draw(5, temperature: 1e-4)
         for (i, caption) in cold.enumerated() { #expect(caption.tokens == greedy[i / 4].tokens, "sample \(i)") }
     }

@@ -1,3 +1,4 @@
+import CaptionData
 import Foundation
 import Testing
 import TestSupport
@@ -39,7 +40,7 @@ struct ToyTask {
     /// Fraction of images whose greedy caption is exactly right.
     func accuracy(_ decoder: CaptionDecoder) -> Double {
         let all = features.features(rows: Array(0..<features.count))
-        let decoded = greedyDecode(decoder, all, maxWords: 6)
+        let decoded = decodeCaptions(decoder, all, options: .greedy(maxWords: 6)).map { $0[0] }
         let right = zip(decoded, samples).filter { $0.tokens == Array($1.tokens.dropFirst().dropLast()) }.count
         return Double(right) / Double(samples.count)
     }

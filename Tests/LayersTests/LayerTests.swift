@@ -122,6 +122,17 @@ func entries(_ f: SafeTensors, _ prefix: String) -> [String: Tensor] {
         #expect(message.contains("m.safetensors") && message.contains("out.weight"))
     }
 
+    @Test func aRegistryRecordsEveryParameterTakenUnderItsKeyRelativeToWhereItIsRooted() throws {
+        let (outer, inner) = (ParameterRegistry(), ParameterRegistry())
+        let root = ParameterSource.initialise(seed: 3).child("model").registering(into: outer)
+        let embed = try Embedding(5, 2, source: root.child("embed"))
+        let cell = try GRUCell(inputSize: 2, hiddenSize: 3, source: root.child("block").registering(into: inner).child("cell"))
+        #expect(outer.named.map(\.name) == ["embed.weight", "block.cell.weight_ih", "block.cell.weight_hh",
+                                            "block.cell.bias_ih", "block.cell.bias_hh"])
+        #expect(inner.named.map(\.name) == ["cell.weight_ih", "cell.weight_hh", "cell.bias_ih", "cell.bias_hh"])
+        #expect(outer.named[0].tensor === embed.weight && inner.named[0].tensor === cell.weights.weightIH)
+    }
+
     @Test func dropoutModuleFollowsTrainingFlag() throws {
         let d = Dropout(0.5, generator: RandomGenerator(seed: 1))
         let x = Tensor(shape: [100], repeating: 1)

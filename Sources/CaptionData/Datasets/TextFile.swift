@@ -1,3 +1,4 @@
+import AtomicFiles
 import Foundation
 
 /// A caption file read into memory, with the checks every reader needs first
@@ -26,7 +27,7 @@ struct TextFile {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw DatasetError(file: url.path, problem: "cannot be read (\(AtomicFile.reason(error)))",
+            throw DatasetError(file: url.path, problem: "cannot be read (\(AtomicFileError.reason(error)))",
                                fix: "check the file's permissions")
         }
         guard !data.isEmpty || allowEmpty else {

@@ -1,3 +1,4 @@
+import AtomicFiles
 import Dispatch
 import Foundation
 
@@ -63,7 +64,7 @@ public func writeShapesDataset(to destination: URL, images: Int, seed: UInt64, r
     do {
         try fileManager.createDirectory(at: parent, withIntermediateDirectories: true)
     } catch {
-        throw DatasetError(file: parent.path, problem: "the output directory cannot be created (\(AtomicFile.reason(error)))",
+        throw DatasetError(file: parent.path, problem: "the output directory cannot be created (\(AtomicFileError.reason(error)))",
                            fix: "choose a writable location")
     }
     let staging = parent.appendingPathComponent(".\(destination.lastPathComponent).partial-\(getpid())")
@@ -72,7 +73,7 @@ public func writeShapesDataset(to destination: URL, images: Int, seed: UInt64, r
         try fileManager.createDirectory(at: staging.appendingPathComponent("Images"), withIntermediateDirectories: true)
         try fileManager.createDirectory(at: staging.appendingPathComponent("splits"), withIntermediateDirectories: true)
     } catch {
-        throw DatasetError(file: staging.path, problem: "cannot create the output (\(AtomicFile.reason(error)))",
+        throw DatasetError(file: staging.path, problem: "cannot create the output (\(AtomicFileError.reason(error)))",
                            fix: "choose a writable location")
     }
 
@@ -94,7 +95,7 @@ public func writeShapesDataset(to destination: URL, images: Int, seed: UInt64, r
                     do {
                         try png.write(to: url)
                     } catch {
-                        throw DatasetError(file: url.path, problem: "could not be written (\(AtomicFile.reason(error)))",
+                        throw DatasetError(file: url.path, problem: "could not be written (\(AtomicFileError.reason(error)))",
                                            fix: "free some disk space or choose a writable output directory")
                     }
                 } catch {

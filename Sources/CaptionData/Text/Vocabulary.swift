@@ -1,14 +1,9 @@
+import AtomicFiles
 import Foundation
 
-/// Word ↔ id mapping. Ids 0–3 are `<pad>`, `<start>`, `<end>`, `<unk>`; then the words of the
+/// Word ↔ id mapping. Ids 0–3 are the `SpecialToken`s `<pad>`, `<start>`, `<end>`, `<unk>`; then the words of the
 /// training captions seen at least `minCount` times, most frequent first, ties alphabetical.
 public struct Vocabulary: Sendable, Equatable {
-    public static let pad: Int32 = 0
-    public static let start: Int32 = 1
-    public static let end: Int32 = 2
-    public static let unknown: Int32 = 3
-    public static let specialTokens = ["<pad>", "<start>", "<end>", "<unk>"]
-
     /// Token of each id, in id order.
     public let tokens: [String]
     private let idOfWord: [String: Int32]
@@ -24,7 +19,7 @@ public struct Vocabulary: Sendable, Equatable {
         let kept = counts.filter { $0.value >= max(minCount, 1) }
             .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
             .map(\.key)
-        self.init(validatedTokens: Self.specialTokens + kept)
+        self.init(validatedTokens: SpecialToken.names + kept)
     }
 
     /// Builds the vocabulary from the training split of a dataset.
@@ -50,7 +45,7 @@ public struct Vocabulary: Sendable, Equatable {
         var idOfWord: [String: Int32] = [:]
         for (id, token) in tokens.enumerated() { idOfWord[token] = Int32(id) }
         // A caption word spelled like a control token must not steer decoding: it is unknown.
-        for special in Self.specialTokens.prefix(3) { idOfWord[special] = Self.unknown }
+        for special in SpecialToken.names.prefix(3) { idOfWord[special] = SpecialToken.unknown }
         self.idOfWord = idOfWord
     }
 
@@ -63,7 +58,7 @@ public struct Vocabulary: Sendable, Equatable {
 
     /// The first thing wrong with a token list: specials first, then empty, blank-containing or repeated tokens.
     private static func problem(in tokens: [String]) -> Problem? {
-        for (id, special) in specialTokens.enumerated() {
+        for (id, special) in SpecialToken.names.enumerated() {
             guard id < tokens.count else {
                 return Problem(index: id, token: "", what: "is missing; the vocabulary must start with <pad>, <start>, <end>, <unk>",
                                fix: "put the four special tokens first, in that order")
@@ -89,15 +84,15 @@ public struct Vocabulary: Sendable, Equatable {
     }
 
     public func id(of word: String) -> Int32 {
-        idOfWord[word] ?? Self.unknown
+        idOfWord[word] ?? SpecialToken.unknown
     }
 
     /// `<start> w₁ … wₙ <end>` with at most `maxWords` words; unknown words become `<unk>`.
     public func encode(_ words: [String], maxWords: Int = 30) -> [Int32] {
-        var ids: [Int32] = [Self.start]
+        var ids: [Int32] = [SpecialToken.start]
         ids.reserveCapacity(min(words.count, maxWords) + 2)
         for word in words.prefix(max(maxWords, 0)) { ids.append(id(of: word)) }
-        ids.append(Self.end)
+        ids.append(SpecialToken.end)
         return ids
     }
 
@@ -105,9 +100,9 @@ public struct Vocabulary: Sendable, Equatable {
     public func decode(_ ids: [Int32]) -> [String] {
         var words: [String] = []
         for id in ids {
-            if id == Self.end { break }
-            if id == Self.start || id == Self.pad { continue }
-            words.append(id >= 0 && Int(id) < tokens.count ? tokens[Int(id)] : Self.specialTokens[Int(Self.unknown)])
+            if id == SpecialToken.end { break }
+            if id == SpecialToken.start || id == SpecialToken.pad { continue }
+            words.append(id >= 0 && Int(id) < tokens.count ? tokens[Int(id)] : SpecialToken.names[Int(SpecialToken.unknown)])
         }
         return words
     }

@@ -1,3 +1,4 @@
+import CaptionData
 import Foundation
 import TensorCore
 
@@ -14,13 +15,13 @@ public struct SampledCaption: Equatable, Sendable {
 /// and never <unk> unless `allowUnknown`), until <end> or `maxWords`. All images' samples run as one
 /// batch of B·count rows, image b's samples being rows b·count..<(b+1)·count. Draws come from `rng` in
 /// row order, so a seed gives the same captions. Switches the decoder to evaluation mode (no dropout).
-/// As in `beamSearch`, each image's state is made once and copied to its rows.
+/// As in `BeamSearch`, each image's state is made once and copied to its rows.
 public func sampleCaptions(_ decoder: CaptionDecoder, _ features: ImageFeatures, count: Int, maxWords: Int = 30,
                            temperature: Float = 1, allowUnknown: Bool = false, rng: inout RandomGenerator) -> [SampledCaption] {
     precondition(count >= 1 && temperature > 0, "sampleCaptions: count \(count), temperature \(temperature)")
     decoder.setTraining(false)
     let rows = features.batch * count
-    let firstEmittable = Int(SpecialToken.end)
+    let firstEmittable = Int(SpecialToken.firstEmittable)
     let unknown = allowUnknown ? -1 : Int(SpecialToken.unknown)
     return Tape.withoutRecording {
         var state = count == 1 ? decoder.initialState(features) : decoder.initialState(features).rows((0..<rows).map { Int32($0 / count) })

@@ -7,13 +7,16 @@ import TensorCore
 ///   gate = σ(sent_x x_t + sent_h h)   h' = GRUCell(x_t, h)   s = gate ⊙ tanh(h')
 ///   z_i = att_w tanh(att_v v_i + att_g h'),  z_s = att_w tanh(att_s s + att_g h')
 ///   [α; β] = softmax([z; z_s])   ĉ = β s + Σ α_i v_i   logits = out(dropout(ĉ + h'))
-public final class AdaptiveAttention: CaptionDecoder {
+public final class AdaptiveAttention: AttentionDecoder {
     public let config: DecoderConfig
-    let embed: Embedding, projV: Linear, projG: Linear, cell: GRUCell, sentX: Linear, sentH: Linear
-    let attV: Linear, attG: Linear, attS: Linear, attW: Linear, drop: Dropout, out: Linear
+    public let registeredParameters = ParameterRegistry()
+    public let embed: Embedding, dropout: Dropout, outputLayer: Linear
+    let projV: Linear, projG: Linear, cell: GRUCell, sentX: Linear, sentH: Linear
+    let attV: Linear, attG: Linear, attS: Linear, attW: Linear
 
-    public init(_ config: DecoderConfig, source: ParameterSource) throws {
+    public init(_ config: DecoderConfig, source parent: ParameterSource) throws {
         self.config = config
+        let source = parent.registering(into: registeredParameters)
         let (v, c, e, h) = (config.vocabularySize, config.featureSize, config.embeddingSize, config.hiddenSize)
         embed = try Embedding(v, e, source: source.child("embed"))
         projV = try Linear(c, h, source: source.child("proj_v"))
@@ -25,21 +28,8 @@ public final class AdaptiveAttention: CaptionDecoder {
         attG = try Linear(h, h / 2, source: source.child("att_g"))
         attS = try Linear(h, h / 2, source: source.child("att_s"))
         attW = try Linear(h / 2, 1, source: source.child("att_w"))
-        drop = Dropout(config.dropout, generator: source.makeGenerator())
-        out = try Linear(h, v, source: source.child("out"))
-    }
-
-    public var namedParameters: [(name: String, tensor: Tensor)] {
-        prefixed("embed", embed) + prefixed("proj_v", projV) + prefixed("proj_g", projG) + prefixed("cell", cell)
-            + prefixed("sent_x", sentX) + prefixed("sent_h", sentH) + prefixed("att_v", attV) + prefixed("att_g", attG)
-            + prefixed("att_s", attS) + prefixed("att_w", attW) + prefixed("out", out)
-    }
-
-    public func setTraining(_ training: Bool) { drop.setTraining(training) }
-
-    public var dropoutGenerator: RandomGenerator {
-        get { drop.generator }
-        set { drop.generator = newValue }
+        dropout = Dropout(config.dropout, generator: source.makeGenerator())
+        outputLayer = try Linear(h, v, source: source.child("out"))
     }
 
     public func initialState(_ features: ImageFeatures) -> DecoderState {
@@ -51,8 +41,8 @@ public final class AdaptiveAttention: CaptionDecoder {
         return DecoderState(hidden: h, cell: nil, memory: [v, g, pv])
     }
 
-    /// One step: the new state, the pre-output vector ĉ + h', α [B, L] and β [B, 1].
-    func advance(_ state: DecoderState, embedded: Tensor) -> (state: DecoderState, output: Tensor, alpha: Tensor, beta: Tensor) {
+    /// One step: the pre-output vector is ĉ + h'.
+    public func advance(_ state: DecoderState, embedded: Tensor) -> AttentionStep {
         let (v, g, pv) = (state.memory[0], state.memory[1], state.memory[2])
         let x = concat([embedded, g], axis: 1)                    // [B, E+H]
         let sentinelGate = (sentX(x) + sentH(state.hidden)).sigmoid()
@@ -68,38 +58,6 @@ public final class AdaptiveAttention: CaptionDecoder {
         let c = weightedSum(alpha, v)                             // [B, H]
         var next = state
         next.hidden = h
-        return (next, beta * s + c + h, alpha, beta)
-    }
-
-    public func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?) {
-        let (y, alphas) = teacherForced(features, tokens: tokens, packed: false)
-        return (out(y), alphas)
-    }
-
-    public var outputLayer: Linear { out }
-
-    /// Packed (see `LengthOrder`): zero after each caption's last target.
-    public func outputFeatures(_ features: ImageFeatures, tokens: IntTensor) -> (features: Tensor, attention: Tensor?) {
-        teacherForced(features, tokens: tokens, packed: true)
-    }
-
-    private func teacherForced(_ features: ImageFeatures, tokens: IntTensor, packed: Bool) -> (features: Tensor, attention: Tensor?) {
-        let rows = LengthOrder(tokens: tokens, packed: packed)
-        let (inputs, _) = teacherForcing(rows.sorted(tokens))
-        var state = initialState(rows.sorted(features))
-        let emb = embed(inputs)                                   // [B, T-1, E]
-        let (y, alphas) = rows.run(words: emb, outputWidth: config.hiddenSize, cells: state.memory[0].shape[1]) { word, n in
-            // The n captions still running are the first n rows: views, no copies.
-            let alive = DecoderState(hidden: state.hidden.prefixRows(n), cell: nil, memory: state.memory.map { $0.prefixRows(n) })
-            let r = advance(alive, embedded: word)
-            state.hidden = r.state.hidden                         // [n, H]
-            return (r.output, r.alpha)                            // [n, H], [n, L]
-        }
-        return (drop(y), alphas)
-    }
-
-    public func step(_ state: DecoderState, words: IntTensor) -> DecoderStep {
-        let r = advance(state, embedded: embed(words))
-        return DecoderStep(state: r.state, logits: out(drop(r.output)), attention: r.alpha, sentinel: r.beta)
+        return AttentionStep(state: next, output: beta * s + c + h, alpha: alpha, sentinel: beta)
     }
 }

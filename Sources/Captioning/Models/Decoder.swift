@@ -1,3 +1,4 @@
+import CaptionData
 import Layers
 import TensorCore
 
@@ -88,6 +89,10 @@ public struct DecoderStep {
 /// A caption decoder: teacher-forced forward for training, step-by-step for decoding.
 public protocol CaptionDecoder: Module {
     var config: DecoderConfig { get }
+    /// Every parameter, as the constructor took them from its `ParameterSource`: the state dict.
+    var registeredParameters: ParameterRegistry { get }
+    /// The dropout before the output layer, the decoder's only training-time behaviour.
+    var dropout: Dropout { get }
     /// Teacher forcing. tokens [B, T] = <start> w… <end> <pad>…; returns logits [B, T−1, V] for
     /// the targets tokens[:, 1:], and the attention weights [B, T−1, L] where the model has them.
     func forward(_ features: ImageFeatures, tokens: IntTensor) -> (logits: Tensor, attention: Tensor?)
@@ -99,11 +104,20 @@ public protocol CaptionDecoder: Module {
     var outputLayer: Linear { get }
     func initialState(_ features: ImageFeatures) -> DecoderState
     func step(_ state: DecoderState, words: IntTensor) -> DecoderStep
-    /// The generator behind dropout masks; training reseeds it every step so runs repeat exactly.
-    var dropoutGenerator: RandomGenerator { get set }
 }
 
+/// What every decoder shares: its parameters are those it registered, and training only switches its dropout.
 extension CaptionDecoder {
+    public var namedParameters: [(name: String, tensor: Tensor)] { registeredParameters.named }
+
+    public func setTraining(_ training: Bool) { dropout.setTraining(training) }
+
+    /// The generator behind dropout masks; training reseeds it every step so runs repeat exactly.
+    public var dropoutGenerator: RandomGenerator {
+        get { dropout.generator }
+        set { dropout.generator = newValue }
+    }
+
     /// Teacher forcing with scheduled sampling (Bengio et al. 2015): at each step, each caption's
     /// input word is the model's own previous greedy choice with probability `probability`, else the
     /// true previous word. Runs step by step, so it is slower than `forward`.
@@ -243,12 +257,12 @@ struct LengthOrder {
     }
 }
 
-/// The twin's `caption_loss`: mean cross-entropy over real target tokens (padding id 0 ignored),
+/// The twin's `caption_loss`: mean cross-entropy over real target tokens (padding ignored),
 /// plus λ · mean_b Σ_i (1 − Σ_t α_bti)², t running over steps whose target is not padding.
 public func captionLoss(logits: Tensor, attention: Tensor?, tokens: IntTensor, attentionPenalty: Float) -> Tensor {
     let (_, targets) = teacherForcing(tokens)
     let v = logits.shape[logits.rank - 1]
-    let ce = crossEntropy(logits.reshaped([-1, v]), targets: targets, ignoreIndex: 0)
+    let ce = crossEntropy(logits.reshaped([-1, v]), targets: targets, ignoreIndex: SpecialToken.pad)
     guard let attention, attentionPenalty > 0 else { return ce }
     return ce + attentionLoss(attention, targets: targets, penalty: attentionPenalty)
 }
@@ -256,7 +270,7 @@ public func captionLoss(logits: Tensor, attention: Tensor?, tokens: IntTensor, a
 /// λ · mean_b Σ_i (1 − Σ_t α_bti)² over the steps whose target is not padding.
 func attentionLoss(_ attention: Tensor, targets: IntTensor, penalty: Float) -> Tensor {
     let (b, steps) = (attention.shape[0], attention.shape[1])
-    let mask = Tensor(shape: [b, steps, 1], values: targets.values.map { $0 != 0 ? 1 : 0 })
+    let mask = Tensor(shape: [b, steps, 1], values: targets.values.map { $0 != SpecialToken.pad ? 1 : 0 })
     let covered = (attention * mask).sum(axis: 1)              // [B, L]
     let shortfall = 1 - covered
     return (shortfall * shortfall).sum(axis: 1).mean() * penalty

@@ -1,3 +1,4 @@
+import CaptionData
 import CaptionMetrics
 import Foundation
 import Layers
@@ -120,7 +121,7 @@ extension Trainer {
         var baselines = [Double](repeating: 0, count: sampled.count)
         switch options.baseline {
         case .greedy:
-            let greedy = greedyDecode(decoder, features, maxWords: options.maxWords)
+            let greedy = decodeCaptions(decoder, features, options: .greedy(maxWords: options.maxWords)).map { $0[0] }
             for (b, caption) in greedy.enumerated() {
                 let r = corpus.score(caption.tokens, finished: caption.finished, row: rows[b])
                 for j in 0..<k { baselines[b * k + j] = r }

@@ -1,3 +1,5 @@
+import AtomicFiles
+import CaptionData
 import Foundation
 import Layers
 import TensorCore

@@ -56,7 +56,7 @@ public struct TrainingData {
         var predictions: [String: String] = [:], references: [String: [String]] = [:]
         for start in stride(from: 0, to: validation.count, by: batchSize) {
             let batch = Array(validation[start..<min(validation.count, start + batchSize)])
-            let decoded = greedyDecode(decoder, features.features(rows: batch.map(\.row)), maxWords: maxWords)
+            let decoded = decodeCaptions(decoder, features.features(rows: batch.map(\.row)), options: .greedy(maxWords: maxWords)).map { $0[0] }
             for (item, caption) in zip(batch, decoded) {
                 predictions[item.image] = vocabulary.decode(caption.tokens).joined(separator: " ")
                 references[item.image] = item.references

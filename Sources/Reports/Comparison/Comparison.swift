@@ -1,3 +1,4 @@
+import AtomicFiles
 import CaptionData
 import CaptionMetrics
 import Captioning

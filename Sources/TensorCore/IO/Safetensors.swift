@@ -1,3 +1,4 @@
+import AtomicFiles
 import Foundation
 
 /// The safetensors file format: an 8-byte little-endian header length, a JSON header naming each

@@ -1,3 +1,4 @@
+import AtomicFiles
 import Foundation
 
 /// The one writer of the safetensors layout (`SafetensorsHeader` reads it): the header for tensors

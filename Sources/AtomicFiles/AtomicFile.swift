@@ -9,6 +9,10 @@ public enum AtomicFile {
         try writer.commit()
     }
 
+    public static func write(_ text: String, to url: URL) throws {
+        try write(Data(text.utf8), to: url)
+    }
+
     /// A file written in pieces (a feature file's gigabytes, row block by row block) under the same
     /// rule: into a temporary sibling, flushed to disk, then renamed over `url` by `commit()`. A
     /// writer dropped without `commit()` removes its temporary file, and `url` is untouched.
