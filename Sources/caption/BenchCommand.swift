@@ -3,6 +3,7 @@ import CaptionMetrics
 import Captioning
 import Foundation
 import Layers
+import Synchronization
 import TensorCore
 import Vision
 
@@ -28,7 +29,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try runtime.apply()
-        Self.fixedIterations = iterations
+        Self.fixedIterations.store(iterations ?? 0, ordering: .relaxed)
         if let writeCorpus {
             try Self.writeEvaluationCorpus(to: URL(fileURLWithPath: writeCorpus))
             return
@@ -67,16 +68,18 @@ struct Bench: ParsableCommand {
         let run: () -> Double
     }
 
-    nonisolated(unsafe) static var fixedIterations: Int?
+    /// `--iterations`, 0 when timing by `--seconds`.
+    static let fixedIterations = Atomic<Int>(0)
 
     /// Runs `body` twice to warm up, then as often as fits in `seconds` (or once to warm up, then
     /// `--iterations` times); returns calls per second.
     static func rate(seconds: Double, _ body: () -> Void) -> Double {
-        if let n = fixedIterations {
+        let iterations = fixedIterations.load(ordering: .relaxed)
+        if iterations > 0 {
             body()
             let start = DispatchTime.now().uptimeNanoseconds
-            for _ in 0..<n { body() }
-            return Double(n) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            for _ in 0..<iterations { body() }
+            return Double(iterations) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         body(); body()
         let start = DispatchTime.now().uptimeNanoseconds

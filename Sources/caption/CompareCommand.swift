@@ -85,7 +85,7 @@ struct Compare: ParsableCommand {
         comparison.resume = resume
         comparison.split = scoredSplit
 
-        signal(SIGINT) { _ in interruptRequested = true }
+        signal(SIGINT) { _ in interruptRequested.store(true, ordering: .relaxed) }
         let bars = EpochProgressBars()
         let summary = try comparison.run(progress: { event in
             switch event {
@@ -108,7 +108,7 @@ struct Compare: ParsableCommand {
                       + "CIDEr-D \(String(format: "%.4f", result.metric("CIDEr-D") ?? .nan)), "
                       + "\(String(format: "%.0f", result.wallSeconds)) s in all")
             }
-        }, shouldStop: { interruptRequested })
+        }, shouldStop: { interruptRequested.load(ordering: .relaxed) })
         print("")
         print(Comparison.markdown(summary))
         if let reason = summary.results.compactMap(\.meteorUnavailable).first { warn("note: \(reason)") }

@@ -3,10 +3,11 @@ import CaptionData
 import Captioning
 import Foundation
 import Layers
+import Synchronization
 import TensorCore
 
 /// Set by SIGINT: training stops after the current step and writes its checkpoint.
-nonisolated(unsafe) var interruptRequested = false
+let interruptRequested = Atomic<Bool>(false)
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -99,10 +100,10 @@ struct Train: ParsableCommand {
         print("training \(architecture.rawValue) \(objective)on \(what) of \(dataset.name): vocabulary \(data.vocabulary.count), "
               + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch, "
               + "\(Threads.count) threads, \(Precision.defaultMatmul.rawValue) matrix products")
-        signal(SIGINT) { _ in interruptRequested = true }
+        signal(SIGINT) { _ in interruptRequested.store(true, ordering: .relaxed) }
         let bars = EpochProgressBars()
         let summary = try trainer.run(checkpoint: checkpointURL, bestModel: outURL, log: logURL,
-                                      progress: bars.update, shouldStop: { interruptRequested })
+                                      progress: bars.update, shouldStop: { interruptRequested.load(ordering: .relaxed) })
         bars.finish()
         for record in summary.history.suffix(3) {
             let scores = ["BLEU-4", "CIDEr-D"].compactMap { k in record.validation[k].map { "\(k) \(String(format: "%.4f", $0))" } }
