@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "caption",
             dependencies: [
-                "AtomicFiles", "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning", "Reports", "CaptionServer",
+                "AtomicFiles", "CKernels", "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning", "Reports", "CaptionServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

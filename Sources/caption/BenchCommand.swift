@@ -21,13 +21,19 @@ struct Bench: ParsableCommand {
     var writeCorpus: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("Run each workload exactly this many times after one warm-up call instead of for --seconds (for profilers).", visibility: .hidden))
     var iterations: Int?
+    @Option(parsing: .unconditional, help: "Run this many busy loops beside the benchmark, as other work on a shared machine would, to measure under load.")
+    var load = 0
+    @Option(name: .customLong("busy-loop"), help: ArgumentHelp("Be one of --load's busy loops, until process <pid> exits.", valueName: "pid", visibility: .hidden))
+    var busyLoopParent: Int32?
 
     func validate() throws {
         try OptionCheck.number(seconds, "--seconds", above: 0, atMost: 3_600)
         if let iterations { try OptionCheck.integer(iterations, "--iterations", 1...1_000_000) }
+        try OptionCheck.integer(load, "--load", 0...64)
     }
 
     func run() throws {
+        if let busyLoopParent { BusyLoops.spin(parent: busyLoopParent) }
         try runtime.apply()
         Self.fixedIterations.store(iterations ?? 0, ordering: .relaxed)
         if let writeCorpus {
@@ -43,19 +49,22 @@ struct Bench: ParsableCommand {
             throw ValidationError("unknown bench key(s) \(unknown.sorted().joined(separator: ", ")); known: \(workloads.map(\.key).joined(separator: ", ")).")
         }
         var results: [(String, Double, String)] = []
+        let busyLoops = try BusyLoops(count: load)
         for w in workloads where only.isEmpty || only.contains(w.key) {
             if !json { FileHandle.standardError.write(Data("bench: \(w.key)…\n".utf8)) }
             let value = w.run()
             if value.isFinite { results.append((w.key, value, w.unit)) }
         }
+        busyLoops.stop()
         if json {
             var object: [String: Any] = ["threads": Threads.count, "precision": Precision.defaultMatmul.rawValue,
-                                         "isa": CPUFeatures.instructionSet]
+                                         "isa": CPUFeatures.instructionSet, "load": load]
             for (k, v, _) in results { object[k] = (v * 100).rounded() / 100 }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("threads \(Threads.count), precision \(Precision.defaultMatmul.rawValue), \(CPUFeatures.instructionSet)")
+            print("threads \(Threads.count), precision \(Precision.defaultMatmul.rawValue), \(CPUFeatures.instructionSet)"
+                  + (load > 0 ? ", \(load) busy loop\(load == 1 ? "" : "s") beside it" : ""))
             let width = results.map(\.0.count).max() ?? 0
             for (k, v, unit) in results {
                 print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + String(format: "%10.2f", v) + "  " + unit)

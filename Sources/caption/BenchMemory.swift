@@ -37,12 +37,18 @@ extension Bench {
         }
     }
 
+    /// This executable, to run a workload or a busy loop in a process of its own.
+    static var executableURL: URL {
+        let invoked = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        if !FileManager.default.isExecutableFile(atPath: invoked.path), let path = Bundle.main.executablePath {
+            return URL(fileURLWithPath: path)
+        }
+        return invoked
+    }
+
     static func measureInChild(key: String, seconds: Double, threads: Int?) -> Double {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path), let path = Bundle.main.executablePath {
-            process.executableURL = URL(fileURLWithPath: path)
-        }
+        process.executableURL = executableURL
         process.arguments = ["bench", "--json", "--only", key, "--seconds", String(seconds), "--precision", Precision.defaultMatmul.rawValue]
             + (threads.map { ["--threads", String($0)] } ?? [])
         let pipe = Pipe()

@@ -15,6 +15,9 @@ int captioner_few_rows_available(void);
 /// The CPUs this process may run on (its affinity mask); 0 when it cannot be read.
 int captioner_affinity_cpu_count(void);
 
+/// Asks the kernel to kill this process (SIGKILL) when its parent exits; 0 on success.
+int captioner_die_with_parent(void);
+
 /// Columns per packed tile, and the most rows one call multiplies.
 enum { CAPTIONER_FEW_ROWS_TILE = 64, CAPTIONER_FEW_ROWS_MAX = 4 };
 
