@@ -11,11 +11,14 @@ build: bootstrap
 	$(SWIFT) build -c $(CONFIG)
 
 # On an AVX-512 CPU the kernels' suites run a second time on the AVX2 path (docs/performance.md).
+# The suites compare runs bit for bit, so their team is fixed (CAPTIONER_THREADS) instead of following
+# the machine's load; the executable's load-following has its own tests (BenchLoadTests).
+TEAM = CAPTIONER_THREADS=$${CAPTIONER_THREADS:-$$(nproc)}
 test: bootstrap
-	$(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing
+	$(TEAM) $(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing
 	@if grep -qw avx512f /proc/cpuinfo; then \
 	    echo "make test: the kernel, layer, encoder and decoder suites again on the AVX2 path (ONEDNN_MAX_CPU_ISA=AVX2)"; \
-	    ONEDNN_MAX_CPU_ISA=AVX2 $(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing --skip-build \
+	    $(TEAM) ONEDNN_MAX_CPU_ISA=AVX2 $(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing --skip-build \
 	        --filter 'TensorCoreTests|LayersTests|CaptioningTests|VisionTests'; \
 	fi
 

@@ -197,7 +197,8 @@ struct Bench: ParsableCommand {
                 let decoder = try! makeDecoder(DecoderConfig(architecture: arch, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
                 let optimizer = Adam(decoder.namedParameters, learningRate: 4e-4)
                 decoder.setTraining(true)
-                let steps = rate(seconds: seconds) { trainStep(decoder, optimizer, features, tokens) }
+                // One team throughout, chosen as `caption train` chooses it (Trainer.team).
+                let steps = Threads.withTeam(Threads.teamForNow()) { rate(seconds: seconds) { trainStep(decoder, optimizer, features, tokens) } }
                 return steps * Double(total)
             }
         }
@@ -206,9 +207,11 @@ struct Bench: ParsableCommand {
             let features = inputs.get.features
             let decoder = try! makeDecoder(DecoderConfig(architecture: .showTellGRU, vocabularySize: v, featureSize: c), source: .initialise(seed: 0))
             decoder.setTraining(false)
-            // As the PyTorch side: t − 1 steps of argmax for the whole batch, no early stop.
+            // As the PyTorch side: t − 1 steps of argmax for the whole batch, no early stop (the team
+            // following the load before each batch, as `decodeCaptions` does).
             return rate(seconds: seconds) {
-                Tape.withoutRecording {
+                Threads.followLoad()
+                return Tape.withoutRecording {
                     var state = decoder.initialState(features)
                     var words = IntTensor([Int32](repeating: 1, count: b))
                     for _ in 0..<(t - 1) {

@@ -3,7 +3,7 @@ import TensorCore
 
 /// Flags every command that runs the kernels shares.
 struct RuntimeOptions: ParsableArguments {
-    @Option(name: .long, parsing: .unconditional, help: "CPU threads for the kernels (default: all cores, or CAPTIONER_THREADS).")
+    @Option(name: .long, parsing: .unconditional, help: "CPU threads for the kernels, fixed (default: CAPTIONER_THREADS, else the cores this process may use, fewer while other processes keep them busy).")
     var threads: Int?
 
     @OptionGroup var precision: PrecisionOption

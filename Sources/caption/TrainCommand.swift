@@ -99,7 +99,7 @@ struct Train: ParsableCommand {
         let what = settings.selfCritical == nil ? "\(data.samples.count) captions" : "\(trainer.sampleCount) images"
         print("training \(architecture.rawValue) \(objective)on \(what) of \(dataset.name): vocabulary \(data.vocabulary.count), "
               + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch, "
-              + "\(Threads.count) threads, \(Precision.defaultMatmul.rawValue) matrix products")
+              + "\(trainer.team) threads, \(Precision.defaultMatmul.rawValue) matrix products")
         signal(SIGINT) { _ in interruptRequested.store(true, ordering: .relaxed) }
         let bars = EpochProgressBars()
         let summary = try trainer.run(checkpoint: checkpointURL, bestModel: outURL, log: logURL,

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TensorCore
 import TestSupport
 
 /// `caption bench --load N` runs N busy loops beside itself and leaves none behind, however it exits.
@@ -48,5 +49,23 @@ import TestSupport
         let run = try runCaption(["bench", "--load", "-1"])
         #expect(run.status != 0)
         #expect(run.stderr.contains("--load"))
+    }
+
+    /// A default team shrinks beside a busy loop (docs/performance.md, "Threads"); a chosen one stays.
+    @Test(.enabled(if: ProcessInfo.processInfo.activeProcessorCount >= 2))
+    func aDefaultTeamMakesRoomForTheLoadAndAChosenOneStays() throws {
+        func threads(_ extra: [String]) throws -> Int? {
+            // An empty CAPTIONER_THREADS leaves the team to the default (runCaption would fix it at 1).
+            let run = try runCaption(["bench", "--json", "--load", "1", "--only", "greedy_showtell_gru_b64_captions_per_s",
+                                      "--seconds", "3"] + extra, environment: ["CAPTIONER_THREADS": ""])
+            #expect(run.status == 0, "\(run.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+            return object?["threads"] as? Int
+        }
+        let cores = Threads.availableCores()
+        guard cores == ProcessInfo.processInfo.activeProcessorCount else { return }   // the follower needs every core
+        let followed = try #require(try threads([]))
+        #expect(followed < cores, "the team kept all \(cores) cores beside a busy loop")
+        #expect(try threads(["--threads", String(cores)]) == cores)
     }
 }

@@ -39,5 +39,14 @@ import Testing
         #expect(older.settings.epochs == 4 && older.settings.plateauFactor == 0.5 && older.settings.monitor == "BLEU-4")
         #expect(older.settings.architecture == .softAttentionGRU && older.settings.hiddenSize == 512)
         #expect(older.epoch == 1 && older.step == 2 && older.optimizerStep == 3)
+        #expect(older.team == nil, "checkpoints from before the team was recorded choose it again")
+    }
+
+    /// A resumed run trains on the team the run started with, so it ends with the same weights.
+    @Test func checkpointsRecordTheTeam() throws {
+        var state = TrainerState(settings: TrainingSettings(), plateau: PlateauSchedule(rate: 0.01))
+        state.team = 3
+        let decoded = try JSONDecoder().decode(TrainerState.self, from: JSONEncoder().encode(state))
+        #expect(decoded.team == 3 && decoded == state)
     }
 }

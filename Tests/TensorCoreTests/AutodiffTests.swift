@@ -62,7 +62,7 @@ import Testing
 
     @Test func matmulPrimitivesAreCreatedOncePerShape() {
         let a = Tensor(shape: [17, 13], repeating: 1), b = Tensor(shape: [13, 11], repeating: 1)
-        let key = MatmulKey(batch: 1, m: 17, n: 11, k: 13, transposeA: false, transposeB: false, bias: false, accumulate: false)
+        let key = matmulKey(m: 17, n: 11, k: 13, transposeB: false, bias: false, weight: false)   // as gemm makes it
         _ = matmul(a, b)
         let first = MatmulCache.cached(key)
         #expect(first != nil)
@@ -75,7 +75,7 @@ import Testing
     /// use, and every product stays right.
     @Test func matmulCacheStaysWithinItsCapacity() {
         let b = Tensor(shape: [7, 5], repeating: 1)
-        let kept = MatmulKey(batch: 1, m: 1, n: 5, k: 7, transposeA: false, transposeB: false, bias: false, accumulate: false)
+        let kept = matmulKey(m: 1, n: 5, k: 7, transposeB: false, bias: false, weight: false)
         for rows in 1...(MatmulCache.capacity + 40) {
             let product = matmul(Tensor(shape: [rows, 7], repeating: 1), b)
             #expect(product.scalars.allSatisfy { $0 == 7 }, "\(rows) rows")

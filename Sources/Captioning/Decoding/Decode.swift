@@ -56,6 +56,7 @@ public struct SearchOptions: Sendable {
 public func decodeCaptions(_ decoder: CaptionDecoder, _ features: ImageFeatures, options: SearchOptions) -> [[DecodedCaption]] {
     precondition(options.beamSize >= 1, "the beam size must be at least 1")
     decoder.setTraining(false)
+    Threads.followLoad()
     if options.isGreedy {
         return greedySearch(decoder, features, maxWords: options.maxWords, allowUnknown: options.allowUnknown).map { [$0] }
     }

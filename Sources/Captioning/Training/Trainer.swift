@@ -67,11 +67,13 @@ struct TrainerState: Codable, Equatable {
     var optimizerStep = 0
     /// Self-critical runs: Σ reward·images, Σ baseline·images and images so far this epoch.
     var rewards: RewardSums?
+    /// The kernels' team the run trains with, from its first step to its last (`Trainer.team`).
+    var team: Int?
 
     // "options": the key checkpoints have always used.
     enum CodingKeys: String, CodingKey {
         case settings = "options", epoch, step, epochLoss, epochTokens, epochSeconds, elapsed, history, plateau
-        case bestScore, bestEpoch, badEpochs, finished, optimizerStep, rewards
+        case bestScore, bestEpoch, badEpochs, finished, optimizerStep, rewards, team
     }
 }
 
@@ -186,6 +188,22 @@ public final class Trainer {
     /// the best model to `bestModel`, and the epoch log (JSON lines) to `log`.
     public func run(checkpoint: URL, bestModel: URL, log: URL?, progress: ((TrainingProgress) -> Void)? = nil,
                     shouldStop: () -> Bool = { false }) throws -> TrainingSummary {
+        // One team from the first step to the last, validation included: results depend on its size.
+        try Threads.withTeam(team) { try train(checkpoint: checkpoint, bestModel: bestModel, log: log, progress: progress, shouldStop: shouldStop) }
+    }
+
+    /// The kernels' team this run trains with: the one a resumed run started with (so `--resume`
+    /// ends with the weights of a run never stopped), else the cores the machine leaves free when it
+    /// starts (`Threads.teamForNow`); `--threads` overrides both. A seed gives the same run for the same team.
+    public var team: Int {
+        if Threads.isFixed { state.team = Threads.requested }
+        if state.team == nil { state.team = Threads.teamForNow() }
+        state.team = min(state.team!, Threads.requested)
+        return state.team!
+    }
+
+    private func train(checkpoint: URL, bestModel: URL, log: URL?, progress: ((TrainingProgress) -> Void)?,
+                       shouldStop: () -> Bool) throws -> TrainingSummary {
         if let finished = state.finished {
             return TrainingSummary(history: state.history, stopReason: finished, bestScore: state.bestScore, bestEpoch: state.bestEpoch)
         }

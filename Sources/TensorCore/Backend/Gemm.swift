@@ -1,3 +1,4 @@
+import CDNNL
 /// C (+)= op(A)·op(B) (+ bias) on raw row-major buffers through the cached oneDNN primitive, in
 /// the task's `MatmulPrecision`. `weight` names B's storage when B is a weight (B = its start): in
 /// bfloat16 its converted copy is then kept until an optimizer changes it, not made on every call.
@@ -27,6 +28,7 @@ func matmulKey(m: Int, n: Int, k: Int, batch: Int = 1, transposeA: Bool = false,
     // Products too small to gain from AMX stay float32, so tiny shapes pay no conversion.
     key.bfloat16 = batch == 1 && m * n * k >= minimumBFloat16Work && Precision.current == .bfloat16
     key.blockedB = key.bfloat16 && weight   // converted and re-blocked once per weight version, in the cache
+    key.threads = Int(omp_get_max_threads())
     return key
 }
 

@@ -13,6 +13,9 @@ struct MatmulKey: Hashable {
     /// B is a weight, given in the layout oneDNN prefers for this product (AMX tiles want B
     /// re-blocked; a plain B would be re-blocked on every call). See `BlockedWeights`.
     var blockedB = false
+    /// The OpenMP team the primitive is made for: oneDNN fixes its work split at creation, so a
+    /// team that follows the load (`Threads.followLoad`) needs a primitive per size.
+    var threads = 1
 }
 
 /// One oneDNN matmul primitive and the memory objects it executes on; the data pointers are

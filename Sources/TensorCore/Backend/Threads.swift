@@ -2,22 +2,42 @@ import CDNNL
 import CKernels
 import Dispatch
 import Foundation
+import Synchronization
 
 /// How many cores the kernels use: oneDNN's OpenMP pool and our own parallel loops.
-/// Defaults to every core, or `CAPTIONER_THREADS` when set; `caption --threads` overrides both.
+/// Defaults to every core this process may use, or `CAPTIONER_THREADS` when set; `caption --threads`
+/// overrides both. A default team follows the machine's load (`followLoad`); a chosen one is fixed.
 public enum Threads {
-    public private(set) static var count: Int = {
-        let n = defaultCount()
+    /// The team as it is now: `requested`, or fewer while other processes take the cores.
+    public static var count: Int {
+        _ = initialised
+        return current.load(ordering: .relaxed)
+    }
+
+    /// The team asked for: the default or the user's `--threads`.
+    public private(set) static var requested: Int = 1
+    /// Whether the user chose the team (`--threads`, `CAPTIONER_THREADS`): then it never follows the load.
+    public private(set) static var isFixed = false
+
+    private static let current = Atomic<Int>(1)
+    private static let initialised: Bool = {
+        let fromEnvironment = environmentCount()
+        let n = fromEnvironment ?? min(availableCores(), maximum)
+        requested = n
+        isFixed = fromEnvironment != nil
+        current.store(n, ordering: .relaxed)
         omp_set_num_threads(Int32(n))
-        return n
+        return true
     }()
 
     /// The most threads the kernels take: beyond this OpenMP fails to start the team.
     public static let maximum = 256
 
-    public static func defaultCount() -> Int {
-        if let text = ProcessInfo.processInfo.environment["CAPTIONER_THREADS"], let n = Int(text), n > 0 { return min(n, maximum) }
-        return min(availableCores(), maximum)
+    public static func defaultCount() -> Int { environmentCount() ?? min(availableCores(), maximum) }
+
+    private static func environmentCount() -> Int? {
+        guard let text = ProcessInfo.processInfo.environment["CAPTIONER_THREADS"], let n = Int(text), n > 0 else { return nil }
+        return min(n, maximum)
     }
 
     /// The cores this process may use: the online ones, narrowed by its CPU affinity (`taskset`,
@@ -49,10 +69,51 @@ public enum Threads {
         return nil
     }
 
+    /// Fixes the team at `n` threads (`--threads`).
     public static func set(_ n: Int) {
         precondition(n > 0 && n <= maximum, "thread count must be from 1 to \(maximum)")
-        count = n
+        _ = initialised
+        requested = n
+        isFixed = true
+        current.store(n, ordering: .relaxed)
         omp_set_num_threads(Int32(n))
+    }
+
+    /// Runs `body` on a team of `size` threads that does not follow the load (training: its results
+    /// depend on the team's size, and a seed must give the same run), then goes back to the team before.
+    public static func withTeam<T>(_ size: Int, _ body: () throws -> T) rethrows -> T {
+        _ = initialised
+        let before = current.load(ordering: .relaxed)
+        holds.add(1, ordering: .relaxed)
+        current.store(size, ordering: .relaxed)
+        omp_set_num_threads(Int32(size))
+        defer {
+            holds.subtract(1, ordering: .relaxed)
+            current.store(before, ordering: .relaxed)
+            omp_set_num_threads(Int32(before))
+        }
+        return try body()
+    }
+
+    /// The team for a run that keeps one team throughout: `requested`, less the cores other
+    /// processes keep busy over the next `seconds` (this thread waits meanwhile); `requested` for a
+    /// chosen team.
+    public static func teamForNow(measuring seconds: Double = 0.3) -> Int {
+        _ = initialised
+        guard !isFixed, requested > 1 else { return requested }
+        return LoadFollower.shared.teamWhileIdle(requested: requested, seconds: seconds) ?? requested
+    }
+
+    private static let holds = Atomic<Int>(0)
+
+    /// Resizes a default team to the cores other processes leave free, and back as they go; called
+    /// before each batch is decoded or encoded, on the thread that runs the kernels (not in training:
+    /// `withTeam`). Costs a clock read, and twice a second two reads of /proc (see `LoadFollower`).
+    public static func followLoad() {
+        guard !isFixed, requested > 1, holds.load(ordering: .relaxed) == 0 else { return }
+        guard let size = LoadFollower.shared.teamSize(requested: requested, team: current.load(ordering: .relaxed)) else { return }
+        if size != current.load(ordering: .relaxed) { current.store(size, ordering: .relaxed) }
+        if omp_get_max_threads() != Int32(size) { omp_set_num_threads(Int32(size)) }
     }
 
     /// Runs `body` over `0..<total` split into contiguous chunks, in parallel when the work is

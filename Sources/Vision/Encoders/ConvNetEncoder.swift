@@ -80,6 +80,7 @@ public final class ConvNetEncoder: @unchecked Sendable {
         let channels = network.inputChannels
         precondition(pixels.count == batch * channels * height * width, "pixels do not fit [\(batch), \(channels), \(height), \(width)]")
         lock.lock(); defer { lock.unlock() }
+        Threads.followLoad()
         // oneDNN fixes its work split when a primitive is created, so plan and runs use the same count.
         let threads = batch < singleThreadBelowBatch ? 1 : Threads.count
         omp_set_num_threads(Int32(threads))
