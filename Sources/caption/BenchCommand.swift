@@ -236,12 +236,28 @@ struct Bench: ParsableCommand {
             }
         }
 
+        /// Beam 3 of one image through the decoder a server runs: the shipped captioner's shapes
+        /// (soft attention, Flickr8k's V = 2,538, EfficientNet-Lite2's 9×9 grid of 1,280 channels).
+        func attentionBeam(_ arch: Architecture, key: String) -> Workload {
+            Workload(key: key, unit: "ms") {
+                var rng = RandomGenerator(seed: 1)
+                let grid = Tensor.randn([1, 81, c], rng: &rng)
+                let one = ImageFeatures(pooled: Tape.withoutRecording { grid.mean(axis: 1) }, grid: grid)
+                let decoder = try! makeDecoder(DecoderConfig(architecture: arch, vocabularySize: 2_538, featureSize: c), source: .initialise(seed: 0))
+                return 1000 / rate(seconds: seconds) {
+                    _ = decodeCaptions(decoder, one, options: SearchOptions(beamSize: 3, maxWords: t - 2, blockRepeatedTrigrams: false))
+                }
+            }
+        }
+
         return [
             train(.showTellGRU, key: "train_showtell_gru_tokens_per_s"),
             train(.showTellLSTM, key: "train_showtell_lstm_tokens_per_s"),
             train(.softAttentionGRU, key: "train_soft_attention_gru_tokens_per_s"),
             train(.adaptiveAttentionGRU, key: "train_adaptive_attention_gru_tokens_per_s"),
             greedy, beam,
+            attentionBeam(.softAttentionGRU, key: "beam3_soft_attention_gru_v2538_ms"),
+            attentionBeam(.adaptiveAttentionGRU, key: "beam3_adaptive_attention_gru_v2538_ms"),
         ]
     }
 

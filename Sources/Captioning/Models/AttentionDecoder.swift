@@ -31,6 +31,11 @@ extension AttentionDecoder {
 
     public func step(_ state: DecoderState, words: IntTensor) -> DecoderStep {
         let r = advance(state, embedded: embed(words))
+        if !Tape.isRecording && (!dropout.training || dropout.probability == 0) {
+            // A beam's few rows of logits come with their normalisers, made in the product's pass.
+            let (logits, statistics) = linearLogits(r.output, weight: outputLayer.weight, bias: outputLayer.bias)   // [B, V]
+            return DecoderStep(state: r.state, logits: logits, attention: r.alpha, sentinel: r.sentinel, logitStatistics: statistics)
+        }
         return DecoderStep(state: r.state, logits: outputLayer(dropout(r.output)), attention: r.alpha, sentinel: r.sentinel)
     }
 
