@@ -5,7 +5,7 @@ training step and of a self-critical step, and greedy and beam-3 captions of a p
     /tmp/ref/bin/python tools/reference/make_decoder_fixtures.py
 
 The twin's modules are used as they are (python/captioner_twin), with dropout 0 so the
-step is deterministic. The search below is the same algorithm as Sources/Captioning/Decoding/Search.swift.
+step is deterministic. The search below is the same algorithm as Sources/Captioning/Decoding/BeamSearch.swift.
 """
 import os
 import sys

@@ -33,8 +33,6 @@ public enum Threads {
     /// The most threads the kernels take: beyond this OpenMP fails to start the team.
     public static let maximum = 256
 
-    public static func defaultCount() -> Int { environmentCount() ?? min(availableCores(), maximum) }
-
     private static func environmentCount() -> Int? {
         guard let text = ProcessInfo.processInfo.environment["CAPTIONER_THREADS"], let n = Int(text), n > 0 else { return nil }
         return min(n, maximum)
