@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "python"))
-from captioner_twin import ShowTell, SoftAttention, AdaptiveAttention, caption_loss  # noqa: E402
+from captioner_twin import ShowTell, SoftAttention, AdaptiveAttention, Stepper, caption_loss  # noqa: E402
 
 PAD, START, END = 0, 1, 2
 END_BOOST = {"show-tell-gru": 3.0, "show-tell-lstm": 1.5, "soft-attention-gru": 1.5, "adaptive-attention-gru": 2.0}
@@ -32,50 +32,6 @@ def make(arch):
     if arch == "soft-attention-gru":
         return SoftAttention(V, C, embed=E, hidden=H, att=A, dropout=0.0)
     return AdaptiveAttention(V, C, embed=E, hidden=H, dropout=0.0)
-
-
-class Stepper:
-    """init(features) -> state; step(state, words) -> (state, logits); select(state, rows)."""
-
-    def __init__(self, arch, model):
-        self.arch, self.m = arch, model
-
-    def init(self, pooled, grid):
-        m = self.m
-        if self.arch.startswith("show-tell"):
-            return m.init_state(pooled)
-        if self.arch == "soft-attention-gru":
-            return (torch.tanh(m.init_h(grid.mean(1))), grid, m.att_v(grid))
-        v = F.relu(m.proj_v(grid))
-        return (torch.zeros(grid.size(0), H), v, F.relu(m.proj_g(grid.mean(1))), m.att_v(v))
-
-    def step(self, state, words):
-        m = self.m
-        if self.arch.startswith("show-tell"):
-            return m.step(state, words)
-        if self.arch == "soft-attention-gru":
-            h, grid, proj = state
-            ctx, _ = m.attend(grid, proj, h)
-            h = m.cell(torch.cat([m.embed(words), ctx], 1), h)
-            return (h, grid, proj), m.out(h)
-        h, v, g, pv = state
-        x = torch.cat([m.embed(words), g], 1)
-        s_gate = torch.sigmoid(m.sent_x(x) + m.sent_h(h))
-        h = m.cell(x, h)
-        s = s_gate * torch.tanh(h)
-        hg = m.att_g(h).unsqueeze(1)
-        z = m.att_w(torch.tanh(pv + hg)).squeeze(2)
-        zs = m.att_w(torch.tanh(m.att_s(s).unsqueeze(1) + hg)).squeeze(2)
-        a = F.softmax(torch.cat([z, zs], 1), 1)
-        c = (a[:, :-1].unsqueeze(2) * v).sum(1)
-        return (h, v, g, pv), m.out(a[:, -1:] * s + c + h)
-
-    def select(self, state, rows):
-        if self.arch == "show-tell-gru":
-            return state[:, rows]
-        if self.arch == "show-tell-lstm":
-            return (state[0][:, rows], state[1][:, rows])
-        return tuple(t[rows] for t in state)
 
 
 def word_logp(logits):
@@ -204,7 +160,7 @@ def main():
             model.out.bias[END] += END_BOOST[arch]
             store[f"{arch}/peaked.out.weight"] = model.out.weight.clone()
             store[f"{arch}/peaked.out.bias"] = model.out.bias.clone()
-            stepper = Stepper(arch, model.eval())
+            stepper = Stepper(model.eval())
             g = None if arch.startswith("show-tell") else grid
             gr = greedy(stepper, pooled, g, MAXW)
             store[f"{arch}/greedy.tokens"] = pad_rows([t for t, _ in gr], MAXW + 1)
