@@ -1,8 +1,8 @@
 import AtomicFiles
 import Foundation
 
-/// Word ↔ id mapping. Ids 0–3 are the `SpecialToken`s `<pad>`, `<start>`, `<end>`, `<unk>`; then the words of the
-/// training captions seen at least `minCount` times, most frequent first, ties alphabetical.
+/// Word ↔ id mapping. Ids 0–3 are the `SpecialToken`s `<pad>`, `<start>`, `<end>`, `<unk>`; then the
+/// words of the training captions seen at least `minCount` times, most frequent first, ties alphabetical.
 public struct Vocabulary: Sendable, Equatable {
     /// Token of each id, in id order.
     public let tokens: [String]

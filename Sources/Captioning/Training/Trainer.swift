@@ -196,10 +196,9 @@ public final class Trainer {
     /// ends with the weights of a run never stopped), else the cores the machine leaves free when it
     /// starts (`Threads.teamForNow`); `--threads` overrides both. A seed gives the same run for the same team.
     public var team: Int {
-        if Threads.isFixed { state.team = Threads.requested }
-        if state.team == nil { state.team = Threads.teamForNow() }
-        state.team = min(state.team!, Threads.requested)
-        return state.team!
+        let team = Threads.isFixed ? Threads.requested : min(state.team ?? Threads.teamForNow(), Threads.requested)
+        state.team = team
+        return team
     }
 
     private func train(checkpoint: URL, bestModel: URL, log: URL?, progress: ((TrainingProgress) -> Void)?,

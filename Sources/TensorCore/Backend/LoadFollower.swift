@@ -11,10 +11,27 @@ import Synchronization
 final class LoadFollower: Sendable {
     static let shared = LoadFollower()
 
+    /// The machine's and this process's busy CPU time at one moment.
+    private struct Sample {
+        let time: UInt64                     // monotonic ns
+        let machineBusy: Double              // seconds of busy CPU time, all cores
+        let ownBusy: Double                  // seconds of this process's CPU time
+
+        static func now() -> Sample? {
+            guard let machine = LoadFollower.machineBusySeconds() else { return nil }
+            return Sample(time: DispatchTime.now().uptimeNanoseconds, machineBusy: machine, ownBusy: LoadFollower.ownBusySeconds())
+        }
+
+        /// The cores the others and this process kept busy, on average, since `earlier`.
+        func busyCores(since earlier: Sample) -> (others: Double, own: Double) {
+            let seconds = max(Double(time - earlier.time) / 1e9, 1e-3)
+            let own = ownBusy - earlier.ownBusy
+            return (max(0, (machineBusy - earlier.machineBusy) - own) / seconds, own / seconds)
+        }
+    }
+
     private struct Window {
-        var started: UInt64 = 0              // monotonic ns
-        var machineBusy: Double = 0          // seconds of busy CPU time, all cores
-        var ownBusy: Double = 0              // seconds of this process's CPU time
+        var start: Sample?
         var proposal: Int?                   // the size the previous window asked for
         var size: Int?
     }
@@ -29,20 +46,17 @@ final class LoadFollower: Sendable {
             && FileManager.default.isReadableFile(atPath: "/proc/stat")
     }
 
-    /// The team size for now, or nil while there is no new measurement.
+    /// The team size for now, or nil while there is no measurement yet.
     func teamSize(requested: Int, team: Int) -> Int? {
         guard applies else { return nil }
         let now = DispatchTime.now().uptimeNanoseconds
         return state.withLock { window in
-            if window.started != 0 && now - window.started < Self.windowNanoseconds { return window.size }
-            guard let machine = Self.machineBusySeconds() else { return nil }
-            let own = Self.ownBusySeconds()
-            defer { (window.started, window.machineBusy, window.ownBusy) = (now, machine, own) }
-            guard window.started != 0 else { return nil }
-            let seconds = Double(now - window.started) / 1e9
-            let others = max(0, (machine - window.machineBusy) - (own - window.ownBusy)) / seconds
-            let proposal = Self.size(requested: requested, team: team, othersBusyCores: others,
-                                     ownBusyCores: (own - window.ownBusy) / seconds)
+            if let start = window.start, now - start.time < Self.windowNanoseconds { return window.size }
+            guard let sample = Sample.now() else { return nil }
+            defer { window.start = sample }
+            guard let start = window.start else { return nil }
+            let busy = sample.busyCores(since: start)
+            let proposal = Self.size(requested: requested, team: team, othersBusyCores: busy.others, ownBusyCores: busy.own)
             // Shrink at once (a preempted partner costs more than a missing one), grow only when
             // two windows agree.
             if proposal < (window.size ?? requested) || proposal == window.proposal { window.size = proposal }
@@ -54,13 +68,10 @@ final class LoadFollower: Sendable {
     /// The team for the others' load measured over `seconds` while this process waits: each busy
     /// thread of theirs then has a core to itself.
     func teamWhileIdle(requested: Int, seconds: Double) -> Int? {
-        guard applies, let before = Self.machineBusySeconds() else { return nil }
-        let (ownBefore, started) = (Self.ownBusySeconds(), DispatchTime.now().uptimeNanoseconds)
+        guard applies, let start = Sample.now() else { return nil }
         usleep(UInt32(seconds * 1e6))
-        guard let after = Self.machineBusySeconds() else { return nil }
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        let others = max(0, (after - before) - (Self.ownBusySeconds() - ownBefore)) / elapsed
-        return Self.size(requested: requested, team: 1, othersBusyCores: others, ownBusyCores: 1)
+        guard let end = Sample.now() else { return nil }
+        return Self.size(requested: requested, team: 1, othersBusyCores: end.busyCores(since: start).others, ownBusyCores: 1)
     }
 
     /// The team for the others' load. Beside `others` busy processes the scheduler shares the cores

@@ -110,7 +110,7 @@ public enum Threads {
     public static func followLoad() {
         guard !isFixed, requested > 1, holds.load(ordering: .relaxed) == 0 else { return }
         guard let size = LoadFollower.shared.teamSize(requested: requested, team: current.load(ordering: .relaxed)) else { return }
-        if size != current.load(ordering: .relaxed) { current.store(size, ordering: .relaxed) }
+        current.store(size, ordering: .relaxed)
         if omp_get_max_threads() != Int32(size) { omp_set_num_threads(Int32(size)) }
     }
 
