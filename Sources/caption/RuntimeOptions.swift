@@ -24,9 +24,9 @@ struct RuntimeOptions: ParsableArguments {
     }
 }
 
-/// `--precision`: the arithmetic of the decoders' matrix products (`MatmulPrecision`).
+/// `--precision`: the arithmetic of the matrix products and the encoders' convolutions (`MatmulPrecision`).
 struct PrecisionOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Matrix-product precision: fp32 (exact float32), bf16 (bfloat16 operands summed in float32), or auto (bf16 where the CPU multiplies bfloat16 natively: AVX512_BF16 or AMX; else fp32).", valueName: "auto|fp32|bf16"))
+    @Option(name: .long, help: ArgumentHelp("Precision of the matrix products and convolutions: fp32 (exact float32), bf16 (bfloat16 operands summed in float32), or auto (bf16 where the CPU multiplies bfloat16 natively: AVX512_BF16 or AMX; else fp32).", valueName: "auto|fp32|bf16"))
     var precision: String = "auto"
 
     func apply() throws {

@@ -152,7 +152,7 @@ enum MatmulCache {
             let cutoff = primitives.values.map(\.lastUse).sorted()[primitives.count / 2]
             primitives = primitives.filter { $0.value.lastUse >= cutoff }
         }
-        let made = MatmulPrimitive(key)
+        let made = OneDNN.shared.creationLock.withLock { MatmulPrimitive(key) }
         made.lastUse = uses
         primitives[key] = made
         return made

@@ -7,6 +7,11 @@ package final class OneDNN {
     package static let shared = OneDNN()
     package let engine: dnnl_engine_t
     let stream: dnnl_stream_t
+    /// Held while primitives are created: oneDNN 2.6 built two encoders' convolution plans at once
+    /// into a float32 plan that computed garbage (`VisionTests`,
+    /// `encodersRunningAtOnceDoNotInterfere`), so creation is serialised process-wide. Running
+    /// primitives at once is safe, and each plan brings its own scratchpad.
+    package let creationLock = NSLock()
 
     private init() {
         _ = Threads.count   // the OpenMP pool size must be set before oneDNN starts it

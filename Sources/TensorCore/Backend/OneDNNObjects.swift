@@ -18,9 +18,9 @@ package func oneDNNCheck(_ status: dnnl_status_t, _ what: @autoclosure () -> Str
     if status != dnnl_success { throw OneDNNError(call: what(), status: status) }
 }
 
-package func memoryDescriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) throws -> dnnl_memory_desc_t {
+package func memoryDescriptor(_ dims: [Int], _ tag: dnnl_format_tag_t, _ type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
     var md = dnnl_memory_desc_t()
-    try oneDNNCheck(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dnnlDims(dims), dnnl_f32, tag), "memory_desc_init_by_tag")
+    try oneDNNCheck(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dnnlDims(dims), type, tag), "memory_desc_init_by_tag")
     return md
 }
 
@@ -93,11 +93,29 @@ package final class PrimitiveDescriptor {
     deinit { dnnl_primitive_desc_destroy(pd) }
 }
 
+/// Primitive attributes that leave the scratchpad (a primitive's working memory) to the caller, who
+/// passes it as `DNNL_ARG_SCRATCHPAD` at each run. Left to the library, oneDNN may share one
+/// scratchpad among primitives (it does unless built with `DNNL_ENABLE_CONCURRENT_EXEC`), and two
+/// run from different threads at once would overwrite each other's.
+package final class PrimitiveAttributes {
+    package let handle: dnnl_primitive_attr_t
+
+    package init() throws {
+        var attr: dnnl_primitive_attr_t?
+        try oneDNNCheck(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+        handle = attr!
+        try oneDNNCheck(dnnl_primitive_attr_set_scratchpad_mode(handle, dnnl_scratchpad_mode_user), "set_scratchpad_mode")
+    }
+
+    deinit { dnnl_primitive_attr_destroy(handle) }
+}
+
 /// Reorders `bytes` laid out as `from` into `to`, once (used for weights at load time).
 package func reorderNow(from: dnnl_memory_desc_t, _ source: UnsafeRawPointer, to: dnnl_memory_desc_t, _ target: UnsafeMutableRawPointer) throws {
     var src = from, dst = to
     let engine = OneDNN.shared.engine
-    let pd = try PrimitiveDescriptor({ dnnl_reorder_primitive_desc_create(&$0, &src, engine, &dst, engine, nil) }, "reorder_primitive_desc_create")
+    let attributes = try PrimitiveAttributes()
+    let pd = try PrimitiveDescriptor({ dnnl_reorder_primitive_desc_create(&$0, &src, engine, &dst, engine, attributes.handle) }, "reorder_primitive_desc_create")
     let handles = OneDNNHandles()
     let primitive = try handles.primitive(pd.pd)
     let srcMemory = try handles.memory(src, UnsafeMutableRawPointer(mutating: source))
@@ -106,6 +124,11 @@ package func reorderNow(from: dnnl_memory_desc_t, _ source: UnsafeRawPointer, to
     try oneDNNCheck(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream_create")
     defer { dnnl_stream_destroy(stream) }
     var args = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: srcMemory), dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: dstMemory)]
+    let scratchpadLayout = pd.md(dnnl_query_scratchpad_md)
+    let scratchpad = AlignedBuffer(bytes: max(byteSize(scratchpadLayout), 64))
+    if byteSize(scratchpadLayout) > 0 {
+        args.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: try handles.memory(scratchpadLayout, scratchpad.pointer)))
+    }
     try oneDNNCheck(dnnl_primitive_execute(primitive, stream, Int32(args.count), &args), "reorder execute")
     try oneDNNCheck(dnnl_stream_wait(stream), "stream_wait")
 }

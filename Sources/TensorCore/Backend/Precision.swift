@@ -48,7 +48,7 @@ public enum Precision {
     @TaskLocal public static var matmul: MatmulPrecision?
 
     /// The precision in force for the calling task.
-    static var current: MatmulPrecision { matmul ?? defaultMatmul }
+    package static var current: MatmulPrecision { matmul ?? defaultMatmul }
 
     /// oneDNN's view of the CPU.
     public static var cpuISA: dnnl_cpu_isa_t { CPUFeatures.oneDNNISA }

@@ -50,8 +50,9 @@ public struct EncodedImages: Sendable {
 }
 
 /// A pretrained CNN that turns preprocessed images into a feature grid and its mean. oneDNN
-/// primitives are built once per input shape and kept (the two most recent shapes), with their
-/// activation buffers, so repeated calls allocate nothing.
+/// primitives are built once per input shape, team size and precision and kept (the four most
+/// recent), with their activation buffers, so repeated calls allocate nothing. Under `--precision
+/// bf16` the convolutions multiply bfloat16 and keep activations in bfloat16 between layers.
 public final class ConvNetEncoder: @unchecked Sendable {
     public let name: String
     public let preprocessing: Preprocessing
@@ -69,11 +70,10 @@ public final class ConvNetEncoder: @unchecked Sendable {
         self.classifier = classifier
     }
 
-    /// Batches smaller than this run on one thread. A single image's layers are so small that a
-    /// barrier per layer costs more than the second core saves, and on a shared machine each barrier
-    /// can wait a whole scheduler time slice for the other thread (measured: 11 ms on one thread
-    /// against 25–400 ms on two, on the loaded 2-core box).
-    public var singleThreadBelowBatch = 4
+    /// Images that go through the network together. A few images' activations stay in the caches
+    /// from one layer to the next, where a whole batch's are written out to memory and read back
+    /// (`docs/performance.md`, "The encoder").
+    public let imagesPerRun = 4
 
     /// pixels: [B, 3, H, W] normalised, row-major.
     public func encode(_ pixels: [Float], batch: Int, height: Int, width: Int) throws -> EncodedImages {
@@ -81,26 +81,25 @@ public final class ConvNetEncoder: @unchecked Sendable {
         precondition(pixels.count == batch * channels * height * width, "pixels do not fit [\(batch), \(channels), \(height), \(width)]")
         lock.lock(); defer { lock.unlock() }
         Threads.followLoad()
-        // oneDNN fixes its work split when a primitive is created, so plan and runs use the same count.
-        let threads = batch < singleThreadBelowBatch ? 1 : Threads.count
-        omp_set_num_threads(Int32(threads))
-        defer { omp_set_num_threads(Int32(Threads.count)) }
-        let key = [batch, height, width, threads]
-        let plan: ConvNetPlan
-        if let cached = plans[key] {
-            plan = cached
-        } else {
-            if planOrder.count >= 2 { plans.removeValue(forKey: planOrder.removeFirst()) }  // bounds the memory kept
-            let builder = ConvNetPlanBuilder(batch: batch)
-            let x = try builder.input(channels: channels, height: height, width: width)
-            plan = try builder.finish(output: try network.build(builder, x))
-            plans[key] = plan
-            planOrder.append(key)
-        }
-        let (cells, outputChannels) = (plan.outputShape[1], plan.outputShape[2])
-        var grid = [Float](repeating: 0, count: batch * cells * outputChannels)  // [B, L, C]
-        try pixels.withUnsafeBufferPointer { input in
-            try grid.withUnsafeMutableBufferPointer { output in try plan.run(input: input.baseAddress!, output: output.baseAddress!) }
+        // oneDNN fixes its work split when a primitive is created, so each team size has its own plan.
+        // The calling thread (a server's worker, say) may not have the team size set yet.
+        let threads = Threads.count
+        if omp_get_max_threads() != Int32(threads) { omp_set_num_threads(Int32(threads)) }
+        let precision = Precision.current
+        let chunk = min(batch, imagesPerRun)
+        var grid: [Float] = []
+        var cells = 0, outputChannels = 0
+        for first in stride(from: 0, to: batch, by: chunk) {
+            let n = min(chunk, batch - first)
+            let plan = try self.plan(batch: n, height: height, width: width, threads: threads, precision: precision)
+            (cells, outputChannels) = (plan.outputShape[1], plan.outputShape[2])
+            if grid.isEmpty { grid = [Float](repeating: 0, count: batch * cells * outputChannels) }  // [B, L, C]
+            try pixels.withUnsafeBufferPointer { input in
+                try grid.withUnsafeMutableBufferPointer { output in
+                    try plan.run(input: input.baseAddress! + first * channels * height * width,
+                                 output: output.baseAddress! + first * cells * outputChannels)
+                }
+            }
         }
         var pooled = [Float](repeating: 0, count: batch * outputChannels)  // [B, C]
         grid.withUnsafeBufferPointer { g in
@@ -115,6 +114,20 @@ public final class ConvNetEncoder: @unchecked Sendable {
             }
         }
         return EncodedImages(batch: batch, cells: cells, channels: outputChannels, grid: grid, pooled: pooled)
+    }
+
+    /// The plan for one input shape on one team in one precision, built on first use.
+    private func plan(batch: Int, height: Int, width: Int, threads: Int, precision: MatmulPrecision) throws -> ConvNetPlan {
+        let key = [batch, height, width, threads, precision == .bfloat16 ? 1 : 0]
+        if let cached = plans[key] { return cached }
+        if planOrder.count >= 4 { plans.removeValue(forKey: planOrder.removeFirst()) }  // bounds the memory kept
+        OneDNN.shared.creationLock.lock(); defer { OneDNN.shared.creationLock.unlock() }
+        let builder = ConvNetPlanBuilder(batch: batch, precision: precision)
+        let x = try builder.input(channels: network.inputChannels, height: height, width: width)
+        let plan = try builder.finish(output: try network.build(builder, x))
+        plans[key] = plan
+        planOrder.append(key)
+        return plan
     }
 
     /// Decodes, resizes, crops and normalises each image file: [B, 3, crop, crop].

@@ -13,15 +13,22 @@ struct FeatureMap {
 
 /// Builds the primitives of one network for one input shape, in execution order. Activations live
 /// in a few reusable slots (a slot is free again once the model releases the map in it); slot
-/// buffers are allocated once, at `finish()`, at the largest size each slot ever holds.
+/// buffers are allocated once, at `finish()`, at the largest size each slot ever holds. The
+/// primitives share one scratchpad of the plan's own, since a plan runs one primitive at a time
+/// but two plans may run at once.
 final class ConvNetPlanBuilder {
     let batch: Int
+    /// What activations and weights are stored as between layers: float32, or bfloat16 under
+    /// `--precision bf16`, where each convolution multiplies bfloat16 and sums in float32 (as
+    /// `torch.autocast` runs a convolution). The input and the output stay float32.
+    let storage: dnnl_data_type_t
     private let handles = OneDNNHandles()
     private var slotBytes: [Int] = []
+    private var scratchpadBytes = 0
     private var slotBusy: [Bool] = []
     private var keepAlive: [AnyObject] = []
 
-    enum Binding { case slot(Int), fixed(UnsafeMutableRawPointer), input, output }
+    enum Binding { case slot(Int), fixed(UnsafeMutableRawPointer), input, output, scratchpad }
     struct Step {
         let primitive: dnnl_primitive_t
         let arguments: [(kind: Int32, layout: dnnl_memory_desc_t, binding: Binding)]
@@ -30,7 +37,10 @@ final class ConvNetPlanBuilder {
     }
     private var steps: [Step] = []
 
-    init(batch: Int) { self.batch = batch }
+    init(batch: Int, precision: MatmulPrecision) {
+        self.batch = batch
+        storage = precision == .bfloat16 ? dnnl_bf16 : dnnl_f32
+    }
 
     /// The network input: plain NCHW float32 supplied at every run.
     func input(channels: Int, height: Int, width: Int) throws -> FeatureMap {
@@ -62,11 +72,32 @@ final class ConvNetPlanBuilder {
     func reorder(_ map: FeatureMap, to layout: dnnl_memory_desc_t) throws -> FeatureMap {
         var src = map.layout, dst = layout
         let engine = OneDNN.shared.engine
-        let pd = try PrimitiveDescriptor({ dnnl_reorder_primitive_desc_create(&$0, &src, engine, &dst, engine, nil) }, "reorder_primitive_desc_create")
+        let attributes = try PrimitiveAttributes()
+        let pd = try PrimitiveDescriptor({ dnnl_reorder_primitive_desc_create(&$0, &src, engine, &dst, engine, attributes.handle) }, "reorder_primitive_desc_create")
         let out = FeatureMap(channels: map.channels, height: map.height, width: map.width, layout: layout, place: .slot(allocate(layout)))
-        steps.append(Step(primitive: try handles.primitive(pd.pd),
-                          arguments: [(DNNL_ARG_SRC, src, binding(map)), (DNNL_ARG_DST, dst, binding(out))]))
+        try append(pd, [(DNNL_ARG_SRC, src, binding(map)), (DNNL_ARG_DST, dst, binding(out))])
         return out
+    }
+
+    /// Appends the primitive of `pd` with its arguments and, if it needs one, the plan's scratchpad.
+    private func append(_ pd: PrimitiveDescriptor, _ arguments: [(kind: Int32, layout: dnnl_memory_desc_t, binding: Binding)],
+                        accumulatesIntoDestination: Bool = false) throws {
+        var arguments = arguments
+        let scratchpad = pd.md(dnnl_query_scratchpad_md)
+        if byteSize(scratchpad) > 0 {
+            scratchpadBytes = max(scratchpadBytes, byteSize(scratchpad))
+            arguments.append((DNNL_ARG_SCRATCHPAD, scratchpad, .scratchpad))
+        }
+        steps.append(Step(primitive: try handles.primitive(pd.pd), arguments: arguments, accumulatesIntoDestination: accumulatesIntoDestination))
+    }
+
+    /// The layer's activation as a oneDNN post-op.
+    private func appendActivation(_ activation: Activation, to postOps: dnnl_post_ops_t?) throws {
+        switch activation {
+        case .none: break
+        case .relu: try oneDNNCheck(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), "append relu")
+        case .relu6: try oneDNNCheck(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_clip, 0, 6), "append relu6")
+        }
     }
 
     /// conv(x) (+ residual) then the layer's activation. With a residual, the sum is a oneDNN post-op
@@ -84,30 +115,24 @@ final class ConvNetPlanBuilder {
         let pw = conv.padding.amounts(input: x.width, kernel: conv.kernel, stride: conv.stride, dilation: conv.dilation)
 
         func descriptor(destination: dnnl_memory_desc_t?) throws -> PrimitiveDescriptor {
-            var src = try memoryDescriptor([batch, conv.inChannels, x.height, x.width], dnnl_format_tag_any)
-            var weights = try memoryDescriptor(conv.weightDims, dnnl_format_tag_any)
+            var src = try memoryDescriptor([batch, conv.inChannels, x.height, x.width], dnnl_format_tag_any, storage)
+            var weights = try memoryDescriptor(conv.weightDims, dnnl_format_tag_any, storage)
             var bias = try memoryDescriptor([conv.outChannels], dnnl_a)
-            var dst = try destination ?? memoryDescriptor([batch, conv.outChannels, size.height, size.width], dnnl_format_tag_any)
+            var dst = try destination ?? memoryDescriptor([batch, conv.outChannels, size.height, size.width], dnnl_format_tag_any, storage)
             var desc = dnnl_convolution_desc_t()
             try oneDNNCheck(dnnl_dilated_convolution_forward_desc_init(
                 &desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &weights, &bias, &dst,
                 dnnlDims([conv.stride, conv.stride]), dnnlDims([conv.dilation - 1, conv.dilation - 1]),
                 dnnlDims([ph.before, pw.before]), dnnlDims([ph.after, pw.after])), "convolution_forward_desc_init")
-            var attr: dnnl_primitive_attr_t?
-            try oneDNNCheck(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
-            defer { dnnl_primitive_attr_destroy(attr) }
+            let attributes = try PrimitiveAttributes()
             var postOps: dnnl_post_ops_t?
             try oneDNNCheck(dnnl_post_ops_create(&postOps), "post_ops_create")
             defer { dnnl_post_ops_destroy(postOps) }
             if residual != nil { try oneDNNCheck(dnnl_post_ops_append_sum(postOps, 1), "post_ops_append_sum") }
-            switch conv.activation {
-            case .none: break
-            case .relu: try oneDNNCheck(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), "append relu")
-            case .relu6: try oneDNNCheck(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_clip, 0, 6), "append relu6")
-            }
-            try oneDNNCheck(dnnl_primitive_attr_set_post_ops(attr, postOps), "set_post_ops")
+            try appendActivation(conv.activation, to: postOps)
+            try oneDNNCheck(dnnl_primitive_attr_set_post_ops(attributes.handle, postOps), "set_post_ops")
             let engine = OneDNN.shared.engine
-            return try PrimitiveDescriptor({ dnnl_primitive_desc_create(&$0, &desc, attr, engine, nil) }, "convolution primitive_desc_create")
+            return try PrimitiveDescriptor({ dnnl_primitive_desc_create(&$0, &desc, attributes.handle, engine, nil) }, "convolution primitive_desc_create")
         }
 
         var pd = try descriptor(destination: nil)
@@ -125,12 +150,12 @@ final class ConvNetPlanBuilder {
             out = FeatureMap(channels: conv.outChannels, height: size.height, width: size.width, layout: dstLayout, place: .slot(allocate(dstLayout)))
         }
         let bias = try memoryDescriptor([conv.outChannels], dnnl_a)  // given as plain, so it stays plain
-        steps.append(Step(primitive: try handles.primitive(pd.pd), arguments: [
+        try append(pd, [
             (DNNL_ARG_SRC, srcLayout, binding(source)),
             (DNNL_ARG_WEIGHTS, weightsLayout, .fixed(try conv.weights(in: weightsLayout))),
             (DNNL_ARG_BIAS, bias, .fixed(conv.biasPointer())),
             (DNNL_ARG_DST, dstLayout, binding(out)),
-        ], accumulatesIntoDestination: residual != nil))
+        ], accumulatesIntoDestination: residual != nil)
         if source.place != x.place { release(source) }
         return out
     }
@@ -140,14 +165,15 @@ final class ConvNetPlanBuilder {
         let ph = pool.padding.amounts(input: x.height, kernel: pool.kernel, stride: pool.stride, dilation: 1)
         let pw = pool.padding.amounts(input: x.width, kernel: pool.kernel, stride: pool.stride, dilation: 1)
         var src = x.layout
-        var dst = try memoryDescriptor([batch, x.channels, size.height, size.width], dnnl_format_tag_any)
+        var dst = try memoryDescriptor([batch, x.channels, size.height, size.width], dnnl_format_tag_any, storage)
         var desc = dnnl_pooling_v2_desc_t()
         try oneDNNCheck(dnnl_pooling_v2_forward_desc_init(
             &desc, dnnl_forward_inference, pool.kind == .max ? dnnl_pooling_max : dnnl_pooling_avg_include_padding,
             &src, &dst, dnnlDims([pool.stride, pool.stride]), dnnlDims([pool.kernel, pool.kernel]), dnnlDims([0, 0]),
             dnnlDims([ph.before, pw.before]), dnnlDims([ph.after, pw.after])), "pooling_forward_desc_init")
         let engine = OneDNN.shared.engine
-        let pd = try PrimitiveDescriptor({ dnnl_primitive_desc_create(&$0, &desc, nil, engine, nil) }, "pooling primitive_desc_create")
+        let attributes = try PrimitiveAttributes()
+        let pd = try PrimitiveDescriptor({ dnnl_primitive_desc_create(&$0, &desc, attributes.handle, engine, nil) }, "pooling primitive_desc_create")
         let dstLayout = pd.md(dnnl_query_dst_md)
         let out = FeatureMap(channels: x.channels, height: size.height, width: size.width, layout: dstLayout, place: .slot(allocate(dstLayout)))
         var arguments: [(kind: Int32, layout: dnnl_memory_desc_t, binding: Binding)] = [
@@ -158,7 +184,7 @@ final class ConvNetPlanBuilder {
             keepAlive.append(buffer)
             arguments.append((DNNL_ARG_WORKSPACE, workspace, .fixed(buffer.pointer)))
         }
-        steps.append(Step(primitive: try handles.primitive(pd.pd), arguments: arguments))
+        try append(pd, arguments)
         return out
     }
 
@@ -176,11 +202,12 @@ final class ConvNetPlanBuilder {
             steps[steps.count - 1] = Step(primitive: last.primitive, arguments: arguments)
         } else {
             let engine = OneDNN.shared.engine
-            let pd = try PrimitiveDescriptor({ dnnl_reorder_primitive_desc_create(&$0, &src, engine, &dst, engine, nil) }, "reorder_primitive_desc_create")
-            steps.append(Step(primitive: try handles.primitive(pd.pd),
-                              arguments: [(DNNL_ARG_SRC, src, binding(map)), (DNNL_ARG_DST, dst, .output)]))
+            let attributes = try PrimitiveAttributes()
+            let pd = try PrimitiveDescriptor({ dnnl_reorder_primitive_desc_create(&$0, &src, engine, &dst, engine, attributes.handle) }, "reorder_primitive_desc_create")
+            try append(pd, [(DNNL_ARG_SRC, src, binding(map)), (DNNL_ARG_DST, dst, .output)])
         }
         let buffers = slotBytes.map { AlignedBuffer(bytes: $0) }
+        let scratchpad = AlignedBuffer(bytes: max(scratchpadBytes, 64))
         var executable: [(dnnl_primitive_t, [dnnl_exec_arg_t])] = []
         var inputs: [dnnl_memory_t] = [], outputs: [dnnl_memory_t] = []
         for step in steps {
@@ -192,13 +219,14 @@ final class ConvNetPlanBuilder {
                 case .fixed(let pointer): memory = try handles.memory(argument.layout, pointer)
                 case .input: memory = try handles.memory(argument.layout, nil); inputs.append(memory)
                 case .output: memory = try handles.memory(argument.layout, nil); outputs.append(memory)
+                case .scratchpad: memory = try handles.memory(argument.layout, scratchpad.pointer)
                 }
                 arguments.append(dnnl_exec_arg_t(arg: argument.kind, memory: memory))
             }
             executable.append((step.primitive, arguments))
         }
         return try ConvNetPlan(handles: handles, steps: executable, inputs: inputs, outputs: outputs,
-                               keepAlive: keepAlive + buffers, outputShape: [batch, map.height * map.width, map.channels],
+                               keepAlive: keepAlive + buffers + [scratchpad], outputShape: [batch, map.height * map.width, map.channels],
                                activationBytes: slotBytes.reduce(0, +))
     }
 }
