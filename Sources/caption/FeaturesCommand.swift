@@ -98,6 +98,7 @@ struct FeaturesExtract: ParsableCommand {
         let progress = ProgressBar("features", total: list.count, unit: "images")
         let started = Date()
         var done = 0, encodedThisRun = 0, skipped = missing.count, resumed = 0
+        var clock = PhaseClock()
         var parts: [URL] = []
         for (k, range) in batches.enumerated() {
             let part = partial.appendingPathComponent(String(format: "batch-%06d.safetensors", k))
@@ -113,7 +114,9 @@ struct FeaturesExtract: ParsableCommand {
                 resumed += range.count
                 continue
             }
-            let batch = ImageBatch.load(list[range].map(\.url), preprocessing: model.preprocessing, maxPixels: maxPixels)
+            let batch = clock.time(\.reading) {
+                ImageBatch.load(list[range].map(\.url), preprocessing: model.preprocessing, maxPixels: maxPixels)
+            }
             var failed: [[String]] = []
             for failure in batch.failures {
                 if strict { throw CommandFailure("\(failure.reason) (--strict stops here; finished batches are kept for the next run)") }
@@ -127,11 +130,13 @@ struct FeaturesExtract: ParsableCommand {
                 "encoder": model.name, "image_size": String(crop), "format": format.rawValue,
             ])
             if !batch.decoded.isEmpty {
-                let features = try model.encode(batch.pixels, batch: batch.decoded.count, height: crop, width: crop)
+                let features = try clock.time(\.encoding) {
+                    try model.encode(batch.pixels, batch: batch.decoded.count, height: crop, width: crop)
+                }
                 file.tensors["grid"] = Tensor(shape: [features.batch, features.cells, features.channels], values: features.grid)
                 file.tensors["pooled"] = Tensor(shape: [features.batch, features.channels], values: features.pooled)
             }
-            try file.write(to: part, floatFormat: format)
+            try clock.time(\.writing) { try file.write(to: part, floatFormat: format) }
             done += range.count
             encodedThisRun += range.count
             let rate = Double(encodedThisRun) / max(Date().timeIntervalSince(started), 1e-9)
@@ -145,15 +150,33 @@ struct FeaturesExtract: ParsableCommand {
                                  + (FileManager.default.fileExists(atPath: out) ? " and keeps its earlier features" : "")
                                  + ": fix or replace the images and run again.")
         }
-        try FeatureFileWriter.assemble(parts: parts, into: outURL, float16: float16, encoder: model.name, imageSize: crop)
+        try clock.time(\.writing) {
+            try FeatureFileWriter.assemble(parts: parts, into: outURL, float16: float16, encoder: model.name, imageSize: crop)
+        }
         try? FileManager.default.removeItem(at: partial)
-        var summary = "wrote features of \(written) images to \(out)"
+        var summary = "wrote features of \(written) images to \(out) in " + clock.summary(total: Date().timeIntervalSince(started))
         if resumed > 0 { summary += " (\(resumed) resumed from an earlier run)" }
         if skipped > 0 { summary += "; \(skipped) image(s) could not be read and were skipped" }
         print(summary + ".")
     }
 
     private func progressClear() -> String { isatty(STDERR_FILENO) != 0 ? "\r\u{1B}[K" : "" }
+}
+
+/// Where a feature run's time went, for its last line: on real photos the encoder is only part of it
+/// (`docs/performance.md`, "From the file to the feature").
+struct PhaseClock {
+    var reading = 0.0, encoding = 0.0, writing = 0.0
+
+    mutating func time<T>(_ phase: WritableKeyPath<PhaseClock, Double>, _ body: () throws -> T) rethrows -> T {
+        let start = Date()
+        defer { self[keyPath: phase] += Date().timeIntervalSince(start) }
+        return try body()
+    }
+
+    func summary(total: Double) -> String {
+        String(format: "%.1f s (reading images %.1f s, encoder %.1f s, writing features %.1f s)", total, reading, encoding, writing)
+    }
 }
 
 struct FeaturesMerge: ParsableCommand {

@@ -38,6 +38,9 @@ import TestSupport
         let features = try runCaption(["features", "--data", dir.path, "--out", path("features.safetensors")])
         if features.stderr.contains("bootstrap") { return }  // no encoder weights on this machine
         #expect(features.status == 0, "\(features.stderr)")
+        // The last line says where the time went.
+        #expect(features.stdout.range(of: #"in [0-9.]+ s \(reading images [0-9.]+ s, encoder [0-9.]+ s, writing features [0-9.]+ s\)"#,
+                                      options: .regularExpression) != nil, "\(features.stdout)")
 
         let train = try runCaption(["train", "--data", dir.path, "--features", path("features.safetensors"), "--out", path("model.safetensors"),
                                     "--epochs", "1", "--min-count", "1", "--embed", "8", "--hidden", "16", "--attention", "8"])

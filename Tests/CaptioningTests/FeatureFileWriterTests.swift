@@ -5,7 +5,8 @@ import TestSupport
 @testable import Captioning
 
 @Suite struct FeatureFileWriterTests {
-    func part(_ directory: URL, _ name: String, images: [String], seed: Float, encoder: String = "efficientnet-lite0") throws -> URL {
+    func part(_ directory: URL, _ name: String, images: [String], seed: Float, encoder: String = "efficientnet-lite0",
+              format: SafeTensors.FloatFormat = .f32) throws -> URL {
         let (cells, channels) = (4, 3)
         let grid = Tensor(shape: [images.count, cells, channels],
                           values: (0..<(images.count * cells * channels)).map { Float($0) * 0.25 + seed })
@@ -13,14 +14,16 @@ import TestSupport
         let url = directory.appendingPathComponent(name)
         try SafeTensors(tensors: ["grid": grid, "pooled": pooled],
                         metadata: ["images": String(decoding: try JSONEncoder().encode(images), as: UTF8.self),
-                                   "encoder": encoder, "image_size": "224"]).write(to: url)
+                                   "encoder": encoder, "image_size": "224"]).write(to: url, floatFormat: format)
         return url
     }
 
-    @Test(arguments: [false, true])
-    func partsJoinInOrderAndReadBack(float16: Bool) throws {
+    /// Output float16 or not, from parts stored as float32 or float16 (copied as bytes where the
+    /// format is the output's, converted where not).
+    @Test(arguments: [false, true], [SafeTensors.FloatFormat.f32, .f16])
+    func partsJoinInOrderAndReadBack(float16: Bool, firstPartFormat: SafeTensors.FloatFormat) throws {
         let temporary = try TemporaryDirectory(), dir = temporary.url
-        let a = try part(dir, "a.safetensors", images: ["1.jpg", "2.jpg"], seed: 1)
+        let a = try part(dir, "a.safetensors", images: ["1.jpg", "2.jpg"], seed: 1, format: firstPartFormat)
         let b = try part(dir, "b.safetensors", images: ["3.jpg"], seed: 2)
         let out = dir.appendingPathComponent("features.safetensors")
         try FeatureFileWriter.assemble(parts: [a, b], into: out, float16: float16)

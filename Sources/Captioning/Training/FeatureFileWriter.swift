@@ -11,57 +11,66 @@ public enum FeatureFileWriter {
     /// encoder, image size and grid shape, and no image may appear twice.
     public static func assemble(parts: [URL], into url: URL, float16: Bool,
                                 encoder: String? = nil, imageSize: Int? = nil) throws {
-        struct PartSummary { let url: URL; let rows: Int }
+        let dtype = float16 ? "F16" : "F32"
         var images: [String] = [], seen: Set<String> = []
-        var summaries: [PartSummary] = []
+        var rowsToCopy: [URL] = []
         var cells = -1, channels = -1
         var encoderName = encoder, size = imageSize
-        var pooled: [Float] = []   // [N, C], small enough to hold
+        var pooled = Data()   // [N, C] in `dtype`, small enough to hold
         for part in parts {
-            let file = try SafeTensors.read(part)
+            // Only the header is parsed here: the rows are copied as bytes below.
+            let header = try SafetensorsHeader(SafeTensors.mapped(part), file: part.path)
             func fail(_ problem: String) -> FeatureStoreError {
                 FeatureStoreError(description: "\(part.path) \(problem): re-create it with `caption features`.")
             }
-            guard let namesJSON = file.metadata["images"],
+            guard let namesJSON = header.metadata["images"],
                   let names = try? JSONDecoder().decode([String].self, from: Data(namesJSON.utf8)) else {
                 throw fail("has no \"images\" metadata listing its rows")
             }
             if names.isEmpty { continue }
-            guard let grid = file["grid"], let partPooled = file["pooled"], grid.rank == 3, partPooled.rank == 2,
-                  grid.shape[0] == names.count, partPooled.shape[0] == names.count, grid.shape[2] == partPooled.shape[1] else {
-                throw fail("does not hold grid [N, L, C] and pooled [N, C] tensors for its \(names.count) images")
+            guard let grid = header.entries["grid"], let partPooled = header.entries["pooled"], grid.shape.count == 3, partPooled.shape.count == 2,
+                  grid.shape[0] == names.count, partPooled.shape[0] == names.count, grid.shape[2] == partPooled.shape[1],
+                  ["F32", "F16"].contains(grid.dtype), ["F32", "F16"].contains(partPooled.dtype) else {
+                throw fail("does not hold grid [N, L, C] and pooled [N, C] float tensors for its \(names.count) images")
             }
             if cells < 0 { (cells, channels) = (grid.shape[1], grid.shape[2]) }
             guard grid.shape[1] == cells && grid.shape[2] == channels else {
                 throw fail("has a grid of \(grid.shape[1])×\(grid.shape[2]) where earlier parts have \(cells)×\(channels); merge only shards of one encoder")
             }
-            let partEncoder = file.metadata["encoder"] ?? "unknown"
+            let partEncoder = header.metadata["encoder"] ?? "unknown"
             if encoderName == nil { encoderName = partEncoder }
             guard partEncoder == encoderName else { throw fail("was made by \(partEncoder), not \(encoderName!); merge only shards of one encoder") }
-            let partSize = Int(file.metadata["image_size"] ?? "") ?? 0
+            let partSize = Int(header.metadata["image_size"] ?? "") ?? 0
             if size == nil { size = partSize }
             guard partSize == size else { throw fail("was made at image size \(partSize), not \(size!); merge only shards made alike") }
             for name in names {
                 guard seen.insert(name).inserted else { throw fail("repeats image \(name), which an earlier part already holds; merge each shard once") }
             }
             images += names
-            pooled += partPooled.scalars
-            summaries.append(PartSummary(url: part, rows: names.count))
+            pooled.append(try rows("pooled", of: part, as: dtype))
+            rowsToCopy.append(part)
         }
         let count = images.count
         if cells < 0 { (cells, channels) = (0, 0) }
-        let dtype = float16 ? "F16" : "F32"
         let metadata = ["images": String(decoding: try JSONEncoder().encode(images), as: UTF8.self),
                         "encoder": encoderName ?? "unknown", "image_size": String(size ?? 0)]
         let writer = try SafetensorsWriter(url, tensors: [.init(name: "grid", dtype: dtype, shape: [count, cells, channels]),
                                                           .init(name: "pooled", dtype: dtype, shape: [count, channels])],
                                            metadata: metadata)
-        for summary in summaries {
-            let grid = try SafeTensors.read(summary.url)["grid"]!
-            try writer.append(encode(grid.scalars, float16: float16))
-        }
-        try writer.append(encode(pooled, float16: float16))
+        for part in rowsToCopy { try writer.append(rows("grid", of: part, as: dtype)) }
+        try writer.append(pooled)
         try writer.finish()
+    }
+
+    /// Tensor `name` of `part` as `dtype` bytes: its own bytes where it is stored so (the usual case:
+    /// `caption features` writes its batches in the output's format), else converted.
+    static func rows(_ name: String, of part: URL, as dtype: String) throws -> Data {
+        let data = try SafeTensors.mapped(part)
+        guard let entry = try SafetensorsHeader(data, file: part.path).entries[name] else {
+            throw FeatureStoreError(description: "\(part.path) changed while it was merged (it lost its \"\(name)\" tensor): run the command again.")
+        }
+        if entry.dtype == dtype { return data[(data.startIndex + entry.bytes.lowerBound)..<(data.startIndex + entry.bytes.upperBound)] }
+        return encode(try SafeTensors.parse(data, file: part.path)[name]?.scalars ?? [], float16: dtype == "F16")
     }
 
     /// Little-endian F32 or F16 bytes.

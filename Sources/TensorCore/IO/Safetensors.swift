@@ -24,13 +24,16 @@ public struct SafeTensors {
     // MARK: Reading
 
     public static func read(_ url: URL) throws -> SafeTensors {
-        let data: Data
+        try parse(mapped(url), file: url.path)
+    }
+
+    /// The file's bytes, memory-mapped (for `SafetensorsHeader` and byte-range copies).
+    public static func mapped(_ url: URL) throws -> Data {
         do {
-            data = try Data(contentsOf: url, options: .alwaysMapped)
+            return try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
             throw SafeTensorsError(file: url.path, problem: "cannot be read (\(AtomicFileError.reason(error)))", fix: "check the path and its permissions")
         }
-        return try parse(data, file: url.path)
     }
 
     public static func parse(_ data: Data, file: String = "<memory>") throws -> SafeTensors {
@@ -42,13 +45,15 @@ public struct SafeTensors {
                 switch entry.dtype {
                 case "F32", "F16", "BF16", "F64":
                     let t = Tensor(uninitialized: entry.shape)
-                    for i in 0..<count {
-                        switch entry.dtype {
-                        case "F32": t.data[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                        case "F16": t.data[i] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
-                        case "BF16": t.data[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
-                        default: t.data[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
-                        }
+                    switch entry.dtype {   // one dtype test per tensor, not per element
+                    case "F32":
+                        for i in 0..<count { t.data[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+                    case "F16":
+                        for i in 0..<count { t.data[i] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
+                    case "BF16":
+                        for i in 0..<count { t.data[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
+                    default:
+                        for i in 0..<count { t.data[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
                     }
                     result.tensors[name] = t
                 case "I32", "I64":
@@ -93,9 +98,11 @@ public struct SafeTensors {
                 case .f32:
                     out.append(UnsafeBufferPointer(start: t.data, count: t.count))   // x86-64 and arm64 are little-endian
                 case .f16:
-                    for i in 0..<t.count { withUnsafeBytes(of: Float16(t.data[i]).bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+                    let halves = (0..<t.count).map { Float16(t.data[$0]).bitPattern.littleEndian }
+                    halves.withUnsafeBufferPointer { out.append($0) }
                 case .bf16:
-                    for i in 0..<t.count { withUnsafeBytes(of: bfloat16Bits(t.data[i]).littleEndian) { out.append(contentsOf: $0) } }
+                    let halves = (0..<t.count).map { bfloat16Bits(t.data[$0]).littleEndian }
+                    halves.withUnsafeBufferPointer { out.append($0) }
                 }
             } else if let t = integers[planned.name] {
                 for v in t.values {
