@@ -9,8 +9,9 @@ package final class OneDNN {
     let stream: dnnl_stream_t
     /// Held while primitives are created: oneDNN 2.6 built two encoders' convolution plans at once
     /// into a float32 plan that computed garbage (`VisionTests`,
-    /// `encodersRunningAtOnceDoNotInterfere`), so creation is serialised process-wide. Running
-    /// primitives at once is safe, and each plan brings its own scratchpad.
+    /// `encodersRunningAtOnceDoNotInterfere`; the cause inside oneDNN is not known), so creation is
+    /// serialised process-wide. Running primitives at once is safe, and each plan brings its own
+    /// scratchpad.
     package let creationLock = NSLock()
 
     private init() {
