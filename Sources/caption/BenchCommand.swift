@@ -42,7 +42,7 @@ struct Bench: ParsableCommand {
         }
         // Memory figures are per process: when other keys run too, measure them in a fresh child.
         let isolated = only.count == 1 && Self.memoryKeys.contains(only[0])
-        let workloads = Self.workloads(seconds: seconds) + Self.evaluationWorkloads(seconds: seconds)
+        let workloads = Self.workloads(seconds: seconds) + Self.evaluationWorkloads(seconds: seconds) + Self.serveWorkloads(seconds: seconds)
             + Self.memoryWorkloads(seconds: seconds, isolated: isolated, threads: runtime.threads)
         let unknown = Set(only).subtracting(workloads.map(\.key))
         guard unknown.isEmpty else {

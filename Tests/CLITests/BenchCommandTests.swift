@@ -14,6 +14,15 @@ import TestSupport
         #expect(object["load"] as? Int == 0 && object["threads"] as? Int == 1)
     }
 
+    @Test func theServeWorkloadCaptionsThroughTheHTTPRoute() throws {
+        let run = try runCaption(["bench", "--json", "--iterations", "2", "--only", "serve_one_client_ms"])
+        #expect(run.status == 0, "\(run.stderr)")
+        if run.stderr.contains("skipped") && run.stderr.contains("bootstrap") { return }  // no encoder weights on this machine
+        let object = try #require(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let milliseconds = try #require(object["serve_one_client_ms"] as? Double, "\(run.stdout)")
+        #expect(milliseconds > 0 && milliseconds < 10_000)
+    }
+
     @Test func anUnknownKeyIsRefusedWithTheKnownOnes() throws {
         let run = try runCaption(["bench", "--only", "beam3_made_up_ms"])
         #expect(run.status != 0)
