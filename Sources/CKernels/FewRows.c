@@ -13,7 +13,8 @@
 // 64 columns × 2 values = 256 bytes. The float32 variant (`--precision fp32`) packs W as float32,
 // for each inner index 64 columns = 256 bytes, and sums A's rows as they are: exact float32
 // products and sums, in another order than oneDNN's. Every weight byte is read once per call and
-// feeds m rows, so the loop runs at about the speed the cache hierarchy delivers W.
+// feeds m rows, so the loop runs at about the speed the cache hierarchy delivers W. The float32
+// variant also has an AVX2/FMA version for CPUs without AVX-512 (below the AVX-512 loops).
 
 #include "CKernels.h"
 #include "Rounding.h"
@@ -193,21 +194,31 @@ void multiply(const float *rows, const int m, int k, const void *packed, int wid
     }
 }
 
-/// Claims `tiles_per_claim` tiles at a time from `next_tile` (the last few one at a time) and
-/// computes them, up to tile `tiles`. `wide`: W is the float32 variant's packing.
+/// Claims the next tiles from `next_tile`: `tiles_per_claim` at a time, the last few one at a time
+/// (a thread that finds none left waits for the other's last claim, and a 64 KB tile takes 3 µs
+/// when W streams from L3). False when none are left.
+static inline int claim_next(int *next_tile, int tiles, int tiles_per_claim, int *begin, int *end) {
+    const int claim = tiles_per_claim > 0 ? tiles_per_claim : 1;
+    int first = __atomic_load_n(next_tile, __ATOMIC_RELAXED);
+    for (;;) {
+        if (first >= tiles) return 0;
+        const int take = tiles - first > 4 * claim ? claim : 1;
+        if (__atomic_compare_exchange_n(next_tile, &first, first + take, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            *begin = first;
+            *end = first + take;
+            return 1;
+        }
+    }
+}
+
+/// Computes claimed tiles (`claim_next`) until none are left, up to tile `tiles`. `wide`: W is the
+/// float32 variant's packing.
 FEW_ROWS_TARGET
 static void claim_tiles(const float *rows, int m, int k, const void *packed, int wide, int n,
                         const float *bias, float *c, int accumulate, float *statistics,
                         int tiles_per_claim, int *next_tile, int tiles) {
-    const int claim = tiles_per_claim > 0 ? tiles_per_claim : 1;
-    int begin = __atomic_load_n(next_tile, __ATOMIC_RELAXED);
-    for (;;) {
-        if (begin >= tiles) return;
-        // The last tiles one at a time: a thread that finds none left waits for the other's last
-        // claim, and a 64 KB tile takes 3 µs when W streams from L3.
-        const int take = tiles - begin > 4 * claim ? claim : 1;
-        if (!__atomic_compare_exchange_n(next_tile, &begin, begin + take, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) continue;
-        int end = begin + take;
+    int begin, end;
+    while (claim_next(next_tile, tiles, tiles_per_claim, &begin, &end)) {
         // A constant row count per call, so the row loops unroll and the accumulators stay in registers.
         switch (m) {
         case 1: multiply(rows, 1, k, packed, wide, n, bias, c, accumulate, statistics, begin, end); break;
@@ -216,7 +227,6 @@ static void claim_tiles(const float *rows, int m, int k, const void *packed, int
         case 4: multiply(rows, 4, k, packed, wide, n, bias, c, accumulate, statistics, begin, end); break;
         default: __builtin_trap();
         }
-        begin = __atomic_load_n(next_tile, __ATOMIC_RELAXED);
     }
 }
 
@@ -247,6 +257,168 @@ void captioner_few_rows_multiply_f32(const float *a, int m, int k, const float *
                                      const float *bias, float *c, int accumulate, float *statistics,
                                      int tiles_per_claim, int *next_tile) {
     claim_tiles(a, m, k, packed, 1, n, bias, c, accumulate, statistics, tiles_per_claim, next_tile, tile_count(n));
+}
+
+// MARK: - The float32 variant on AVX2 and FMA
+//
+// The same product, packing and tile claiming for CPUs without AVX-512: eight lanes, and only 16
+// vector registers, so a tile's 64 columns go in four passes of 16 (two vectors per row, up to 8
+// accumulators), each pass reading one 64-byte line of every inner index's 256-byte run. For one
+// or two rows the odd inner indices go into their own accumulators, so more FMAs are in flight.
+
+int captioner_few_rows_avx2_available(void) {
+    static int known = -1;
+    if (known >= 0) return known;
+    unsigned a, b, c, d;
+    int ok = 0;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 27)) && (c & (1u << 12))) {   // OSXSAVE, FMA
+        unsigned lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        unsigned b7 = 0;
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) b7 = b;
+        ok = (lo & 0x6) == 0x6 && ((b7 >> 5) & 1);                                      // SSE and AVX state, AVX2
+    }
+    known = ok;
+    return ok;
+}
+
+#define FEW_ROWS_AVX2 __attribute__((target("avx2,fma")))
+
+/// `exp_nonpositive` on eight lanes: the same reduction and polynomial, 2ⁿ made from its exponent bits.
+FEW_ROWS_AVX2
+static inline __attribute__((always_inline)) __m256 exp_nonpositive_avx2(__m256 x) {
+    const __m256 low = _mm256_set1_ps(-87.336544f);
+    const __m256 under = _mm256_cmp_ps(x, low, _CMP_LT_OQ);
+    const __m256 c = _mm256_max_ps(x, low);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(c, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_sub_ps(c, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(-2.1219444e-4f)));
+    __m256 p = _mm256_set1_ps(1.9875691e-4f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.333452e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665796e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5e-1f));
+    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), _mm256_set1_ps(1));
+    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+    return _mm256_andnot_ps(under, _mm256_mul_ps(p, scale));
+}
+
+/// acc[r][0..1] = Σ_i rows[r, i]·w[i][0..15]: one 16-column pass over a packed tile (w points at
+/// the pass's first column; inner indices are 64 floats apart).
+FEW_ROWS_AVX2
+static inline __attribute__((always_inline))
+void pass_f32_avx2(const float *rows, const int m, int k, const float *w, __m256 acc[CAPTIONER_FEW_ROWS_MAX][2]) {
+    const int split = m <= 2;
+    __m256 odd[2][2];
+    for (int r = 0; r < m; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    if (split)
+        for (int r = 0; r < m; r++) odd[r][0] = odd[r][1] = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 1 < k; i += 2, w += 2 * CAPTIONER_FEW_ROWS_TILE) {
+        _mm_prefetch((const char *)w + 8 * 4 * CAPTIONER_FEW_ROWS_TILE, _MM_HINT_T0);   // eight inner indices ahead
+        _mm_prefetch((const char *)w + 9 * 4 * CAPTIONER_FEW_ROWS_TILE, _MM_HINT_T0);
+        const __m256 a0 = _mm256_load_ps(w), a1 = _mm256_load_ps(w + 8);
+        const __m256 b0 = _mm256_load_ps(w + CAPTIONER_FEW_ROWS_TILE), b1 = _mm256_load_ps(w + CAPTIONER_FEW_ROWS_TILE + 8);
+        for (int r = 0; r < m; r++) {
+            const float *x = rows + (size_t)r * k + i;
+            const __m256 first = _mm256_broadcast_ss(x), second = _mm256_broadcast_ss(x + 1);
+            acc[r][0] = _mm256_fmadd_ps(first, a0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(first, a1, acc[r][1]);
+            if (split) {
+                odd[r][0] = _mm256_fmadd_ps(second, b0, odd[r][0]);
+                odd[r][1] = _mm256_fmadd_ps(second, b1, odd[r][1]);
+            } else {
+                acc[r][0] = _mm256_fmadd_ps(second, b0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(second, b1, acc[r][1]);
+            }
+        }
+    }
+    if (i < k) {
+        const __m256 a0 = _mm256_load_ps(w), a1 = _mm256_load_ps(w + 8);
+        for (int r = 0; r < m; r++) {
+            const __m256 x = _mm256_broadcast_ss(rows + (size_t)r * k + i);
+            acc[r][0] = _mm256_fmadd_ps(x, a0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(x, a1, acc[r][1]);
+        }
+    }
+    if (split)
+        for (int r = 0; r < m; r++) {
+            acc[r][0] = _mm256_add_ps(acc[r][0], odd[r][0]);
+            acc[r][1] = _mm256_add_ps(acc[r][1], odd[r][1]);
+        }
+}
+
+/// Lanes 0..<count of eight set, for masked loads and stores.
+FEW_ROWS_AVX2
+static inline __attribute__((always_inline)) __m256i lanes_avx2(int count) {
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count < 0 ? 0 : count > 8 ? 8 : count), index);
+}
+
+/// `multiply` on AVX2 for float32 W: each tile's C columns (+ bias, + C), stored, then, with
+/// `statistics`, each row's largest value over the tile and Σ e^(value − largest), read back from C.
+FEW_ROWS_AVX2
+static inline __attribute__((always_inline))
+void multiply_f32_avx2(const float *rows, const int m, int k, const float *packed, int n,
+                       const float *bias, float *c, int accumulate, float *statistics, int tile_begin, int tile_end) {
+    const int tiles = tile_count(n);
+    for (int t = tile_begin; t < tile_end; t++) {
+        const float *w = packed + t * tile_values_f32(k);
+        const int first = t * CAPTIONER_FEW_ROWS_TILE;
+        for (int q = 0; q < 4 && first + 16 * q < n; q++) {
+            __m256 acc[CAPTIONER_FEW_ROWS_MAX][2];
+            pass_f32_avx2(rows, m, k, w + 16 * q, acc);
+            for (int h = 0; h < 2; h++) {
+                const int col = first + 16 * q + 8 * h;
+                if (col >= n) break;
+                const __m256i mask = lanes_avx2(n - col);
+                const __m256 add = bias ? _mm256_maskload_ps(bias + col, mask) : _mm256_setzero_ps();
+                for (int r = 0; r < m; r++) {
+                    float *out = c + (size_t)r * n + col;
+                    __m256 v = _mm256_add_ps(acc[r][h], add);
+                    if (accumulate) v = _mm256_add_ps(v, _mm256_maskload_ps(out, mask));
+                    _mm256_maskstore_ps(out, mask, v);
+                }
+            }
+        }
+        if (!statistics) continue;
+        const int width = n - first < CAPTIONER_FEW_ROWS_TILE ? n - first : CAPTIONER_FEW_ROWS_TILE;
+        for (int r = 0; r < m; r++) {
+            const float *values = c + (size_t)r * n + first;
+            float top = -__builtin_inff();
+            for (int j = 0; j < width; j++) top = values[j] > top ? values[j] : top;
+            const __m256 shift = _mm256_set1_ps(top);
+            __m256 sums = _mm256_setzero_ps();
+            for (int j = 0; j < width; j += 8) {
+                const __m256 mask = _mm256_castsi256_ps(lanes_avx2(width - j));
+                const __m256 v = _mm256_maskload_ps(values + j, _mm256_castps_si256(mask));
+                sums = _mm256_add_ps(sums, _mm256_and_ps(mask, exp_nonpositive_avx2(_mm256_sub_ps(v, shift))));
+            }
+            float lanes[8];
+            _mm256_storeu_ps(lanes, sums);
+            float *out = statistics + ((size_t)r * tiles + t) * 2;
+            out[0] = top;
+            out[1] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+        }
+    }
+}
+
+FEW_ROWS_AVX2
+void captioner_few_rows_multiply_f32_avx2(const float *a, int m, int k, const float *packed, int n,
+                                          const float *bias, float *c, int accumulate, float *statistics,
+                                          int tiles_per_claim, int *next_tile) {
+    const int tiles = tile_count(n);
+    int begin, end;
+    while (claim_next(next_tile, tiles, tiles_per_claim, &begin, &end)) {
+        switch (m) {   // a constant row count per call, as in `claim_tiles`
+        case 1: multiply_f32_avx2(a, 1, k, packed, n, bias, c, accumulate, statistics, begin, end); break;
+        case 2: multiply_f32_avx2(a, 2, k, packed, n, bias, c, accumulate, statistics, begin, end); break;
+        case 3: multiply_f32_avx2(a, 3, k, packed, n, bias, c, accumulate, statistics, begin, end); break;
+        case 4: multiply_f32_avx2(a, 4, k, packed, n, bias, c, accumulate, statistics, begin, end); break;
+        default: __builtin_trap();
+        }
+    }
 }
 
 // MARK: - A team that stays together between products
@@ -430,6 +602,12 @@ void captioner_few_rows_multiply(const float *rows, int m, int k, const uint16_t
 void captioner_few_rows_multiply_f32(const float *a, int m, int k, const float *packed, int n,
                                      const float *bias, float *c, int accumulate, float *statistics,
                                      int tiles_per_claim, int *next_tile) {
+    __builtin_trap();
+}
+int captioner_few_rows_avx2_available(void) { return 0; }
+void captioner_few_rows_multiply_f32_avx2(const float *a, int m, int k, const float *packed, int n,
+                                          const float *bias, float *c, int accumulate, float *statistics,
+                                          int tiles_per_claim, int *next_tile) {
     __builtin_trap();
 }
 captioner_team *captioner_team_create(int prefetch_bytes) { return NULL; }

@@ -65,8 +65,9 @@ import TestSupport
     /// The float32 few-row loop (`--precision fp32`, a beam's products): exact float32 products
     /// summed in float32, against a float64 reference, with bias and accumulation; the same values
     /// as oneDNN's to float32 rounding; the packed copy follows the weight's version; small, wide,
-    /// transposed and training products stay on oneDNN.
-    @Test(.enabled(if: FewRows.available))
+    /// transposed and training products stay on oneDNN. On AVX-512 this is the sixteen-lane loop; on
+    /// AVX2 (or under `ONEDNN_MAX_CPU_ISA=AVX2`) the eight-lane one.
+    @Test(.enabled(if: FewRows.availableFloat32))
     func fewRowProductsInFloat32() {
         var rng = RandomGenerator(seed: 13)
         for (n, k) in [(700, 97), (3000, 512), (1536, 512), (1030, 64)] {
@@ -101,6 +102,21 @@ import TestSupport
             let (logits, statistics) = Precision.$matmul.withValue(.float32) { linearLogits(x, weight: w, bias: bias) }
             #expect(statistics != nil, "float32 logits of 3 rows come with their statistics")
             #expect(logits.scalars == Precision.$matmul.withValue(.float32) { linear(x, weight: w, bias: bias) }.scalars)
+            if let statistics {
+                // Each row's log Σ e^logit, and each 64-column block's largest logit.
+                let blocks = (n + LogitStatistics.block - 1) / LogitStatistics.block
+                for r in 0..<3 {
+                    let row = Array(logits.scalars[(r * n)..<((r + 1) * n)])
+                    let top = Double(row.max()!)
+                    let exact = top + log(row.reduce(0.0) { $0 + exp(Double($1) - top) })
+                    #expect(abs(Double(statistics.normalisers[r]) - exact) < 1e-4 * max(1, abs(exact)),
+                            "row \(r) of \(n) logits: \(statistics.normalisers[r]) against \(exact)")
+                    for b in 0..<blocks {
+                        let block = row[(b * LogitStatistics.block)..<min(n, (b + 1) * LogitStatistics.block)]
+                        #expect(statistics.blockMaxima[r * blocks + b] == block.max()!)
+                    }
+                }
+            }
             let before = Precision.$matmul.withValue(.float32) { linear(x, weight: w, bias: nil) }
             w.assign(Tensor(shape: w.shape, values: w.scalars.map { -$0 }))
             let after = Precision.$matmul.withValue(.float32) { linear(x, weight: w, bias: nil) }

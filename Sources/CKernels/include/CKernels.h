@@ -56,6 +56,15 @@ void captioner_few_rows_multiply_f32(const float *a, int m, int k, const float *
                                      const float *bias, float *c, int accumulate, float *statistics,
                                      int tiles_per_claim, int *next_tile);
 
+/// Whether this CPU (and its OS) runs the AVX2/FMA variant of the float32 loop.
+int captioner_few_rows_avx2_available(void);
+
+/// `captioner_few_rows_multiply_f32` on AVX2 and FMA, for CPUs without AVX-512: the same packing,
+/// tile claiming and statistics.
+void captioner_few_rows_multiply_f32_avx2(const float *a, int m, int k, const float *packed, int n,
+                                          const float *bias, float *c, int accumulate, float *statistics,
+                                          int tiles_per_claim, int *next_tile);
+
 /// A team of two threads for a run of few-row products (a beam search), inside one parallel
 /// region: the helper thread calls `captioner_team_serve`, which returns after the leader calls
 /// `captioner_team_finish`; meanwhile the leader calls `captioner_team_multiply` for each product,

@@ -17,6 +17,10 @@ public enum CPUFeatures {
     /// cells), and oneDNN not capped below AVX-512.
     static let hasAVX512 = captioner_few_rows_available() != 0 && oneDNNHas(dnnl_cpu_isa_avx512_core)
 
+    /// AVX2 and FMA with the OS's YMM state, for CKernels' eight-lane loops (the float32 few-row
+    /// products), and oneDNN not capped below AVX2.
+    static let hasAVX2FMA = captioner_few_rows_avx2_available() != 0 && oneDNNHas(dnnl_cpu_isa_avx2)
+
     /// The instruction set the kernels use, as oneDNN names it after any cap: "avx2",
     /// "avx512_core_bf16", "avx512_core_amx", ….
     public static var instructionSet: String {

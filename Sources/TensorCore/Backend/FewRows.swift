@@ -7,10 +7,12 @@ import Foundation
 /// streams in, and the AVX-512 FMA loop in CKernels' FewRows.c streams it faster than oneDNN's AMX
 /// kernels. The sums are the same kind as oneDNN's — bfloat16
 /// operands, exact products, float32 accumulation — in another order. Used only on CPUs with
-/// AVX-512; elsewhere oneDNN takes these products too.
+/// AVX-512; elsewhere oneDNN takes these products too. The float32 variant also has an AVX2/FMA loop.
 enum FewRows {
-    /// The loop needs AVX-512 (FewRows.c); elsewhere oneDNN takes these products.
+    /// The bfloat16 loop needs AVX-512 (FewRows.c); elsewhere oneDNN takes these products.
     static var available: Bool { CPUFeatures.hasAVX512 }
+    /// The float32 loop runs on AVX-512, or on AVX2 and FMA.
+    static var availableFloat32: Bool { CPUFeatures.hasAVX512 || CPUFeatures.hasAVX2FMA }
     static let maximumRows = CAPTIONER_FEW_ROWS_MAX
     static let tileColumns = CAPTIONER_FEW_ROWS_TILE
 
@@ -22,7 +24,7 @@ enum FewRows {
     /// takes W as float32 from about 64 K values on: a beam's products, where oneDNN's float32
     /// GEMM of three rows is slow.
     static func takes(_ key: MatmulKey) -> Bool {
-        available && (key.blockedB || (!key.bfloat16 && key.n * key.k >= 1 << 16)) && key.batch == 1
+        (available && key.blockedB || availableFloat32 && !key.bfloat16 && !key.blockedB && key.n * key.k >= 1 << 16) && key.batch == 1
             && key.m <= maximumRows && !key.transposeA && key.transposeB && !Tape.isRecording
     }
 
@@ -52,9 +54,9 @@ enum FewRows {
         if shape.float32 {
             // A as it is; no team (`withProductHelper` holds one in bfloat16 only).
             let packed = copy.assumingMemoryBound(to: Float.self)
+            let loop = CPUFeatures.hasAVX512 ? captioner_few_rows_multiply_f32 : captioner_few_rows_multiply_f32_avx2
             shareTiles(workers: workers) { counter in
-                captioner_few_rows_multiply_f32(a, Int32(m), Int32(k), packed, Int32(n), bias, c,
-                                                key.accumulate ? 1 : 0, statistics, tilesPerClaim, counter)
+                loop(a, Int32(m), Int32(k), packed, Int32(n), bias, c, key.accumulate ? 1 : 0, statistics, tilesPerClaim, counter)
             }
             return
         }
