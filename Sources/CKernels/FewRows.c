@@ -133,20 +133,21 @@ void tile_f32(const float *rows, const int m, int k, const float *w, __m512 acc[
 
 /// e^x for x ≤ 0 (a shifted logit), with TensorCore's `fastExp`'s range reduction and polynomial
 /// (FastMath.swift): x = n·ln 2 + r, e^r by a degree-7 polynomial, then scaled by 2ⁿ; 0 below −87.3.
+/// The constants serve the sixteen- and the eight-lane versions.
+static const float exp_floor = -87.336544f, exp_log2e = 1.44269504f;
+static const float exp_ln2_high = 0.693359375f, exp_ln2_low = -2.1219444e-4f;
+static const float exp_poly[6] = {1.9875691e-4f, 1.3981999e-3f, 8.333452e-3f, 4.1665796e-2f, 1.6666665e-1f, 5e-1f};
+
 FEW_ROWS_TARGET
 static inline __attribute__((always_inline)) __m512 exp_nonpositive(__m512 x) {
-    const __m512 low = _mm512_set1_ps(-87.336544f);
+    const __m512 low = _mm512_set1_ps(exp_floor);
     __mmask16 under = _mm512_cmp_ps_mask(x, low, _CMP_LT_OQ);
     __m512 c = _mm512_max_ps(x, low);
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_sub_ps(c, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
-    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(-2.1219444e-4f)));
-    __m512 p = _mm512_set1_ps(1.9875691e-4f);
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999e-3f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.333452e-3f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665796e-2f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665e-1f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5e-1f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(exp_log2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_sub_ps(c, _mm512_mul_ps(n, _mm512_set1_ps(exp_ln2_high)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(exp_ln2_low)));
+    __m512 p = _mm512_set1_ps(exp_poly[0]);
+    for (int i = 1; i < 6; i++) p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(exp_poly[i]));
     p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(r, r)), r), _mm512_set1_ps(1));
     return _mm512_maskz_scalef_ps((__mmask16)~under, p, n);
 }
@@ -284,21 +285,17 @@ int captioner_few_rows_avx2_available(void) {
 
 #define FEW_ROWS_AVX2 __attribute__((target("avx2,fma")))
 
-/// `exp_nonpositive` on eight lanes: the same reduction and polynomial, 2ⁿ made from its exponent bits.
+/// `exp_nonpositive` on eight lanes: the same constants, 2ⁿ made from its exponent bits.
 FEW_ROWS_AVX2
 static inline __attribute__((always_inline)) __m256 exp_nonpositive_avx2(__m256 x) {
-    const __m256 low = _mm256_set1_ps(-87.336544f);
+    const __m256 low = _mm256_set1_ps(exp_floor);
     const __m256 under = _mm256_cmp_ps(x, low, _CMP_LT_OQ);
     const __m256 c = _mm256_max_ps(x, low);
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(c, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_sub_ps(c, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f)));
-    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(-2.1219444e-4f)));
-    __m256 p = _mm256_set1_ps(1.9875691e-4f);
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999e-3f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.333452e-3f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665796e-2f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665e-1f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5e-1f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(c, _mm256_set1_ps(exp_log2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_sub_ps(c, _mm256_mul_ps(n, _mm256_set1_ps(exp_ln2_high)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(exp_ln2_low)));
+    __m256 p = _mm256_set1_ps(exp_poly[0]);
+    for (int i = 1; i < 6; i++) p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(exp_poly[i]));
     p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), _mm256_set1_ps(1));
     const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
     return _mm256_andnot_ps(under, _mm256_mul_ps(p, scale));

@@ -102,21 +102,7 @@ import TestSupport
             let (logits, statistics) = Precision.$matmul.withValue(.float32) { linearLogits(x, weight: w, bias: bias) }
             #expect(statistics != nil, "float32 logits of 3 rows come with their statistics")
             #expect(logits.scalars == Precision.$matmul.withValue(.float32) { linear(x, weight: w, bias: bias) }.scalars)
-            if let statistics {
-                // Each row's log Σ e^logit, and each 64-column block's largest logit.
-                let blocks = (n + LogitStatistics.block - 1) / LogitStatistics.block
-                for r in 0..<3 {
-                    let row = Array(logits.scalars[(r * n)..<((r + 1) * n)])
-                    let top = Double(row.max()!)
-                    let exact = top + log(row.reduce(0.0) { $0 + exp(Double($1) - top) })
-                    #expect(abs(Double(statistics.normalisers[r]) - exact) < 1e-4 * max(1, abs(exact)),
-                            "row \(r) of \(n) logits: \(statistics.normalisers[r]) against \(exact)")
-                    for b in 0..<blocks {
-                        let block = row[(b * LogitStatistics.block)..<min(n, (b + 1) * LogitStatistics.block)]
-                        #expect(statistics.blockMaxima[r * blocks + b] == block.max()!)
-                    }
-                }
-            }
+            if let statistics { expectStatistics(statistics, of: logits, rows: 3, columns: n) }
             let before = Precision.$matmul.withValue(.float32) { linear(x, weight: w, bias: nil) }
             w.assign(Tensor(shape: w.shape, values: w.scalars.map { -$0 }))
             let after = Precision.$matmul.withValue(.float32) { linear(x, weight: w, bias: nil) }
@@ -136,6 +122,25 @@ import TestSupport
         Tape().record { #expect(!FewRows.takes(decoding)) }
     }
 
+    /// Each row's normaliser is log Σ e^logit to float32 rounding, and each 64-column block's maximum
+    /// is the block's largest logit (a partial last block included).
+    func expectStatistics(_ statistics: LogitStatistics, of logits: Tensor, rows: Int, columns: Int,
+                          sourceLocation: SourceLocation = #_sourceLocation) {
+        let blocks = (columns + LogitStatistics.block - 1) / LogitStatistics.block
+        #expect(statistics.blockMaxima.count == rows * blocks, sourceLocation: sourceLocation)
+        for r in 0..<rows {
+            let row = Array(logits.scalars[(r * columns)..<((r + 1) * columns)])
+            let top = Double(row.max()!)
+            let exact = top + log(row.reduce(0.0) { $0 + exp(Double($1) - top) })
+            #expect(abs(Double(statistics.normalisers[r]) - exact) < 1e-4 * max(1, abs(exact)),
+                    "row \(r) of \(rows)×\(columns): \(statistics.normalisers[r]) vs \(exact)", sourceLocation: sourceLocation)
+            for b in 0..<blocks {
+                let block = row[(b * LogitStatistics.block)..<min(columns, (b + 1) * LogitStatistics.block)]
+                #expect(statistics.blockMaxima[r * blocks + b] == block.max()!, sourceLocation: sourceLocation)
+            }
+        }
+    }
+
     /// A beam's logits with their statistics from the product's pass (`linearLogits`): the logits
     /// are `linear`'s exactly, each row's normaliser is log Σ e^logit to float32 rounding, and the
     /// block maxima are the logits' own (a partial last block included).
@@ -150,19 +155,7 @@ import TestSupport
                 let plain = Precision.$matmul.withValue(.bfloat16) { linear(x, weight: w, bias: bias) }
                 #expect(logits.scalars == plain.scalars, "\(m)×\(k)·\(k)×\(v): the same logits as linear")
                 guard let statistics else { Issue.record("no statistics for \(m) rows"); continue }
-                let blocks = (v + LogitStatistics.block - 1) / LogitStatistics.block
-                #expect(statistics.blockMaxima.count == m * blocks)
-                for r in 0..<m {
-                    let row = Array(logits.scalars[(r * v)..<((r + 1) * v)])
-                    let top = Double(row.max()!)
-                    let exact = top + log(row.reduce(0.0) { $0 + exp(Double($1) - top) })
-                    #expect(abs(Double(statistics.normalisers[r]) - exact) < 1e-4 * max(1, abs(exact)),
-                            "row \(r) of \(m): \(statistics.normalisers[r]) vs \(exact)")
-                    for b in 0..<blocks {
-                        let part = row[(b * LogitStatistics.block)..<min(v, (b + 1) * LogitStatistics.block)]
-                        #expect(statistics.blockMaxima[r * blocks + b] == part.max()!)
-                    }
-                }
+                expectStatistics(statistics, of: logits, rows: m, columns: v)
             }
         }
         // Many rows (greedy's batch) leave the normalisers to the caller.

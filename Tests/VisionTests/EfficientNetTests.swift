@@ -99,7 +99,7 @@ func cosine(_ a: ArraySlice<Float>, _ b: [Float]) -> Double {
     }
 
     @Test(.enabled(if: liteWeightsPresent, "needs .cache/weights/efficientnet_lite0.pth from scripts/bootstrap"), arguments: precisions)
-    func batchesRunInGroupsAndEncodersRunConcurrentlyWithoutInterfering(_ precision: MatmulPrecision) async throws {
+    func batchesRunInGroupsOfFourAsEachImageAlone(_ precision: MatmulPrecision) throws {
         let expectations = try LitePhotoExpectation.load(.lite0)
         let images = try expectations.map { try ImageDecoder.decode(contentsOf: $0.url) }
         let load = { try ConvNetEncoder.load(name: "efficientnet-lite0", weights: lite0WeightsURL) }

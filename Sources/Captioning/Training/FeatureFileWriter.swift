@@ -11,15 +11,16 @@ public enum FeatureFileWriter {
     /// encoder, image size and grid shape, and no image may appear twice.
     public static func assemble(parts: [URL], into url: URL, float16: Bool,
                                 encoder: String? = nil, imageSize: Int? = nil) throws {
-        let dtype = float16 ? "F16" : "F32"
+        let format: SafeTensors.FloatFormat = float16 ? .f16 : .f32
         var images: [String] = [], seen: Set<String> = []
-        var rowsToCopy: [URL] = []
+        var grids: [(part: URL, data: Data, grid: SafetensorsHeader.Entry)] = []   // mapped, copied below
         var cells = -1, channels = -1
         var encoderName = encoder, size = imageSize
-        var pooled = Data()   // [N, C] in `dtype`, small enough to hold
+        var pooled = Data()   // [N, C] in `format`, small enough to hold
         for part in parts {
-            // Only the header is parsed here: the rows are copied as bytes below.
-            let header = try SafetensorsHeader(SafeTensors.mapped(part), file: part.path)
+            // Each part is mapped and its header parsed once; rows are copied as bytes.
+            let data = try SafeTensors.mapped(part)
+            let header = try SafetensorsHeader(data, file: part.path)
             func fail(_ problem: String) -> FeatureStoreError {
                 FeatureStoreError(description: "\(part.path) \(problem): re-create it with `caption features`.")
             }
@@ -47,36 +48,30 @@ public enum FeatureFileWriter {
                 guard seen.insert(name).inserted else { throw fail("repeats image \(name), which an earlier part already holds; merge each shard once") }
             }
             images += names
-            pooled.append(try rows("pooled", of: part, as: dtype))
-            rowsToCopy.append(part)
+            pooled.append(try bytes(of: "pooled", partPooled, in: data, file: part.path, as: format))
+            grids.append((part, data, grid))
         }
         let count = images.count
         if cells < 0 { (cells, channels) = (0, 0) }
         let metadata = ["images": String(decoding: try JSONEncoder().encode(images), as: UTF8.self),
                         "encoder": encoderName ?? "unknown", "image_size": String(size ?? 0)]
-        let writer = try SafetensorsWriter(url, tensors: [.init(name: "grid", dtype: dtype, shape: [count, cells, channels]),
-                                                          .init(name: "pooled", dtype: dtype, shape: [count, channels])],
+        let writer = try SafetensorsWriter(url, tensors: [.init(name: "grid", dtype: format.rawValue, shape: [count, cells, channels]),
+                                                          .init(name: "pooled", dtype: format.rawValue, shape: [count, channels])],
                                            metadata: metadata)
-        for part in rowsToCopy { try writer.append(rows("grid", of: part, as: dtype)) }
+        for (part, data, grid) in grids { try writer.append(bytes(of: "grid", grid, in: data, file: part.path, as: format)) }
         try writer.append(pooled)
         try writer.finish()
     }
 
-    /// Tensor `name` of `part` as `dtype` bytes: its own bytes where it is stored so (the usual case:
-    /// `caption features` writes its batches in the output's format), else converted.
-    static func rows(_ name: String, of part: URL, as dtype: String) throws -> Data {
-        let data = try SafeTensors.mapped(part)
-        guard let entry = try SafetensorsHeader(data, file: part.path).entries[name] else {
-            throw FeatureStoreError(description: "\(part.path) changed while it was merged (it lost its \"\(name)\" tensor): run the command again.")
-        }
-        if entry.dtype == dtype { return data[(data.startIndex + entry.bytes.lowerBound)..<(data.startIndex + entry.bytes.upperBound)] }
-        return encode(try SafeTensors.parse(data, file: part.path)[name]?.scalars ?? [], float16: dtype == "F16")
-    }
-
-    /// Little-endian F32 or F16 bytes.
-    static func encode(_ values: [Float], float16: Bool) -> Data {
-        if !float16 { return values.withUnsafeBufferPointer { Data(buffer: $0) } }
-        let halves = values.map { Float16($0).bitPattern.littleEndian }
-        return halves.withUnsafeBufferPointer { Data(buffer: $0) }
+    /// The bytes of tensor `name` (`entry`) of a mapped part as `format`: its own bytes where it is
+    /// stored so (the usual case: `caption features` writes its batches in the output's format), else
+    /// converted.
+    static func bytes(of name: String, _ entry: SafetensorsHeader.Entry, in data: Data, file: String,
+                      as format: SafeTensors.FloatFormat) throws -> Data {
+        if entry.dtype == format.rawValue { return data[(data.startIndex + entry.bytes.lowerBound)..<(data.startIndex + entry.bytes.upperBound)] }
+        let values = try SafeTensors.parse(data, file: file)[name]?.scalars ?? []
+        var out = Data()
+        values.withUnsafeBufferPointer { format.append($0, to: &out) }
+        return out
     }
 }

@@ -24,7 +24,7 @@ enum FewRows {
     /// takes W as float32 from about 64 K values on: a beam's products, where oneDNN's float32
     /// GEMM of three rows is slow.
     static func takes(_ key: MatmulKey) -> Bool {
-        (available && key.blockedB || availableFloat32 && !key.bfloat16 && !key.blockedB && key.n * key.k >= 1 << 16) && key.batch == 1
+        ((available && key.blockedB) || (availableFloat32 && !key.bfloat16 && !key.blockedB && key.n * key.k >= 1 << 16)) && key.batch == 1
             && key.m <= maximumRows && !key.transposeA && key.transposeB && !Tape.isRecording
     }
 

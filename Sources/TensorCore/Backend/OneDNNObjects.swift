@@ -125,8 +125,8 @@ package func reorderNow(from: dnnl_memory_desc_t, _ source: UnsafeRawPointer, to
     defer { dnnl_stream_destroy(stream) }
     var args = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: srcMemory), dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: dstMemory)]
     let scratchpadLayout = pd.md(dnnl_query_scratchpad_md)
-    let scratchpad = AlignedBuffer(bytes: max(byteSize(scratchpadLayout), 64))
-    if byteSize(scratchpadLayout) > 0 {
+    let scratchpad = byteSize(scratchpadLayout) > 0 ? AlignedBuffer(bytes: byteSize(scratchpadLayout)) : nil
+    if let scratchpad {
         args.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: try handles.memory(scratchpadLayout, scratchpad.pointer)))
     }
     try oneDNNCheck(dnnl_primitive_execute(primitive, stream, Int32(args.count), &args), "reorder execute")

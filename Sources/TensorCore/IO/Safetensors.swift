@@ -6,7 +6,21 @@ import Foundation
 /// into float32 `Tensor`s whatever their stored dtype (F32, F16, BF16); integer ones (I64, I32) into
 /// `IntTensor`s. Writing goes to a temporary file that is renamed into place.
 public struct SafeTensors {
-    public enum FloatFormat: String, Sendable { case f32 = "F32", f16 = "F16", bf16 = "BF16" }
+    public enum FloatFormat: String, Sendable {
+        case f32 = "F32", f16 = "F16", bf16 = "BF16"
+
+        /// Appends `values` to `data` as little-endian elements of this format, in one pass.
+        public func append(_ values: UnsafeBufferPointer<Float>, to data: inout Data) {
+            switch self {
+            case .f32:
+                data.append(values)   // x86-64 and arm64 are little-endian
+            case .f16:
+                values.map { Float16($0).bitPattern.littleEndian }.withUnsafeBufferPointer { data.append($0) }
+            case .bf16:
+                values.map { bfloat16Bits($0).littleEndian }.withUnsafeBufferPointer { data.append($0) }
+            }
+        }
+    }
     public enum IntFormat: String, Sendable { case i64 = "I64", i32 = "I32" }
 
     public var tensors: [String: Tensor]
@@ -94,16 +108,7 @@ public struct SafeTensors {
         var out = SafetensorsWriter.header(for: order, metadata: metadata)
         for planned in order {
             if let t = tensors[planned.name], planned.dtype == floatFormat.rawValue {
-                switch floatFormat {
-                case .f32:
-                    out.append(UnsafeBufferPointer(start: t.data, count: t.count))   // x86-64 and arm64 are little-endian
-                case .f16:
-                    let halves = (0..<t.count).map { Float16(t.data[$0]).bitPattern.littleEndian }
-                    halves.withUnsafeBufferPointer { out.append($0) }
-                case .bf16:
-                    let halves = (0..<t.count).map { bfloat16Bits(t.data[$0]).littleEndian }
-                    halves.withUnsafeBufferPointer { out.append($0) }
-                }
+                floatFormat.append(UnsafeBufferPointer(start: t.data, count: t.count), to: &out)
             } else if let t = integers[planned.name] {
                 for v in t.values {
                     switch intFormat {
