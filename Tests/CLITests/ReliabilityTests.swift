@@ -226,6 +226,34 @@ import TestSupport
         try expectSameTensors(path("g.safetensors"), path("fresh.safetensors"), "features after the restart")
     }
 
+    /// Ctrl-C in the middle of a feature run keeps its finished batches in OUT.partial/ and writes no
+    /// OUT; the next run resumes from them and writes the same features as a run never stopped.
+    @Test func anInterruptedFeatureRunResumesToTheSameFeatures() throws {
+        try shapesImages((0..<10).map { "s\($0).png" }, in: "ten")
+        try FileManager.default.createDirectory(atPath: path("many"), withIntermediateDirectories: true)
+        for copy in 0..<20 {
+            for k in 0..<10 { try FileManager.default.copyItem(atPath: path("ten/s\(k).png"), toPath: path("many/\(copy)-\(k).png")) }
+        }
+        let arguments = ["features", "--images", path("many"), "--batch-size", "1"]
+        let whole = try runCaption(arguments + ["--out", path("whole.safetensors")])
+        if whole.stderr.contains("bootstrap") { return }  // no encoder weights on this machine
+        #expect(whole.status == 0, "\(whole.stderr)")
+
+        let out = path("cut.safetensors")
+        let first = try RunningCaption(arguments + ["--out", out])
+        let parts = { (try? FileManager.default.contentsOfDirectory(atPath: out + ".partial"))?.filter { $0.hasPrefix("batch-") }.count ?? 0 }
+        #expect(eventually { parts() >= 3 })
+        first.signal(SIGINT)
+        let stopped = first.wait()
+        #expect(stopped.status == 130, "the run was still going when signalled: \(stopped.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: out) && parts() >= 3)
+
+        let resumed = try runCaption(arguments + ["--out", out])
+        #expect(resumed.status == 0 && resumed.stdout.contains("resumed from an earlier run"), "\(resumed.stdout) \(resumed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out + ".partial"))
+        try expectSameTensors(out, path("whole.safetensors"), "features after the resume")
+    }
+
     /// A port another process holds: one sentence naming it, and the way out.
     @Test func aPortInUseIsNamed() throws {
         let vocabulary = ["<pad>", "<start>", "<end>", "<unk>", "red"]
