@@ -2,7 +2,7 @@
 SWIFT ?= swift
 CONFIG ?= release
 
-.PHONY: bootstrap build test demo clean
+.PHONY: bootstrap build test demo docs clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -25,6 +25,12 @@ test: bootstrap
 # DEMO_START lets the demo's time budget count the bootstrap too.
 demo:
 	@start=$$(date +%s); scripts/bootstrap && DEMO_START=$$start scripts/demo
+
+# The Captioner library's DocC documentation, as a static site in .build/docs (open index.html
+# through any web server; docs/library.md says how it was checked).
+docs: bootstrap
+	$(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation --target Captioner \
+	    --warnings-as-errors --disable-indexing --transform-for-static-hosting --output-path .build/docs
 
 clean:
 	rm -rf .build

@@ -11,7 +11,8 @@ import PackageDescription
 //   Captioning     — the four decoders, loss, greedy and beam decoding, training, the model file
 //   CaptionMetrics — BLEU, ROUGE-L, CIDEr-D, METEOR (coco-caption compatible)
 //   Reports        — attention figures, HTML reports, multi-configuration comparisons
-//   CaptionServer  — the HTTP service (Hummingbird 2): batching worker, limits, metrics, web page
+//   Captioner      — the front door: `try Captioner()`, one call per photo, batched across callers
+//   CaptionServer  — the HTTP service (Hummingbird 2) around a Captioner: limits, metrics, web page
 //   caption        — the command-line tool
 import Foundation
 
@@ -36,6 +37,7 @@ let package = Package(
     name: "Captioner",
     platforms: [.macOS(.v14)],
     products: [
+        .library(name: "Captioner", targets: ["Captioner"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "Layers", targets: ["Layers"]),
         .library(name: "Vision", targets: ["Vision"]),
@@ -53,6 +55,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // `make docs`: swift package generate-documentation --target Captioner
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
@@ -70,10 +74,16 @@ let package = Package(
                 swiftSettings: optimised),
         .target(name: "Reports", dependencies: ["AtomicFiles", "Captioning", "CaptionData", "CaptionMetrics", "Vision", "TensorCore"],
                 swiftSettings: optimised),
+        // The shipped captioner and its encoder's weights travel with the library as resources.
+        .target(name: "Captioner", dependencies: ["TensorCore", "Vision", "Captioning", .product(name: "Logging", package: "swift-log")],
+                exclude: ["Resources/README.md"],
+                resources: [.copy("Resources/captioner-flickr8k.safetensors"), .copy("Resources/efficientnet-lite2.safetensors"),
+                            .copy("Resources/EfficientNet-Lite2-NOTICE.txt")],
+                swiftSettings: optimised),
         .target(
             name: "CaptionServer",
             dependencies: [
-                "TensorCore", "Vision", "Captioning",
+                "Captioner", "TensorCore", "Vision", "Captioning",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -84,12 +94,13 @@ let package = Package(
         .executableTarget(
             name: "caption",
             dependencies: [
-                "AtomicFiles", "CKernels", "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning", "Reports", "CaptionServer",
+                "AtomicFiles", "CKernels", "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning", "Reports",
+                "Captioner", "CaptionServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),
-        .target(name: "TestSupport", dependencies: ["TensorCore"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CaptionData", "Captioner", "Captioning", "TensorCore", "Vision"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["AtomicFiles", "TensorCore", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TensorCore", "TestSupport"],
@@ -105,8 +116,9 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         // Runs the built `caption` executable as users do (exit status, messages, outputs left intact).
         .testTarget(name: "CLITests", dependencies: ["caption", "Captioning", "TensorCore", "TestSupport"]),
+        .testTarget(name: "CaptionerTests", dependencies: ["Captioner", "Captioning", "TensorCore", "TestSupport", "Vision"]),
         .testTarget(name: "CaptionServerTests",
-                    dependencies: ["CaptionData", "CaptionServer", "Captioning", "Layers", "TensorCore", "TestSupport", "Vision",
+                    dependencies: ["CaptionData", "Captioner", "CaptionServer", "Captioning", "Layers", "TensorCore", "TestSupport", "Vision",
                                    .product(name: "Hummingbird", package: "hummingbird"),
                                    .product(name: "HummingbirdTesting", package: "hummingbird"),
                                    .product(name: "Logging", package: "swift-log")],

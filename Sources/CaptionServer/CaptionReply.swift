@@ -1,4 +1,4 @@
-import Captioning
+import Captioner
 import Foundation
 
 /// The JSON body of a successful `POST /v1/captions` (keys in snake_case).
@@ -36,43 +36,25 @@ struct CaptionReply: Encodable {
     var attention: Attention?
     var timing: Timing
 
+    init(_ caption: Caption, attention: Bool, timing: Timing) {
+        self.caption = caption.text
+        score = Self.score(caption.score)
+        alternatives = caption.alternatives.map { Alternative(caption: $0.text, score: Self.score($0.score)) }
+        self.attention = attention ? caption.attention.map { maps in
+            Attention(rows: maps.rows, columns: maps.columns, cropFraction: maps.cropFraction,
+                      words: maps.words.map { Attention.Word(word: $0.word, grid: $0.grid, sentinel: $0.sentinel) })
+        } : nil
+        self.timing = timing
+    }
+
+    /// Nil for a score that is not a finite number (JSON has no infinity).
+    static func score(_ value: Float) -> Double? { value.isFinite ? Double(value) : nil }
+
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         return encoder
     }()
-}
-
-/// Renders decoded captions as words of the model's vocabulary.
-struct CaptionWording {
-    let vocabulary: [String]
-    let cropFraction: Double
-    let modelAttends: Bool
-
-    func word(_ token: Int32) -> String {
-        Int(token) < vocabulary.count ? vocabulary[Int(token)] : "<unk>"
-    }
-
-    func sentence(_ caption: DecodedCaption) -> String {
-        caption.tokens.map(word).joined(separator: " ")
-    }
-
-    /// Nil when the model has no attention (show-tell); `cells` is the encoder grid's L.
-    func attention(of caption: DecodedCaption, cells: Int) -> CaptionReply.Attention? {
-        guard modelAttends, cells > 0 else { return nil }
-        // The encoders' grids are square (7×7 at 224 px); anything else is shown as one row.
-        let side = Int(Double(cells).squareRoot().rounded())
-        let (rows, columns) = side * side == cells ? (side, side) : (1, cells)
-        let words = zip(caption.tokens, caption.attention).enumerated().map { index, pair in
-            CaptionReply.Attention.Word(
-                word: word(pair.0),
-                grid: (0..<rows).map { r in Array(pair.1[(r * columns)..<((r + 1) * columns)]) },
-                sentinel: index < caption.sentinel.count ? caption.sentinel[index] : nil)
-        }
-        return CaptionReply.Attention(rows: rows, columns: columns, cropFraction: cropFraction, words: words)
-    }
-
-    static func score(_ value: Float) -> Double? { value.isFinite ? Double(value) : nil }
 }
 
 extension Duration {

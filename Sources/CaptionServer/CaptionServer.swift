@@ -1,31 +1,29 @@
+import Captioner
 import Captioning
 import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Vision
 
-/// The captioning service: routes, limits and the batching worker around one model and its encoder.
-/// The caller loads both (the CLI from files, tests from whatever they build) and hands them in.
+/// The captioning service: routes and limits around a `Captioner`, which batches the requests
+/// through one model and its encoder. The caller loads both (the CLI from files, tests from
+/// whatever they build) and hands them in.
 ///
 ///     let server = try CaptionServer(model: model, encoder: encoder, configuration: configuration, logger: logger)
 ///     try await server.application().runService()
 public final class CaptionServer: Sendable {
     public let configuration: ServerConfiguration
     public let metrics: ServerMetrics
-    public let worker: InferenceWorker
+    public let captioner: Captioner
     private let logger: Logger
     private let admission: Admission
     private let uploads: Admission
-    private let preparation: ImagePreparation
-    private let wording: CaptionWording
     private let health: HealthReply
 
     public init(model: CaptionModel, encoder: FeatureEncoder, configuration: ServerConfiguration = ServerConfiguration(),
                 logger: Logger) throws {
-        guard encoder.featureChannels == model.metadata.decoder.featureSize else {
-            throw ServerError(.internalServerError, "The encoder gives \(encoder.featureChannels)-channel features but the model expects \(model.metadata.decoder.featureSize): serve the model with the encoder it was trained on.")
-        }
         guard configuration.maxBatch >= 1, configuration.queueCapacity >= 1, configuration.uploadCapacity >= 1, configuration.maxBodyBytes >= 1,
               configuration.maxPixels >= 1, configuration.timeoutSeconds > 0, configuration.bodyTimeoutSeconds > 0 else {
             throw ServerError(.internalServerError, "Batch size, queue, uploads, body limit, pixel limit and both timeouts must all be positive.")
@@ -39,28 +37,29 @@ public final class CaptionServer: Sendable {
         self.admission = admission
         self.uploads = uploads
         // Every request is uploading, admitted (preparing its image or queued) or answered: when all
-        // that are in flight are queued, no other can join the batch, so the worker need not wait.
-        self.worker = InferenceWorker(model: model, encoder: encoder, maxBatch: configuration.maxBatch,
-                                      maxWait: configuration.maxWait, metrics: metrics, logger: logger,
-                                      requestsInFlight: { admission.count + uploads.count })
-        self.preparation = ImagePreparation(preprocessing: encoder.preprocessing, maxPixels: configuration.maxPixels,
-                                            concurrentDecodes: configuration.concurrentDecodes)
-        self.wording = CaptionWording(vocabulary: model.metadata.vocabulary,
-                                      cropFraction: Double(encoder.preprocessing.crop) / Double(encoder.preprocessing.resizeShorter),
-                                      modelAttends: model.metadata.decoder.architecture.usesGrid)
+        // that are in flight are queued, no other can join the batch, so the captioner need not wait.
+        let options = Captioner.Options(beam: configuration.defaultBeam, maxWords: configuration.defaultMaxWords,
+                                        maxPixels: configuration.maxPixels, maxBatch: configuration.maxBatch,
+                                        maxWait: configuration.maxWait, concurrentDecodes: configuration.concurrentDecodes)
+        do {
+            self.captioner = try Captioner(model: model, encoder: encoder, options: options, observer: metrics,
+                                           requestsInFlight: { admission.count + uploads.count }, logger: logger)
+        } catch let error as CaptionerError {
+            throw ServerError(.internalServerError, error.description)
+        }
         self.health = HealthReply(status: "ok", architecture: model.metadata.decoder.architecture.rawValue,
                                   encoder: model.metadata.encoder.name, vocabulary: model.metadata.vocabulary.count,
                                   attention: model.metadata.decoder.architecture.usesGrid, maxBatch: configuration.maxBatch)
     }
 
-    /// The Hummingbird application: the HTTP server plus the worker as a service, so SIGTERM/SIGINT
-    /// stop accepting, let in-flight requests finish, then stop the worker.
+    /// The Hummingbird application: the HTTP server plus the captioner as a service, so SIGTERM/SIGINT
+    /// stop accepting, let in-flight requests finish, then finish the captioner.
     public func application(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(router: router(),
                     server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.timeoutSeconds.rounded(.up))))),
                     configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                             serverName: "caption"),
-                    services: [worker],
+                    services: [CaptionerService(captioner: captioner)],
                     onServerRunning: onServerRunning,
                     logger: logger)
     }
@@ -121,26 +120,25 @@ public final class CaptionServer: Sendable {
                 var options = queryOptions
                 if let json = upload.optionsJSON { options = try options.applying(json: json, limits: configuration) }
                 options = try options.applying(upload.fields, limits: configuration)
-                let pixels = try await preparation.pixels(of: upload.image)
-                let prepared = ContinuousClock.now
-                let result = try await worker.caption(pixels: pixels, options: options)
-                return try reply(result, options: options, timing: CaptionReply.Timing(
-                    readMs: (read - received).milliseconds, imageMs: (prepared - read).milliseconds,
-                    queueMs: result.queueWait.milliseconds, encodeMs: result.encodeTime.milliseconds,
-                    decodeMs: result.decodeTime.milliseconds, totalMs: (ContinuousClock.now - received).milliseconds,
-                    batchSize: result.batchSize))
+                let caption: Caption
+                do {
+                    caption = try await captioner.caption(imageData: upload.image, name: "The uploaded image",
+                                                          beam: options.beam, maxWords: options.maxWords)
+                } catch let error as CaptionerError {
+                    throw ServerError(error)
+                }
+                let timing = caption.timing
+                return try reply(caption, options: options, timing: CaptionReply.Timing(
+                    readMs: (read - received).milliseconds, imageMs: timing.image.milliseconds,
+                    queueMs: timing.queue.milliseconds, encodeMs: timing.encode.milliseconds,
+                    decodeMs: timing.decode.milliseconds, totalMs: (ContinuousClock.now - received).milliseconds,
+                    batchSize: timing.batchSize))
             }
         }
     }
 
-    private func reply(_ result: CaptionResult, options: CaptionOptions, timing: CaptionReply.Timing) throws -> Response {
-        let best = result.hypotheses[0]
-        let body = CaptionReply(
-            caption: wording.sentence(best), score: CaptionWording.score(best.score),
-            alternatives: result.hypotheses.map { .init(caption: wording.sentence($0), score: CaptionWording.score($0.score)) },
-            attention: options.attention ? wording.attention(of: best, cells: result.gridCells) : nil,
-            timing: timing)
-        return Self.json(try CaptionReply.encoder.encode(body))
+    private func reply(_ caption: Caption, options: CaptionOptions, timing: CaptionReply.Timing) throws -> Response {
+        Self.json(try CaptionReply.encoder.encode(CaptionReply(caption, attention: options.attention, timing: timing)))
     }
 
     static func json(_ data: Data) -> Response {
@@ -164,6 +162,16 @@ public final class CaptionServer: Sendable {
             guard let first = try await group.next(), let value = first else { throw timeout }
             return value
         }
+    }
+}
+
+/// The captioner as a service of the application: once the HTTP server has drained (it shuts down
+/// first), the captioner finishes whatever is still queued.
+struct CaptionerService: Service {
+    let captioner: Captioner
+    func run() async throws {
+        try? await gracefulShutdown()
+        await captioner.finish()
     }
 }
 

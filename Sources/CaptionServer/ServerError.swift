@@ -1,3 +1,4 @@
+import Captioner
 import Foundation
 import Hummingbird
 
@@ -35,17 +36,20 @@ extension ServerError {
         ServerError(.contentTooLarge, "The upload is larger than the \(megabytes(limit)) MB limit: send a smaller image, or start the server with a larger --max-body-mb.")
     }
 
-    static func tooManyPixels(width: Int, height: Int, limit: Int) -> ServerError {
-        ServerError(.contentTooLarge, "The image is \(width)×\(height) pixels, over the limit of \(limit) pixels: send a smaller image, or start the server with a larger --max-pixels.")
+    /// The status a captioner's refusal gets: its sentence, as the CLI prints it.
+    init(_ error: CaptionerError) {
+        switch error.kind {
+        case .tooManyPixels: self.init(.contentTooLarge, error.description)
+        case .unreadableImage: self.init(.unprocessableContent, error.description)
+        case .option: self.init(.badRequest, error.description)
+        case .shuttingDown: self = .shuttingDown
+        case .model, .encoderWeights, .modelFailure: self.init(.internalServerError, error.description)
+        }
     }
 
     static func unsupportedMediaType(_ given: String?) -> ServerError {
         let what = given.map { "Content-Type \($0) is not accepted" } ?? "The request has no Content-Type"
         return ServerError(.unsupportedMediaType, "\(what): send the image as image/jpeg or image/png, or as multipart/form-data with an image part.")
-    }
-
-    static func unreadableImage(_ reason: String) -> ServerError {
-        ServerError(.unprocessableContent, reason.hasSuffix(".") ? reason : reason + ".")
     }
 
     static func badOption(_ message: String) -> ServerError {

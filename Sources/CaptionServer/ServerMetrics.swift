@@ -1,10 +1,11 @@
+import Captioner
 import Foundation
 import Hummingbird
 import Prometheus
 
 /// The service's Prometheus metrics, in a registry of its own (never the process-wide
 /// MetricsSystem), so several servers, e.g. in tests, each count only their own requests.
-public final class ServerMetrics: Sendable {
+public final class ServerMetrics: BatchObserver {
     public let registry = PrometheusCollectorRegistry()
     private let batchSizes: ValueHistogram
     private let queueDepth: Gauge
@@ -40,12 +41,12 @@ public final class ServerMetrics: Sendable {
                                        labels: [("route", route)], buckets: Self.latencyBuckets).record(duration)
     }
 
-    func recordBatch(size: Int, duration: Duration) {
+    public func recordBatch(size: Int, duration: Duration) {
         batchSizes.record(Double(size))
         inference.record(duration)
     }
 
-    func setQueueDepth(_ depth: Int) { queueDepth.set(Double(depth)) }
+    public func setQueueDepth(_ depth: Int) { queueDepth.set(Double(depth)) }
     func setInFlight(_ count: Int) { inFlight.set(Double(count)) }
     func setUploads(_ count: Int) { uploads.set(Double(count)) }
 

@@ -1,12 +1,13 @@
 import ArgumentParser
 import CaptionData
+import Captioner
 import Captioning
 import Foundation
 import Reports
 import TensorCore
 import Vision
 
-struct Attend: ParsableCommand {
+struct Attend: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Draw where an attention model looks for each word of its caption (PNG).",
         discussion: """
@@ -24,7 +25,7 @@ struct Attend: ParsableCommand {
     @Option(name: [.short, .customLong("out")], help: "The PNG to write.") var out: String
     @Option(parsing: .unconditional, help: "Beam width; 1 decodes greedily.") var beam = 3
     @Option(name: .customLong("max-words"), parsing: .unconditional, help: "Longest caption, in words.") var maxWords = 30
-    @Option(name: .customLong("encoder-weights"), help: "Weights of the model's encoder (default: the bootstrap download for efficientnet-lite0).")
+    @Option(name: .customLong("encoder-weights"), help: "Weights of the model's encoder (default: the library's copy for efficientnet-lite2, else the bootstrap download).")
     var encoderWeights: String?
     @Option(help: "Precomputed features (from caption features) instead of running the encoder.") var features: String?
     @Option(name: .customLong("image"), help: "With --features: the image's name in the feature file.") var imageName: String?
@@ -51,7 +52,7 @@ struct Attend: ParsableCommand {
         decodeCaptions(decoder, features, options: SearchOptions(beamSize: beam, maxWords: maxWords))[0][0]
     }
 
-    func run() throws {
+    func run() async throws {
         try runtime.apply()
         try OutputPath.checkFile(out, option: "--out")
         let modelPath = try ShippedModel.path(self.model)
@@ -60,7 +61,7 @@ struct Attend: ParsableCommand {
         guard architecture.usesGrid else {
             throw CommandFailure("\(modelPath) is a \(architecture.rawValue) model, which has no attention to draw: pass a soft-attention-gru or adaptive-attention-gru model.")
         }
-        let (picture, caption) = try features == nil ? fromImage(model, modelPath: modelPath) : fromFeatures(model, modelPath: modelPath)
+        let (picture, caption) = try await features == nil ? fromImage(model, modelPath: modelPath) : fromFeatures(model, modelPath: modelPath)
         guard let figure = AttentionFigure(picture: picture, caption: caption, vocabulary: model.metadata.vocabulary,
                                            panelSize: panelSize, columns: columns) else {
             throw CommandFailure("\(modelPath) produced no attention maps for this caption: check that the model file is intact.")
@@ -74,15 +75,13 @@ struct Attend: ParsableCommand {
         print("\(figure.caption)\nwrote \(out): \(figure.words.count) word panels")
     }
 
-    /// Decodes, crops and encodes the image, keeping the crop the encoder saw for the picture.
-    func fromImage(_ model: CaptionModel, modelPath: String) throws -> (Canvas, DecodedCaption) {
+    /// Captions the image as the Captioner library does, keeping the crop the encoder saw for the picture.
+    func fromImage(_ model: CaptionModel, modelPath: String) async throws -> (Canvas, DecodedCaption) {
         let encoder = try ConvNetEncoder.loadFor(model, modelPath: modelPath, weights: encoderWeights)
+        let captioner = try Captioner(model: model, encoder: encoder, options: Captioner.Options(beam: beam, maxWords: maxWords, maxPixels: maxPixels))
         let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: imagePath!), maxPixels: maxPixels)
-        let crop = encoder.preprocessing.crop
-        let encoded = try encoder.encode(encoder.preprocessing.tensor(for: image), batch: 1, height: crop, width: crop)
-        let features = ImageFeatures(pooled: Tensor(shape: [1, encoded.channels], values: encoded.pooled),
-                                     grid: Tensor(shape: [1, encoded.cells, encoded.channels], values: encoded.grid))
-        return (Canvas(encoder.preprocessing.cropped(image)), decode(model.decoder, features))
+        let caption = try await captioner.caption(image: image)
+        return (Canvas(encoder.preprocessing.cropped(image)), caption.alternatives[0].decoded)
     }
 
     func fromFeatures(_ model: CaptionModel, modelPath: String) throws -> (Canvas, DecodedCaption) {

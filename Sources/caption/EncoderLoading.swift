@@ -1,4 +1,5 @@
 import ArgumentParser
+import Captioner
 import Captioning
 import Foundation
 import TensorCore
@@ -87,9 +88,11 @@ extension ConvNetEncoder {
         return (features, batch.decoded, batch.failures)
     }
 
-    /// The encoder a caption model was trained on, checked to give the features it expects.
+    /// The encoder a caption model was trained on, checked to give the features it expects; without
+    /// `weights`, the Captioner library's copy when it carries them (as `Captioner(model:)` does).
     static func loadFor(_ model: CaptionModel, modelPath: String, weights: String?) throws -> ConvNetEncoder {
-        let encoder = try EncoderLoading.load(name: model.metadata.encoder.name, weights: weights)
+        let name = model.metadata.encoder.name
+        let encoder = try EncoderLoading.load(name: name, weights: weights ?? Captioner.bundledEncoderWeights(for: name)?.path)
         guard encoder.featureChannels == model.metadata.decoder.featureSize else {
             throw CommandFailure("\(encoder.name) gives \(encoder.featureChannels)-channel features but \(modelPath) expects \(model.metadata.decoder.featureSize): the model was trained on another encoder.")
         }

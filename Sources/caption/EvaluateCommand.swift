@@ -26,7 +26,7 @@ struct Evaluate: ParsableCommand {
     var model: String?
     @Option(help: ArgumentHelp("The images' features (from caption features), for --model; without it the model's encoder runs on the --data images.", valueName: "file"))
     var features: String?
-    @Option(name: .customLong("encoder-weights"), help: "With --model and no --features: weights of the model's encoder (default: the bootstrap download for efficientnet-lite0).")
+    @Option(name: .customLong("encoder-weights"), help: "With --model and no --features: weights of the model's encoder (default: the library's copy for efficientnet-lite2, else the bootstrap download).")
     var encoderWeights: String?
     @OptionGroup var decoding: DecodingOptions
 

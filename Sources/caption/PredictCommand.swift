@@ -1,4 +1,5 @@
 import ArgumentParser
+import Captioner
 import Captioning
 import Foundation
 import TensorCore
@@ -27,6 +28,25 @@ struct DecodingOptions: ParsableArguments {
     func decode(_ decoder: CaptionDecoder, _ features: ImageFeatures) -> [[DecodedCaption]] {
         decodeCaptions(decoder, features, options: search)
     }
+
+    /// The same search for the Captioner library, batching up to `maxBatch` images. A batch waits
+    /// until every image given with it is queued (the wait is only a bound), so the batches, and
+    /// with them the scores' last digits, do not depend on how fast each image decoded.
+    func captionerOptions(maxPixels: Int, maxBatch: Int) -> Captioner.Options {
+        Captioner.Options(beam: beam, maxWords: maxWords, lengthPenalty: lengthPenalty, blockRepeatedTrigrams: blockTrigrams,
+                          maxPixels: maxPixels, maxBatch: maxBatch, maxWait: .seconds(60))
+    }
+}
+
+extension Captioner {
+    /// The model at `--model` (default: the shipped one) with its encoder, loaded as the CLI reports
+    /// problems (`--encoder-weights`, the bootstrap's download, or the library's bundled copy).
+    static func load(model: String?, encoderWeights: String?, options: Captioner.Options) throws -> (Captioner, path: String) {
+        let path = try ShippedModel.path(model)
+        let loaded = try CaptionModel.load(URL(fileURLWithPath: path))
+        let encoder = try ConvNetEncoder.loadFor(loaded, modelPath: path, weights: encoderWeights)
+        return (try Captioner(model: loaded, encoder: encoder, options: options), path)
+    }
 }
 
 extension CaptionModel {
@@ -36,12 +56,13 @@ extension CaptionModel {
     }
 }
 
-struct Predict: ParsableCommand {
+struct Predict: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Caption images: image files, folders of images, a list on standard input (-), or a feature file.",
         discussion: """
-        End to end: each image is decoded, run through the model's encoder (its weights from --encoder-weights, or \
-        the file scripts/bootstrap downloads for EfficientNet-Lite0) and captioned. With --features, the \
+        End to end: each image is decoded, run through the model's encoder and captioned, as the Captioner library \
+        does (the encoder's weights from --encoder-weights, else the library's own copy for EfficientNet-Lite2, the \
+        shipped captioner's encoder, else the file scripts/bootstrap downloads). With --features, the \
         captions come from precomputed features (caption features) instead. Prints one line per image, \
         `image<TAB>caption`, or with --json one JSON object per line:
         {"image": …, "caption": …, "score": …, "alternatives": [{"caption": …, "score": …}, …]}. \
@@ -54,7 +75,7 @@ struct Predict: ParsableCommand {
     @Argument(help: "Image files, folders of images, or - to read paths from standard input.") var inputs: [String] = []
     @Option(help: "Precomputed features (safetensors from caption features) instead of images.") var features: String?
     @Option(name: .customLong("image"), help: "With --features: only these images of the feature file (repeatable).") var images: [String] = []
-    @Option(name: .customLong("encoder-weights"), help: "Weights of the model's encoder (default: the bootstrap download for efficientnet-lite0).")
+    @Option(name: .customLong("encoder-weights"), help: "Weights of the model's encoder (default: the library's copy for efficientnet-lite2, else the bootstrap download).")
     var encoderWeights: String?
     @Option(name: .customLong("max-pixels"), parsing: .unconditional, help: "Refuse images larger than this many pixels.") var maxPixels = ImageDecoder.defaultMaxPixels
     @Flag(help: "JSON lines instead of text.") var json = false
@@ -68,26 +89,28 @@ struct Predict: ParsableCommand {
         try OptionCheck.integer(maxPixels, "--max-pixels", 1...OptionCheck.maximumPixels)
     }
 
-    func run() throws {
+    func run() async throws {
         try runtime.apply()
-        let modelPath = try ShippedModel.path(self.model)
-        let model = try CaptionModel.load(URL(fileURLWithPath: modelPath))
-        let printer = PredictionPrinter(model: model, json: json)
+        let printer = PredictionPrinter(json: json)
         if let features {
-            try predictFromFeatures(model, modelPath: modelPath, features: features, printer: printer)
+            let modelPath = try ShippedModel.path(self.model)
+            try predictFromFeatures(try CaptionModel.load(URL(fileURLWithPath: modelPath)), modelPath: modelPath, features: features, printer: printer)
             return
         }
         let files = try imageFiles(inputs)
-        let encoder = try ConvNetEncoder.loadFor(model, modelPath: modelPath, weights: encoderWeights)
+        let (captioner, _) = try Captioner.load(model: model, encoderWeights: encoderWeights,
+                                                options: decoding.captionerOptions(maxPixels: maxPixels, maxBatch: batchSize))
         var failures = 0
+        // A batch's images are captioned concurrently (the library batches them through the model)
+        // and printed in input order.
         for start in stride(from: 0, to: files.count, by: batchSize) {
             let urls = Array(files[start..<min(files.count, start + batchSize)])
-            let batch = try encoder.features(of: urls, maxPixels: maxPixels)
-            for failure in batch.failures { warn(failure.reason) }
-            failures += batch.failures.count
-            guard let features = batch.features else { continue }
-            for (index, hypotheses) in zip(batch.decoded, decoding.decode(model.decoder, features)) {
-                try printer.print(urls[index].lastPathComponent, hypotheses)
+            let tasks = urls.map { url in Task { try await captioner.caption(imageAt: url) } }
+            for (url, task) in zip(urls, tasks) {
+                switch await task.result {
+                case .success(let caption): try printer.print(url.lastPathComponent, caption.alternatives.map { ($0.text, $0.score) })
+                case .failure(let error): warn(String(describing: error)); failures += 1
+                }
             }
         }
         if failures > 0 { throw CommandFailure("\(failures) of \(files.count) images could not be captioned (reasons above).") }
@@ -105,7 +128,7 @@ struct Predict: ParsableCommand {
         for start in stride(from: 0, to: rows.count, by: batchSize) {
             let batch = Array(rows[start..<min(rows.count, start + batchSize)])
             for (row, hypotheses) in zip(batch, decoding.decode(model.decoder, store.features(rows: batch))) {
-                try printer.print(store.images[row], hypotheses)
+                try printer.print(store.images[row], hypotheses.map { (model.sentence($0), $0.score) })
             }
         }
     }
@@ -141,19 +164,19 @@ struct Predict: ParsableCommand {
 
 /// Prints a prediction as text or one JSON line.
 struct PredictionPrinter {
-    let model: CaptionModel
     let json: Bool
-    func print(_ image: String, _ hypotheses: [DecodedCaption]) throws {
+    /// `hypotheses`: every caption of the beam with its score, best first.
+    func print(_ image: String, _ hypotheses: [(text: String, score: Float)]) throws {
         let best = hypotheses[0]
         if json {
             // Written by hand so the fields keep the documented order: image, caption, score, alternatives.
             func quoted(_ text: String) throws -> String { String(decoding: try JSONEncoder().encode(text), as: UTF8.self) }
             func number(_ score: Float) -> String { score.isFinite ? "\(score)" : "null" }   // JSON has no NaN or infinity
-            let alternatives = try hypotheses.map { "{\"caption\":\(try quoted(model.sentence($0))),\"score\":\(number($0.score))}" }
-            Swift.print("{\"image\":\(try quoted(image)),\"caption\":\(try quoted(model.sentence(best))),\"score\":\(number(best.score)),"
+            let alternatives = try hypotheses.map { "{\"caption\":\(try quoted($0.text)),\"score\":\(number($0.score))}" }
+            Swift.print("{\"image\":\(try quoted(image)),\"caption\":\(try quoted(best.text)),\"score\":\(number(best.score)),"
                         + "\"alternatives\":[\(alternatives.joined(separator: ","))]}")
         } else {
-            Swift.print("\(image)\t\(model.sentence(best))")
+            Swift.print("\(image)\t\(best.text)")
         }
     }
 }

@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-pixels"), parsing: .unconditional, help: "Largest image, in pixels (413 above).") var maxPixels = ImageDecoder.defaultMaxPixels
     @Option(name: .customLong("timeout-s"), parsing: .unconditional, help: "Longest a request may take, in seconds (504 above).") var timeoutS: Double = 30
     @Option(parsing: .unconditional, help: "Default beam width for requests that do not say.") var beam = 3
-    @Option(name: .customLong("encoder-weights"), help: "Weights of the model's encoder (default: the bootstrap download for efficientnet-lite0).")
+    @Option(name: .customLong("encoder-weights"), help: "Weights of the model's encoder (default: the library's copy for efficientnet-lite2, else the bootstrap download).")
     var encoderWeights: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
 

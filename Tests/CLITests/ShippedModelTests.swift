@@ -4,11 +4,11 @@ import TensorCore
 import Testing
 import TestSupport
 
-/// The captioner in the box (models/captioner-flickr8k.safetensors): `predict` and `attend` use it
+/// The captioner in the box (Sources/Captioner/Resources/captioner-flickr8k.safetensors): `predict` and `attend` use it
 /// without --model, on real photographs (the scikit-image photos the Vision tests carry).
 @Suite struct ShippedModelTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let shipped = repository.appendingPathComponent("models/captioner-flickr8k.safetensors")
+    static let shipped = repository.appendingPathComponent("Sources/Captioner/Resources/captioner-flickr8k.safetensors")
     static let photos = ["encoders/astronaut.jpg", "encoders/coffee.jpg", "images/chelsea.jpg"]
         .map { repository.appendingPathComponent("Tests/VisionTests/Fixtures/\($0)").path }
 

@@ -87,46 +87,11 @@ import Vision
         }
         #expect(try await captions(maxBatch: 1) == captions(maxBatch: 8))
     }
-
-    @Test func shutdownFinishesQueuedImagesThenRefuses() async throws {
-        let encoder = QuadrantEncoder()
-        let worker = InferenceWorker(model: try tinyModel(), encoder: encoder, maxBatch: 2, maxWait: .milliseconds(1),
-                                     metrics: ServerMetrics(), logger: Logger(label: "test"))
-        let pixels = encoder.preprocessing.tensor(for: try ImageDecoder.decode(data: try fixtures.data("chelsea.png"), name: "chelsea.png"))
-        let options = CaptionOptions(beam: 2, maxWords: 5, attention: false)
-        encoder.hold()
-        let queued = (0..<5).map { _ in Task { try await worker.caption(pixels: pixels, options: options) } }
-        try await waitUntil("the first batch is inside the model") { encoder.isBlocked }
-        let finishing = Task { await worker.finish() }
-        try await waitUntil("the worker refuses new images") { await !isAccepting(worker, pixels: pixels, options: options) }
-        encoder.release()
-        await finishing.value
-        for task in queued { #expect(try await !task.value.hypotheses.isEmpty, "queued before shutdown, answered") }
-        await #expect(throws: ServerError.self) { try await worker.caption(pixels: pixels, options: options) }
-    }
 }
 
 /// Waits until `count` images are in the model (its first run held by `encoder`) or queued behind it.
 func waitUntilQueued(_ count: Int, encoder: QuadrantEncoder, server: CaptionServer) async throws {
     try await waitUntil("\(count) images are in the model or queued", seconds: 60) {
         encoder.isBlocked && (encoder.batchSizes.first ?? 0) + Int(gauge(server, "caption_queue_depth") ?? 0) == count
-    }
-}
-
-/// Whether `worker` still takes images, asked without queueing one: a request from a task that is
-/// already cancelled is answered at once, with CancellationError while the worker accepts images
-/// and ServerError.shuttingDown once it is finishing.
-func isAccepting(_ worker: InferenceWorker, pixels: [Float], options: CaptionOptions) async -> Bool {
-    let probe = Task {
-        withUnsafeCurrentTask { $0?.cancel() }
-        return try await worker.caption(pixels: pixels, options: options)
-    }
-    do {
-        _ = try await probe.value
-        return true
-    } catch is ServerError {
-        return false
-    } catch {
-        return true
     }
 }

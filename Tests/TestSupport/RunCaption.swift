@@ -47,6 +47,17 @@ public func runCaption(_ arguments: [String], environment: [String: String] = [:
                        executable: executable).wait(sourceLocation: sourceLocation)
 }
 
+/// `runCaption` for async tests: the wait happens on a thread of its own, so a long child (a whole
+/// `swift build`) never holds one of the few threads of Swift's cooperative pool that other tests'
+/// servers need.
+public func runCaptionOffPool(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(600),
+                              executable: URL? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws -> CaptionRun {
+    let running = try RunningCaption(arguments, environment: environment, timeout: timeout, executable: executable)
+    return await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: running.wait(sourceLocation: sourceLocation)) }
+    }
+}
+
 /// A `caption` process that is still running: tests wait for a file it writes, signal it, then `wait()`.
 /// Both pipes are read concurrently from the start (and stdin written on its own thread), so a child
 /// that fills one pipe while the test waits on the other cannot block.

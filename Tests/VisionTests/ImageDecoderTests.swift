@@ -46,7 +46,7 @@ import Vision
 
     @Test func pixelLimitIsCheckedBeforeDecodingAndCanBeRaised() throws {
         let jpeg = try fixtures.data("images/chelsea.jpg")
-        #expect(throws: ImageError("small.jpg is 64×48 = 0 megapixels, over the 0-megapixel limit; pass --max-pixels to raise it.")) {
+        #expect(throws: ImageError("small.jpg is 64×48 = 0 megapixels, over the 0-megapixel limit; pass --max-pixels to raise it.", isPixelLimit: true)) {
             try ImageDecoder.decode(data: jpeg, name: "small.jpg", maxPixels: 3000)
         }
         #expect(try ImageDecoder.decode(data: jpeg, name: "small.jpg", maxPixels: 64 * 48).width == 64)

@@ -18,7 +18,7 @@ public struct DecodedCaption: Equatable, Sendable {
     public var sentinel: [Float]
 }
 
-public struct SearchOptions: Sendable {
+public struct SearchOptions: Sendable, Hashable {
     public var beamSize: Int = 3
     public var maxWords: Int = 30
     /// α in score = log p / (length)^α; 0 ranks by raw log-probability.

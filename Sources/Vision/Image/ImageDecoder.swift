@@ -19,17 +19,20 @@ public enum ImageDecoder {
     }
 
     public static func decode(contentsOf url: URL, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
+        try decode(data: try read(url), name: url.path, maxPixels: maxPixels)
+    }
+
+    /// An image file's bytes; a folder, or a file that cannot be read, is one sentence naming it.
+    public static func read(_ url: URL) throws -> Data {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw ImageError("\(url.path) is a folder, not an image: give JPEG or PNG files.")
         }
-        let data: Data
         do {
-            data = try Data(contentsOf: url)
+            return try Data(contentsOf: url)
         } catch {
             throw ImageError("\(url.path) could not be read (\(AtomicFileError.reason(error))): check the path and its permissions.")
         }
-        return try decode(data: data, name: url.path, maxPixels: maxPixels)
     }
 
     static func checkPixelLimit(width: Int, height: Int, maxPixels: Int, name: String) throws {

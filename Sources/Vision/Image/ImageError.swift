@@ -1,9 +1,12 @@
 /// Why an image could not be read: one plain sentence that names the file.
 public struct ImageError: Error, CustomStringConvertible, Sendable, Equatable {
     public let description: String
+    /// The image is readable but has more pixels than the limit allows.
+    public let isPixelLimit: Bool
 
-    public init(_ description: String) {
+    public init(_ description: String, isPixelLimit: Bool = false) {
         self.description = description
+        self.isPixelLimit = isPixelLimit
     }
 
     static func empty(_ name: String) -> ImageError {
@@ -22,9 +25,9 @@ public struct ImageError: Error, CustomStringConvertible, Sendable, Equatable {
         ImageError("\(name) is a truncated or corrupt PNG: \(detail).")
     }
 
-    static func tooManyPixels(_ name: String, width: Int, height: Int, limit: Int) -> ImageError {
+    public static func tooManyPixels(_ name: String, width: Int, height: Int, limit: Int) -> ImageError {
         ImageError("\(name) is \(width)×\(height) = \(megapixels(width * height)) megapixels, over the "
-            + "\(megapixels(limit))-megapixel limit; pass --max-pixels to raise it.")
+            + "\(megapixels(limit))-megapixel limit; pass --max-pixels to raise it.", isPixelLimit: true)
     }
 
     /// "400", "0.3", "12.5": whole numbers without a decimal point, otherwise one decimal.

@@ -1,42 +1,49 @@
 import Captioning
 import Foundation
 import Logging
-import ServiceLifecycle
 
 /// What the model made of one image, with where the time went.
-public struct CaptionResult: Sendable {
+struct CaptionResult: Sendable {
     /// Best first; one for greedy decoding, up to `beam` otherwise.
-    public var hypotheses: [DecodedCaption]
+    var hypotheses: [DecodedCaption]
     /// How many images shared the model run.
-    public var batchSize: Int
-    public var queueWait: Duration
-    public var encodeTime: Duration
-    public var decodeTime: Duration
+    var batchSize: Int
+    var queueWait: Duration
+    var encodeTime: Duration
+    var decodeTime: Duration
     /// L, the cells of the encoder's grid that attention weights range over.
-    public var gridCells: Int
+    var gridCells: Int
+}
+
+/// Told about every model run and queue change (the server's Prometheus metrics).
+public protocol BatchObserver: Sendable {
+    /// A model run over `size` images finished after `duration` (encoder and decoder).
+    func recordBatch(size: Int, duration: Duration)
+    /// `depth` images now wait for the model.
+    func setQueueDepth(_ depth: Int)
 }
 
 /// Owns the model and the encoder, which are not safe to call concurrently, and runs them on one
 /// thread of its own: requests queue up here, and each model run takes up to `maxBatch` of them,
 /// waiting at most `maxWait` after the first for others to arrive — and not at all when
 /// `requestsInFlight` says every request in flight is already queued. The encoder sees the whole batch
-/// at once; the decoder sees each group of images that asked for the same beam and length together.
+/// at once; the decoder sees each group of images that asked for the same search together.
 ///
 /// A plain thread, not a task: a model run blocks for tens of milliseconds, which must never hold
 /// a thread of Swift's cooperative pool that the HTTP handlers need.
-public final class InferenceWorker: @unchecked Sendable, Service {
+final class InferenceWorker: @unchecked Sendable {
     private let model: CaptionModel
     private let encoder: FeatureEncoder
     private let maxBatch: Int
     private let maxWait: Duration
-    private let metrics: ServerMetrics
+    private let observer: BatchObserver?
     private let logger: Logger
-    private let requestsInFlight: (@Sendable () -> Int)?
+    private let requestsInFlight: @Sendable () -> Int
 
     private struct Job {
         let id: UInt64
         let pixels: [Float]
-        let options: CaptionOptions
+        let search: SearchOptions
         let enqueued: ContinuousClock.Instant
     }
 
@@ -49,35 +56,35 @@ public final class InferenceWorker: @unchecked Sendable, Service {
     private var exited = false
     private var exitWaiters: [CheckedContinuation<Void, Never>] = []
 
-    public init(model: CaptionModel, encoder: FeatureEncoder, maxBatch: Int, maxWait: Duration,
-                metrics: ServerMetrics, logger: Logger, requestsInFlight: (@Sendable () -> Int)? = nil) {
+    init(model: CaptionModel, encoder: FeatureEncoder, maxBatch: Int, maxWait: Duration,
+         observer: BatchObserver?, logger: Logger, requestsInFlight: @escaping @Sendable () -> Int) {
         precondition(maxBatch >= 1, "a batch holds at least one image")
         self.model = model
         self.encoder = encoder
         self.maxBatch = maxBatch
         self.maxWait = maxWait
-        self.metrics = metrics
+        self.observer = observer
         self.logger = logger
         self.requestsInFlight = requestsInFlight
         let thread = Thread { [self] in loop() }
-        thread.name = "caption-inference"
+        thread.name = "captioner-inference"
         thread.stackSize = 16 << 20
         thread.start()
     }
 
     /// Captions one preprocessed image ([3, crop, crop]). Cancelling the calling task answers it at
     /// once with CancellationError: a queued image leaves the queue, a running one's result is dropped.
-    public func caption(pixels: [Float], options: CaptionOptions) async throws -> CaptionResult {
+    func caption(pixels: [Float], search: SearchOptions) async throws -> CaptionResult {
         let id: UInt64 = condition.withLock { nextID += 1; return nextID }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CaptionResult, Error>) in
                 condition.lock()
                 defer { condition.unlock() }
-                guard accepting else { return continuation.resume(throwing: ServerError.shuttingDown) }
+                guard accepting else { return continuation.resume(throwing: CaptionerError.shuttingDown) }
                 guard !Task.isCancelled else { return continuation.resume(throwing: CancellationError()) }
                 waiting[id] = continuation
-                pending.append(Job(id: id, pixels: pixels, options: options, enqueued: .now))
-                metrics.setQueueDepth(pending.count)
+                pending.append(Job(id: id, pixels: pixels, search: search, enqueued: .now))
+                observer?.setQueueDepth(pending.count)
                 condition.signal()
             }
         } onCancel: {
@@ -85,28 +92,32 @@ public final class InferenceWorker: @unchecked Sendable, Service {
             defer { condition.unlock() }
             if let index = pending.firstIndex(where: { $0.id == id }) {
                 pending.remove(at: index)
-                metrics.setQueueDepth(pending.count)
+                observer?.setQueueDepth(pending.count)
             }
             // Answered now even when its batch is already running: a time-out must not wait for the model.
             waiting.removeValue(forKey: id)?.resume(throwing: CancellationError())
         }
     }
 
-    /// Waits for graceful shutdown (the HTTP server has drained by then: it shuts down first), then
-    /// finishes whatever is still queued and stops the thread.
-    public func run() async throws {
-        try? await gracefulShutdown()
-        await finish()
-    }
+    /// False once `finish()` or `stop()` was called.
+    var isAccepting: Bool { condition.withLock { accepting } }
 
     /// Refuses new images, runs the queued ones, and returns once the thread has exited.
-    public func finish() async {
+    func finish() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             condition.lock()
             defer { condition.unlock() }
             accepting = false
             if exited { return continuation.resume() }
             exitWaiters.append(continuation)
+            condition.broadcast()
+        }
+    }
+
+    /// Refuses new images; the thread runs the queued ones and exits without anyone waiting.
+    func stop() {
+        condition.withLock {
+            accepting = false
             condition.broadcast()
         }
     }
@@ -138,7 +149,7 @@ public final class InferenceWorker: @unchecked Sendable, Service {
             condition.wait()
         }
         let deadline = pending[0].enqueued + maxWait
-        while pending.count < maxBatch && accepting && (requestsInFlight?() ?? .max) > pending.count {
+        while pending.count < maxBatch && accepting && requestsInFlight() > pending.count {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { break }
             let (seconds, attoseconds) = remaining.components
@@ -147,13 +158,8 @@ public final class InferenceWorker: @unchecked Sendable, Service {
         }
         let batch = Array(pending.prefix(maxBatch))
         pending.removeFirst(batch.count)
-        metrics.setQueueDepth(pending.count)
+        observer?.setQueueDepth(pending.count)
         return batch
-    }
-
-    private struct SearchKey: Hashable {
-        let beam: Int
-        let maxWords: Int
     }
 
     private func run(_ batch: [Job]) -> [Result<CaptionResult, Error>] {
@@ -166,14 +172,14 @@ public final class InferenceWorker: @unchecked Sendable, Service {
             let features = try encoder.features(of: pixels, batch: batch.count)
             let encoded = ContinuousClock.now
             var hypotheses = [[DecodedCaption]](repeating: [], count: batch.count)
-            let groups = Dictionary(grouping: batch.indices) { SearchKey(beam: batch[$0].options.beam, maxWords: batch[$0].options.maxWords) }
-            for (key, rows) in groups.sorted(by: { $0.value[0] < $1.value[0] }) {
+            let groups = Dictionary(grouping: batch.indices) { batch[$0].search }
+            for (search, rows) in groups.sorted(by: { $0.value[0] < $1.value[0] }) {
                 let groupFeatures = rows.count == batch.count ? features : features.rows(rows.map { Int32($0) })
-                let decoded = decodeCaptions(model.decoder, groupFeatures, options: SearchOptions(beamSize: key.beam, maxWords: key.maxWords))
+                let decoded = decodeCaptions(model.decoder, groupFeatures, options: search)
                 for (row, result) in zip(rows, decoded) { hypotheses[row] = result }
             }
             let finished = ContinuousClock.now
-            metrics.recordBatch(size: batch.count, duration: finished - started)
+            observer?.recordBatch(size: batch.count, duration: finished - started)
             return batch.indices.map { i in
                 .success(CaptionResult(hypotheses: hypotheses[i], batchSize: batch.count, queueWait: started - batch[i].enqueued,
                                        encodeTime: encoded - started, decodeTime: finished - encoded,
@@ -181,7 +187,7 @@ public final class InferenceWorker: @unchecked Sendable, Service {
             }
         } catch {
             logger.error("model run failed: \(error)")
-            return batch.map { _ in .failure(ServerError.internalFailure(error)) }
+            return batch.map { _ in .failure(CaptionerError.modelFailure(error)) }
         }
     }
 }

@@ -2,8 +2,9 @@ import Captioning
 import TensorCore
 import Vision
 
-/// What the server needs from an image encoder. The CLI injects the real `ConvNetEncoder`; tests can
-/// inject a small deterministic encoder so they never need pretrained weights.
+/// What a ``Captioner`` needs from an image encoder. `Captioner(model:encoderWeights:)` loads a real
+/// `ConvNetEncoder`; tests inject a small deterministic encoder so they never need pretrained weights.
+/// The captioner calls it from one thread at a time.
 public protocol FeatureEncoder: AnyObject {
     /// How images are resized, cropped and normalised before `features(of:batch:)`.
     var preprocessing: Preprocessing { get }
@@ -14,6 +15,7 @@ public protocol FeatureEncoder: AnyObject {
 }
 
 extension ConvNetEncoder: FeatureEncoder {
+    /// Runs the network over a batch of preprocessed images.
     public func features(of pixels: [Float], batch: Int) throws -> ImageFeatures {
         let crop = preprocessing.crop
         let encoded = try encode(pixels, batch: batch, height: crop, width: crop)

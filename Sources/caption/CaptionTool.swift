@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Caption: AsyncParsableCommand {
+struct CaptionTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caption",
         abstract: "Train, evaluate and serve image captioning models.",
