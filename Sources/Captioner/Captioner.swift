@@ -141,15 +141,33 @@ public final class Captioner: @unchecked Sendable {
         try await caption(beam: beam, maxWords: maxWords) { try await $0.pixels(of: image) }
     }
 
+    /// Captions several files together, in order: they count as under way from the start, so the
+    /// model runs them as one batch (up to `Options.maxBatch`) however fast each one decodes. A file
+    /// that cannot be captioned gets its error in its place.
+    public func captions(imagesAt urls: [URL], beam: Int? = nil, maxWords: Int? = nil) async -> [Result<Caption, Error>] {
+        calls.add(urls.count)
+        let tasks = urls.map { url in
+            Task { [self] in
+                defer { calls.add(-1) }
+                return try await caption(beam: beam, maxWords: maxWords, counted: true) { try await $0.pixels(ofFileAt: url) }
+            }
+        }
+        var results: [Result<Caption, Error>] = []
+        for task in tasks { results.append(await task.result) }
+        return results
+    }
+
     /// Refuses new images, finishes the ones already given, then returns; later calls throw
     /// `CaptionerError` of kind `.shuttingDown`.
     public func finish() async { await worker.finish() }
 
-    private func caption(beam: Int?, maxWords: Int?, pixels: (ImagePreparation) async throws -> [Float]) async throws -> Caption {
+    /// `counted`: the caller has already counted this call as under way (`captions(imagesAt:)`).
+    private func caption(beam: Int?, maxWords: Int?, counted: Bool = false,
+                         pixels: (ImagePreparation) async throws -> [Float]) async throws -> Caption {
         let search = try options.search(beam: beam, maxWords: maxWords)
         guard worker.isAccepting else { throw CaptionerError.shuttingDown }   // before any decoding
-        calls.add(1)
-        defer { calls.add(-1) }
+        if !counted { calls.add(1) }
+        defer { if !counted { calls.add(-1) } }
         let started = ContinuousClock.now
         let input = try await pixels(preparation)
         let prepared = ContinuousClock.now

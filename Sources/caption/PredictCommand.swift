@@ -101,13 +101,12 @@ struct Predict: AsyncParsableCommand {
         let (captioner, _) = try Captioner.load(model: model, encoderWeights: encoderWeights,
                                                 options: decoding.captionerOptions(maxPixels: maxPixels, maxBatch: batchSize))
         var failures = 0
-        // A batch's images are captioned concurrently (the library batches them through the model)
+        // Each --batch-size of images is decoded concurrently, run through the model as one batch,
         // and printed in input order.
         for start in stride(from: 0, to: files.count, by: batchSize) {
             let urls = Array(files[start..<min(files.count, start + batchSize)])
-            let tasks = urls.map { url in Task { try await captioner.caption(imageAt: url) } }
-            for (url, task) in zip(urls, tasks) {
-                switch await task.result {
+            for (url, result) in zip(urls, await captioner.captions(imagesAt: urls)) {
+                switch result {
                 case .success(let caption): try printer.print(url.lastPathComponent, caption.alternatives.map { ($0.text, $0.score) })
                 case .failure(let error): warn(String(describing: error)); failures += 1
                 }

