@@ -14,8 +14,12 @@ build: bootstrap
 # The suites compare runs bit for bit, so their team is fixed (CAPTIONER_THREADS) instead of following
 # the machine's load; the executable's load-following has its own tests (BenchLoadTests).
 TEAM = CAPTIONER_THREADS=$${CAPTIONER_THREADS:-$$(nproc)}
+# ClientPackageTests builds a whole package that depends on this one (minutes of both cores), so it
+# runs on its own after the suite, whose servers' timing tests must not share the CPU with a compiler.
 test: bootstrap
-	$(TEAM) $(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing
+	$(TEAM) $(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing --skip ClientPackageTests
+	@echo "make test: a package that depends on this one, built and run (ClientPackageTests)"
+	$(TEAM) $(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing --skip-build --filter ClientPackageTests
 	@if grep -qw avx512f /proc/cpuinfo; then \
 	    echo "make test: the kernel, layer, encoder and decoder suites again on the AVX2 path (ONEDNN_MAX_CPU_ISA=AVX2)"; \
 	    $(TEAM) ONEDNN_MAX_CPU_ISA=AVX2 $(SWIFT) test -c $(CONFIG) -Xswiftc -enable-testing --skip-build \

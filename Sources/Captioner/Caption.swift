@@ -19,7 +19,8 @@ public struct Caption: Sendable {
         public struct Word: Sendable {
             /// The word of the caption.
             public var word: String
-            /// `rows` × `columns` weights over the encoder's grid; they sum to 1.
+            /// `rows` × `columns` weights over the encoder's grid: they sum to 1 for soft attention,
+            /// and to 1 − `sentinel` for adaptive attention.
             public var grid: [[Float]]
             /// Adaptive attention's β: how much the word came from the language model rather than the image.
             public var sentinel: Float?

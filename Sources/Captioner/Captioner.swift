@@ -75,7 +75,7 @@ public final class Captioner: @unchecked Sendable {
     /// no set-up step.
     public convenience init(options: Options = Options(), logger: Logger = Logger(label: "captioner")) throws {
         guard let shipped = Self.shippedModelURL else {
-            throw CaptionerError(.model, "The shipped captioner is missing from this package's resources (\(BundledResource.shippedModel).safetensors): rebuild the package, or pass a model file to Captioner(model:).")
+            throw CaptionerError(.model, "The shipped captioner is missing: its folder Captioner_Captioner.resources is not beside this executable; keep the folder SwiftPM built beside it, or pass a model file to Captioner(model:).")
         }
         try self.init(model: shipped, options: options, logger: logger)
     }
@@ -141,39 +141,60 @@ public final class Captioner: @unchecked Sendable {
         try await caption(beam: beam, maxWords: maxWords) { try await $0.pixels(of: image) }
     }
 
-    /// Captions several files together, in order: they count as under way from the start, so the
-    /// model runs them as one batch (up to `Options.maxBatch`) however fast each one decodes. A file
-    /// that cannot be captioned gets its error in its place.
+    /// Captions several files as one group: they are decoded at once, then queued together in this
+    /// order, so the model runs them in batches of `Options.maxBatch` consecutive files, whatever
+    /// else is going on and however fast each one decodes. A file that cannot be captioned gets its
+    /// error in its place.
     public func captions(imagesAt urls: [URL], beam: Int? = nil, maxWords: Int? = nil) async -> [Result<Caption, Error>] {
-        calls.add(urls.count)
-        let tasks = urls.map { url in
-            Task { [self] in
-                defer { calls.add(-1) }
-                return try await caption(beam: beam, maxWords: maxWords, counted: true) { try await $0.pixels(ofFileAt: url) }
-            }
+        let search: SearchOptions
+        do { search = try options.search(beam: beam, maxWords: maxWords) } catch { return urls.map { _ in .failure(error) } }
+        let started = ContinuousClock.now
+        let decoding = urls.map { url in Task { [preparation] in try await preparation.pixels(ofFileAt: url) } }
+        let pixels = await withTaskCancellationHandler {
+            var pixels: [Result<[Float], Error>] = []
+            for task in decoding { pixels.append(await task.result) }
+            return pixels
+        } onCancel: {
+            for task in decoding { task.cancel() }
         }
+        let prepared = ContinuousClock.now
+        let decoded = pixels.compactMap { try? $0.get() }
+        let ids: [UInt64]
+        do { ids = try worker.enqueue(decoded, search: search) } catch { return urls.map { _ in .failure(error) } }
+        var next = ids.makeIterator()
         var results: [Result<Caption, Error>] = []
-        for task in tasks { results.append(await task.result) }
+        for image in pixels {
+            guard case .success = image, let id = next.next() else {
+                if case .failure(let error) = image { results.append(.failure(error)) }
+                continue
+            }
+            do { results.append(.success(caption(try await worker.result(of: id), imageTime: prepared - started))) }
+            catch { results.append(.failure(error)) }
+        }
         return results
     }
 
-    /// Refuses new images, finishes the ones already given, then returns; later calls throw
-    /// `CaptionerError` of kind `.shuttingDown`.
+    /// Refuses new images, finishes the ones already queued for the model, then returns; calls made
+    /// afterwards, or still decoding their image, throw `CaptionerError` of kind `.shuttingDown`.
     public func finish() async { await worker.finish() }
 
-    /// `counted`: the caller has already counted this call as under way (`captions(imagesAt:)`).
-    private func caption(beam: Int?, maxWords: Int?, counted: Bool = false,
-                         pixels: (ImagePreparation) async throws -> [Float]) async throws -> Caption {
+    private func caption(beam: Int?, maxWords: Int?, pixels: (ImagePreparation) async throws -> [Float]) async throws -> Caption {
         let search = try options.search(beam: beam, maxWords: maxWords)
         guard worker.isAccepting else { throw CaptionerError.shuttingDown }   // before any decoding
-        if !counted { calls.add(1) }
-        defer { if !counted { calls.add(-1) } }
+        calls.add(1)
+        defer {
+            calls.add(-1)
+            worker.wake()   // a batch waiting for this call need not wait any longer
+        }
         let started = ContinuousClock.now
         let input = try await pixels(preparation)
         let prepared = ContinuousClock.now
-        let result = try await worker.caption(pixels: input, search: search)
-        return wording.caption(result.hypotheses, gridCells: result.gridCells, timing: Caption.Timing(
-            image: prepared - started, queue: result.queueWait, encode: result.encodeTime, decode: result.decodeTime,
+        return caption(try await worker.caption(pixels: input, search: search), imageTime: prepared - started)
+    }
+
+    private func caption(_ result: CaptionResult, imageTime: Duration) -> Caption {
+        wording.caption(result.hypotheses, gridCells: result.gridCells, timing: Caption.Timing(
+            image: imageTime, queue: result.queueWait, encode: result.encodeTime, decode: result.decodeTime,
             batchSize: result.batchSize))
     }
 }

@@ -51,6 +51,10 @@ final class InferenceWorker: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending: [Job] = []
     private var waiting: [UInt64: CheckedContinuation<CaptionResult, Error>] = [:]
+    /// Results whose caller has not come for them yet (`enqueue` then `result(of:)`).
+    private var finished: [UInt64: Result<CaptionResult, Error>] = [:]
+    /// Images cancelled while their batch ran.
+    private var abandoned: Set<UInt64> = []
     private var nextID: UInt64 = 0
     private var accepting = true
     private var exited = false
@@ -75,17 +79,36 @@ final class InferenceWorker: @unchecked Sendable {
     /// Captions one preprocessed image ([3, crop, crop]). Cancelling the calling task answers it at
     /// once with CancellationError: a queued image leaves the queue, a running one's result is dropped.
     func caption(pixels: [Float], search: SearchOptions) async throws -> CaptionResult {
-        let id: UInt64 = condition.withLock { nextID += 1; return nextID }
-        return try await withTaskCancellationHandler {
+        try await result(of: try enqueue([pixels], search: search)[0])
+    }
+
+    /// Queues `images` together, in this order, so no other image can come between them; their
+    /// results are then collected with `result(of:)`.
+    func enqueue(_ images: [[Float]], search: SearchOptions) throws -> [UInt64] {
+        condition.lock()
+        defer { condition.unlock() }
+        guard accepting else { throw CaptionerError.shuttingDown }
+        let now = ContinuousClock.now
+        let ids = images.map { pixels -> UInt64 in
+            nextID += 1
+            pending.append(Job(id: nextID, pixels: pixels, search: search, enqueued: now))
+            return nextID
+        }
+        observer?.setQueueDepth(pending.count)
+        condition.signal()
+        return ids
+    }
+
+    /// The result of a queued image, waited for (or taken, if its batch already ran). Cancelling
+    /// the calling task answers at once with CancellationError and drops the image.
+    func result(of id: UInt64) async throws -> CaptionResult {
+        try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CaptionResult, Error>) in
                 condition.lock()
                 defer { condition.unlock() }
-                guard accepting else { return continuation.resume(throwing: CaptionerError.shuttingDown) }
+                if let result = finished.removeValue(forKey: id) { return continuation.resume(with: result) }
                 guard !Task.isCancelled else { return continuation.resume(throwing: CancellationError()) }
                 waiting[id] = continuation
-                pending.append(Job(id: id, pixels: pixels, search: search, enqueued: .now))
-                observer?.setQueueDepth(pending.count)
-                condition.signal()
             }
         } onCancel: {
             condition.lock()
@@ -93,11 +116,16 @@ final class InferenceWorker: @unchecked Sendable {
             if let index = pending.firstIndex(where: { $0.id == id }) {
                 pending.remove(at: index)
                 observer?.setQueueDepth(pending.count)
+            } else if finished.removeValue(forKey: id) == nil {
+                abandoned.insert(id)   // running now: its result is dropped when it comes
             }
             // Answered now even when its batch is already running: a time-out must not wait for the model.
             waiting.removeValue(forKey: id)?.resume(throwing: CancellationError())
         }
     }
+
+    /// A caller that counted as under way has ended: the batch being gathered need not wait for it.
+    func wake() { condition.withLock { condition.broadcast() } }
 
     /// False once `finish()` or `stop()` was called.
     var isAccepting: Bool { condition.withLock { accepting } }
@@ -126,9 +154,13 @@ final class InferenceWorker: @unchecked Sendable {
         while let batch = nextBatch() {
             let results = run(batch)
             condition.lock()
-            let continuations = batch.map { waiting.removeValue(forKey: $0.id) }
+            var answers: [(CheckedContinuation<CaptionResult, Error>, Result<CaptionResult, Error>)] = []
+            for (job, result) in zip(batch, results) {
+                if let continuation = waiting.removeValue(forKey: job.id) { answers.append((continuation, result)) }
+                else if abandoned.remove(job.id) == nil { finished[job.id] = result }
+            }
             condition.unlock()
-            for (continuation, result) in zip(continuations, results) { continuation?.resume(with: result) }
+            for (continuation, result) in answers { continuation.resume(with: result) }
         }
         condition.lock()
         exited = true

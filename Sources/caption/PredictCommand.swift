@@ -29,12 +29,10 @@ struct DecodingOptions: ParsableArguments {
         decodeCaptions(decoder, features, options: search)
     }
 
-    /// The same search for the Captioner library, batching up to `maxBatch` images. A batch waits
-    /// until every image given with it is queued (the wait is only a bound), so the batches, and
-    /// with them the scores' last digits, do not depend on how fast each image decoded.
+    /// The same search for the Captioner library, batching up to `maxBatch` images.
     func captionerOptions(maxPixels: Int, maxBatch: Int) -> Captioner.Options {
         Captioner.Options(beam: beam, maxWords: maxWords, lengthPenalty: lengthPenalty, blockRepeatedTrigrams: blockTrigrams,
-                          maxPixels: maxPixels, maxBatch: maxBatch, maxWait: .seconds(60))
+                          maxPixels: maxPixels, maxBatch: maxBatch)
     }
 }
 

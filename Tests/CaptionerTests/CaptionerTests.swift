@@ -52,6 +52,7 @@ import Vision
         let files = ShippedCaptionerTests.photos + [URL(fileURLWithPath: "/nonexistent/photo.jpg")]
         let results = await captioner.captions(imagesAt: files)
         #expect(encoder.batchSizes == [3], "the three readable files shared one run, however fast each decoded")
+        #expect(Set(try results.prefix(3).map { try $0.get().score }).count == 3, "three photos, three different results")
         for (file, result) in zip(files.prefix(3), results) {
             #expect(try result.get().text == (try await captioner.caption(imageAt: file)).text, "in input order")
         }
@@ -108,8 +109,14 @@ import Vision
             encoder.isBlocked && (encoder.batchSizes.first ?? 0) + queue.depth == 5
         }
         let finishing = Task { await captioner.finish() }
+        // Asked with a task that is already cancelled, so the probe is never queued: CancellationError
+        // while the captioner takes images, .shuttingDown once it is finishing.
         try await waitUntil("the captioner refuses new images", seconds: 300) {
-            do { _ = try await captioner.caption(image: image); return false } catch let error as CaptionerError { return error.kind == .shuttingDown } catch { return false }
+            let probe = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await captioner.caption(image: image)
+            }
+            do { _ = try await probe.value; return false } catch let error as CaptionerError { return error.kind == .shuttingDown } catch { return false }
         }
         encoder.release()
         await finishing.value

@@ -37,14 +37,21 @@ import TestSupport
         server.standardOutput = output
         try server.run()
         defer { server.terminate(); server.waitUntilExit() }
-        var announced = ""
-        func announcedPort() -> Int? {
-            announced.split(separator: "\n").first { $0.hasPrefix("listening on ") }.flatMap { Int($0.dropFirst("listening on ".count)) }
+        // Read on a thread of its own: the wait spans the model's loading, and must not hold a thread
+        // of the cooperative pool that other tests' servers need.
+        let announced = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
+            Thread.detachNewThread {
+                var text = ""
+                while !text.split(separator: "\n").contains(where: { $0.hasPrefix("listening on ") }) {
+                    let chunk = output.fileHandleForReading.availableData
+                    if chunk.isEmpty { break }   // the server exited
+                    text += String(decoding: chunk, as: UTF8.self)
+                }
+                continuation.resume(returning: text)
+            }
         }
-        while announcedPort() == nil, server.isRunning {
-            announced += String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-        }
-        let port = try #require(announcedPort(), "the server says where it listens: \(announced)")
+        let port = try #require(announced.split(separator: "\n").first { $0.hasPrefix("listening on ") }.flatMap { Int($0.dropFirst("listening on ".count)) },
+                                "the server says where it listens: \(announced)")
         func post(_ body: Data) async throws -> (Int, [String: Any]) {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/alt-text")!)
             request.httpMethod = "POST"

