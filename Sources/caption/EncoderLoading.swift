@@ -40,12 +40,13 @@ enum EncoderLoading {
         return cacheDirectory.appendingPathComponent("weights/\(name.replacingOccurrences(of: "-", with: "_")).pth")
     }
 
-    static func load(name: String, weights: String?) throws -> ConvNetEncoder {
-        try ConvNetEncoder.load(name: name, weights: weightsURL(name: name, weights: weights))
+    static func load(name: String, weights: String?, flag: String = "--weights") throws -> ConvNetEncoder {
+        try ConvNetEncoder.load(name: name, weights: weightsURL(name: name, weights: weights, flag: flag))
     }
 
-    /// The weights file `load` reads: `weights`, or the bootstrap's download for `name`.
-    static func weightsURL(name: String, weights: String?) throws -> URL {
+    /// The weights file `load` reads: `weights`, or the bootstrap's download for `name`; `flag` is
+    /// the option that gives them, as the messages name it.
+    static func weightsURL(name: String, weights: String?, flag: String = "--weights") throws -> URL {
         guard ConvNetEncoder.names.contains(name) else {
             throw CommandFailure("unknown encoder \"\(name)\": choose one of \(ConvNetEncoder.names.joined(separator: ", ")).")
         }
@@ -54,14 +55,14 @@ enum EncoderLoading {
             url = URL(fileURLWithPath: weights)
         } else if let fallback = defaultWeights(for: name) {
             guard FileManager.default.fileExists(atPath: fallback.path) else {
-                throw CommandFailure("no weights for \(name) at \(fallback.path): run scripts/bootstrap, or pass --weights PATH.")
+                throw CommandFailure("no weights for \(name) at \(fallback.path): run scripts/bootstrap, or pass \(flag) PATH.")
             }
             url = fallback
         } else {
-            throw CommandFailure("\(name) needs its weights: pass --weights PATH to a .pth or .safetensors file of \(name).")
+            throw CommandFailure("\(name) needs its weights: pass \(flag) PATH to a .pth or .safetensors file of \(name).")
         }
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw CommandFailure("\(url.path) does not exist: pass --weights the path of a .pth or .safetensors file.")
+            throw CommandFailure("\(url.path) does not exist: pass \(flag) the path of a .pth or .safetensors file.")
         }
         return url
     }
@@ -92,7 +93,8 @@ extension ConvNetEncoder {
     /// `weights`, the Captioner library's copy when it carries them (as `Captioner(model:)` does).
     static func loadFor(_ model: CaptionModel, modelPath: String, weights: String?) throws -> ConvNetEncoder {
         let name = model.metadata.encoder.name
-        let encoder = try EncoderLoading.load(name: name, weights: weights ?? Captioner.bundledEncoderWeights(for: name)?.path)
+        let encoder = try EncoderLoading.load(name: name, weights: weights ?? Captioner.bundledEncoderWeights(for: name)?.path,
+                                             flag: "--encoder-weights")
         guard encoder.featureChannels == model.metadata.decoder.featureSize else {
             throw CommandFailure("\(encoder.name) gives \(encoder.featureChannels)-channel features but \(modelPath) expects \(model.metadata.decoder.featureSize): the model was trained on another encoder.")
         }

@@ -65,4 +65,15 @@ import TestSupport
         #expect(wrong.status != 0 && wrong.stderr.contains(lite0) && wrong.stderr.contains("efficientnet-lite2"), "\(wrong.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.path("wrong.safetensors")), "nothing written")
     }
+
+    /// A model whose encoder's weights are neither given nor downloaded gets the flag that gives them.
+    @Test func missingEncoderWeightsNameTheFlagOfTheCommand() throws {
+        let dir = try TemporaryDirectory("no-weights"), model = dir.url("lite0.safetensors")
+        try tinyModel().save(to: model)   // reads efficientnet-lite0 features, which the library does not carry
+        let run = try runCaption(["predict", "--model", model.path, Self.photos[0]], environment: ["CAPTIONER_CACHE": dir.path("empty")])
+        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("efficientnet-lite0") && run.stderr.contains("run scripts/bootstrap, or pass --encoder-weights PATH"),
+                "\(run.stderr)")
+        #expect(run.stderr.split(separator: "\n").count == 1, "one sentence")
+    }
 }
