@@ -67,12 +67,8 @@ struct CaptionWording: Sendable {
     let cropFraction: Double
     let modelAttends: Bool
 
-    func word(_ token: Int32) -> String {
-        Int(token) < vocabulary.count ? vocabulary[Int(token)] : "<unk>"
-    }
-
     func sentence(_ caption: DecodedCaption) -> String {
-        caption.tokens.map(word).joined(separator: " ")
+        caption.words(in: vocabulary).joined(separator: " ")
     }
 
     func caption(_ hypotheses: [DecodedCaption], gridCells: Int, timing: Caption.Timing) -> Caption {
@@ -87,9 +83,9 @@ struct CaptionWording: Sendable {
         // The encoders' grids are square (7×7 at 224 px); anything else is shown as one row.
         let side = Int(Double(cells).squareRoot().rounded())
         let (rows, columns) = side * side == cells ? (side, side) : (1, cells)
-        let words = zip(caption.tokens, caption.attention).enumerated().map { index, pair in
+        let words = zip(caption.words(in: vocabulary), caption.attention).enumerated().map { index, pair in
             Caption.Attention.Word(
-                word: word(pair.0),
+                word: pair.0,
                 grid: (0..<rows).map { r in Array(pair.1[(r * columns)..<((r + 1) * columns)]) },
                 sentinel: index < caption.sentinel.count ? caption.sentinel[index] : nil)
         }

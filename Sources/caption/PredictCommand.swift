@@ -47,13 +47,6 @@ extension Captioner {
     }
 }
 
-extension CaptionModel {
-    /// The words of a decoded caption, joined by spaces.
-    func sentence(_ caption: DecodedCaption) -> String {
-        caption.tokens.map { Int($0) < metadata.vocabulary.count ? metadata.vocabulary[Int($0)] : "<unk>" }.joined(separator: " ")
-    }
-}
-
 struct Predict: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Caption images: image files, folders of images, a list on standard input (-), or a feature file.",

@@ -18,6 +18,20 @@ public struct DecodedCaption: Equatable, Sendable {
     public var sentinel: [Float]
 }
 
+extension DecodedCaption {
+    /// Each word id as a word of `vocabulary`; "<unk>" for an id outside it (only a foreign file holds one).
+    public func words(in vocabulary: [String]) -> [String] {
+        tokens.map { Int($0) < vocabulary.count ? vocabulary[Int($0)] : "<unk>" }
+    }
+}
+
+extension CaptionModel {
+    /// The words of a decoded caption in this model's vocabulary, joined by spaces.
+    public func sentence(_ caption: DecodedCaption) -> String {
+        caption.words(in: metadata.vocabulary).joined(separator: " ")
+    }
+}
+
 public struct SearchOptions: Sendable, Hashable {
     public var beamSize: Int = 3
     public var maxWords: Int = 30

@@ -17,8 +17,8 @@ extension AttentionFigure {
     /// The figure of a decoded caption, or nil when the model does not attend (show-tell).
     public init?(picture: Canvas, caption decoded: DecodedCaption, vocabulary: [String], panelSize: Int = 224, columns: Int = 5) {
         guard !decoded.attention.isEmpty, decoded.attention.count == decoded.tokens.count else { return nil }
-        let words = decoded.tokens.enumerated().map { i, token in
-            AttentionFigure.Word(text: Int(token) < vocabulary.count ? vocabulary[Int(token)] : "<unk>",
+        let words = decoded.words(in: vocabulary).enumerated().map { i, text in
+            AttentionFigure.Word(text: text,
                                  attention: decoded.attention[i],
                                  sentinel: i < decoded.sentinel.count ? decoded.sentinel[i] : nil)
         }

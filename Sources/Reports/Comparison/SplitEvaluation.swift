@@ -15,7 +15,7 @@ public enum SplitEvaluation {
             let batch = Array(found[start..<min(found.count, start + batchSize)])
             let rows = batch.map(\.1)
             let decoded = decodeCaptions(model.decoder, features.features(rows: rows), options: search)
-            for ((image, _), hypotheses) in zip(batch, decoded) { predictions[image] = model.text(of: hypotheses[0]) }
+            for ((image, _), hypotheses) in zip(batch, decoded) { predictions[image] = model.sentence(hypotheses[0]) }
         }
         return predictions
     }

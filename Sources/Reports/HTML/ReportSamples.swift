@@ -3,13 +3,6 @@ import Captioning
 import Foundation
 import TensorCore
 
-extension CaptionModel {
-    /// The words of a decoded caption, joined by spaces.
-    func text(of caption: DecodedCaption) -> String {
-        caption.tokens.map { Int($0) < metadata.vocabulary.count ? metadata.vocabulary[Int($0)] : "<unk>" }.joined(separator: " ")
-    }
-}
-
 /// Captions, attention figures and pictures of a few test images, for the reports.
 public enum ReportSamples {
     /// The first `count` images of `split` that have features, in the split's order.
@@ -38,7 +31,7 @@ public enum ReportSamples {
                                                              panelSize: panelSize, columns: columns) {
                     figurePNG = try? figure.render().pngData()
                 }
-                predictions.append(SamplePrediction(model: label, caption: model.text(of: decoded), attentionPNG: figurePNG))
+                predictions.append(SamplePrediction(model: label, caption: model.sentence(decoded), attentionPNG: figurePNG))
             }
             samples.append(ReportSample(image: item.image, picturePNG: try? picture?.pngData(), references: item.captions,
                                         predictions: predictions))
