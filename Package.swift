@@ -10,6 +10,7 @@ import PackageDescription
 //   CaptionData    — dataset layouts (Flickr8k/30k, Karpathy JSON, CSV), tokens, vocabulary
 //   Captioning     — the four decoders, loss, greedy and beam decoding, training, the model file
 //   CaptionMetrics — BLEU, ROUGE-L, CIDEr-D, METEOR (coco-caption compatible)
+//   Cluster        — training and feature runs shared by the ranks of an MPI job (Open MPI)
 //   Reports        — attention figures, HTML reports, multi-configuration comparisons
 //   Captioner      — the front door: `try Captioner()`, one call per photo, batched across callers
 //   CaptionServer  — the HTTP service (Hummingbird 2) around a Captioner: limits, metrics, web page
@@ -63,6 +64,9 @@ let package = Package(
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        // Open MPI (libopenmpi-dev), found through pkg-config; without it the shim reports no MPI and
+        // everything runs as one process.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
         .target(name: "AtomicFiles", swiftSettings: optimised),
         .target(name: "TensorCore", dependencies: ["AtomicFiles", "CDNNL", "CMalloc", "CKernels"], swiftSettings: optimised),
@@ -72,6 +76,7 @@ let package = Package(
         .target(name: "CaptionData", dependencies: ["AtomicFiles", "CPNG"], swiftSettings: optimised),
         .target(name: "Captioning", dependencies: ["AtomicFiles", "TensorCore", "Layers", "CaptionData", "CaptionMetrics"],
                 swiftSettings: optimised),
+        .target(name: "Cluster", dependencies: ["CMPI", "Captioning"], swiftSettings: optimised),
         .target(name: "Reports", dependencies: ["AtomicFiles", "Captioning", "CaptionData", "CaptionMetrics", "Vision", "TensorCore"],
                 swiftSettings: optimised),
         // The shipped captioner and its encoder's weights travel with the library as resources.
@@ -95,7 +100,7 @@ let package = Package(
             name: "caption",
             dependencies: [
                 "AtomicFiles", "CKernels", "TensorCore", "Layers", "Vision", "CaptionMetrics", "CaptionData", "Captioning", "Reports",
-                "Captioner", "CaptionServer",
+                "Captioner", "CaptionServer", "Cluster",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

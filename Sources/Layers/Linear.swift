@@ -44,6 +44,9 @@ public final class Dropout: Module {
     public let probability: Float
     public var training = true
     public var generator: RandomGenerator
+    /// The row of the whole batch this call's first row is, for a process training on rows
+    /// firstRow… of it (`ProcessGroup`): it draws the masks a single process would for those rows.
+    public var firstRow = 0
 
     public init(_ probability: Float, generator: RandomGenerator) {
         self.probability = probability
@@ -54,6 +57,6 @@ public final class Dropout: Module {
     public func setTraining(_ training: Bool) { self.training = training }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        dropout(x, p: probability, training: training, rng: &generator)
+        dropout(x, p: probability, training: training, rng: &generator, firstRow: firstRow)
     }
 }

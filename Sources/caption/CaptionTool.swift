@@ -1,4 +1,7 @@
 import ArgumentParser
+import Captioning
+import Cluster
+import Foundation
 
 @main
 struct CaptionTool: AsyncParsableCommand {
@@ -7,4 +10,55 @@ struct CaptionTool: AsyncParsableCommand {
         abstract: "Train, evaluate and serve image captioning models.",
         subcommands: [Synth.self, Features.self, Train.self, Predict.self, Evaluate.self, Compare.self, Attend.self, Report.self,
                       Classify.self, Import.self, Export.self, Pack.self, Bench.self, Serve.self])
+
+    /// The MPI job this process is a rank of, when `mpirun` or `srun` started it.
+    nonisolated(unsafe) static var job: MPIGroup?
+    /// The processes sharing this command's work: the job's ranks, or this process alone.
+    static var group: ProcessGroup { job ?? SingleProcess() }
+
+    /// ArgumentParser's entry point, plus joining an MPI job first and leaving it last: only
+    /// `caption train` and `caption features` share work between ranks, and a rank that fails stops
+    /// the job (its partners would wait for it forever).
+    static func main() async {
+        // A parent may start a process with signals blocked (the mask is inherited), which would hold
+        // Ctrl-C pending for ever: the stop signals reach every command.
+        var stops = sigset_t()
+        sigemptyset(&stops)
+        for number in [SIGINT, SIGTERM, SIGHUP, SIGUSR1] { sigaddset(&stops, number) }
+        pthread_sigmask(SIG_UNBLOCK, &stops, nil)
+        do {
+            job = try MPIGroup.join()
+            var command = try parseAsRoot()
+            if let job, job.size > 1, !(command is Train || command is FeaturesExtract) {
+                let name = type(of: command)._commandName
+                throw ValidationError("caption \(name) runs in one process; under mpirun only caption train and caption features share their work: run it without mpirun.")
+            }
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            end(with: error)
+        }
+        job?.finish()
+    }
+
+    /// Every rank reaches a clean stop (help, Ctrl-C's exit status) together; any other error may be
+    /// this rank's alone, so it is printed with the rank and the job is aborted.
+    static func end(with error: Error) -> Never {
+        guard let job, job.size > 1 else {
+            job?.finish()
+            exit(withError: error)
+        }
+        let code = exitCode(for: error).rawValue
+        let message = fullMessage(for: error)
+        if code == 0 || (error is ExitCode && message.isEmpty) {
+            if job.isLeader && !message.isEmpty { print(message) }
+            job.finish()
+            Foundation.exit(code)
+        }
+        FileHandle.standardError.write(Data("caption (rank \(job.rank) of \(job.size)): \(message)\n".utf8))
+        job.abort(code: code == 0 ? 1 : code)
+    }
 }

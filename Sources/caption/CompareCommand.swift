@@ -85,7 +85,7 @@ struct Compare: ParsableCommand {
         comparison.resume = resume
         comparison.split = scoredSplit
 
-        signal(SIGINT) { _ in interruptRequested.store(true, ordering: .relaxed) }
+        catchStopSignals(SIGINT)
         let bars = EpochProgressBars()
         let summary = try comparison.run(progress: { event in
             switch event {

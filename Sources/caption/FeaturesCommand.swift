@@ -77,12 +77,54 @@ struct FeaturesExtract: ParsableCommand {
     func run() throws {
         try runtime.apply()
         try OutputPath.checkFile(out, option: "--out")
-        let (all, missing) = try imageList()
+        let group = CaptionTool.group
+        guard group.size > 1 else {
+            let (all, missing) = try imageList()
+            _ = try extract(all, range: try shardRange(count: all.count), missing: missing, into: out)
+            return
+        }
+        // Under mpirun each rank encodes its slice into its own shard (resumable as any run), then the
+        // leader joins the shards in rank order: the file a single run writes.
+        if shard != nil { throw ValidationError("--shard is the rank's under mpirun: drop --shard (or run the shards without mpirun).") }
+        let shardPath = { (rank: Int) in "\(out).rank-\(rank)-of-\(group.size)" }
+        var written = 0, failure: Error?
+        do {
+            let (all, missing) = try imageList()
+            // Every rank sees the same missing images; the leader reports them once.
+            written = try extract(all, range: group.share(of: all.count), missing: group.isLeader ? missing : [], into: shardPath(group.rank),
+                                  rank: group)
+        } catch {
+            failure = error
+        }
+        if group.any(failure != nil) {
+            throw failure ?? CommandFailure("another rank of this mpirun failed (its reason is above), so \(out) was not written: fix it and run the same command again (finished batches are kept).")
+        }
+        var counts: [Float] = (0..<group.size).map { $0 == group.rank ? Float(written) : 0 }
+        counts.withUnsafeMutableBufferPointer { group.sum($0) }
+        if group.isLeader {
+            let shards = (0..<group.size).filter { counts[$0] > 0 }.map { URL(fileURLWithPath: shardPath($0)) }
+            guard !shards.isEmpty else {
+                throw CommandFailure("none of the images could be read (reasons above), so \(out) was not written: fix or replace the images and run again.")
+            }
+            try FeatureFileWriter.assemble(parts: shards, into: URL(fileURLWithPath: out), float16: float16)
+            for shard in shards { try? FileManager.default.removeItem(at: shard) }
+            print("joined the features of \(Int(counts.reduce(0, +))) images from \(group.size) ranks into \(out).")
+        }
+        group.barrier()
+    }
+
+    /// Encodes `all[range]` into `out`, resuming from `out.partial/`; returns the images written.
+    /// Alone, it reports progress and a summary and refuses an empty run; as one rank of a group,
+    /// only the leader reports, and a rank with no images (or none readable) writes nothing.
+    func extract(_ all: [(name: String, url: URL)], range: Range<Int>, missing: [String], into out: String,
+                 rank group: ProcessGroup? = nil) throws -> Int {
+        let reports = group?.isLeader ?? true
         for path in missing {
             if strict { throw CommandFailure("\(path) does not exist: add the image or drop --strict to skip it.") }
             FileHandle.standardError.write(Data("caption: skipped \(path): the dataset names it but the file does not exist.\n".utf8))
         }
-        let list = Array(all[try shardRange(count: all.count)])
+        let list = Array(all[range])
+        if list.isEmpty && group != nil { return 0 }
         guard !list.isEmpty else {
             throw CommandFailure("no images to encode in \(images ?? data!)\(shard.map { " (shard \($0))" } ?? ""): check the path.")
         }
@@ -95,7 +137,7 @@ struct FeaturesExtract: ParsableCommand {
         try PartialRun.prepare(partial, for: PartialRun(images: list.map(\.url), encoder: model.name, weights: weightsURL,
                                                         batchSize: batchSize, format: format.rawValue, maxPixels: maxPixels))
         let batches = stride(from: 0, to: list.count, by: batchSize).map { $0..<min($0 + batchSize, list.count) }
-        let progress = ProgressBar("features", total: list.count, unit: "images")
+        let progress = reports ? ProgressBar(group == nil ? "features" : "features (rank 0 of \(group!.size))", total: list.count, unit: "images") : nil
         let started = Date()
         var done = 0, encodedThisRun = 0, skipped = missing.count, resumed = 0
         var clock = PhaseClock()
@@ -140,10 +182,14 @@ struct FeaturesExtract: ParsableCommand {
             done += range.count
             encodedThisRun += range.count
             let rate = Double(encodedThisRun) / max(Date().timeIntervalSince(started), 1e-9)
-            progress.update(done, rate: rate, note: skipped > 0 ? "\(skipped) skipped" : "")
+            progress?.update(done, rate: rate, note: skipped > 0 ? "\(skipped) skipped" : "")
         }
-        progress.finish()
+        progress?.finish()
         let written = list.count - skipped + missing.count
+        if written == 0 && group != nil {
+            try? FileManager.default.removeItem(at: partial)
+            return 0
+        }
         guard written > 0 else {
             try? FileManager.default.removeItem(at: partial)
             throw CommandFailure("none of the \(list.count) images could be read (reasons above), so \(out) was not written"
@@ -157,7 +203,8 @@ struct FeaturesExtract: ParsableCommand {
         var summary = "wrote features of \(written) images to \(out) in " + clock.summary(total: Date().timeIntervalSince(started))
         if resumed > 0 { summary += " (\(resumed) resumed from an earlier run)" }
         if skipped > 0 { summary += "; \(skipped) image(s) could not be read and were skipped" }
-        print(summary + ".")
+        if reports { print(summary + ".") }
+        return written
     }
 
     private func progressClear() -> String { isatty(STDERR_FILENO) != 0 ? "\r\u{1B}[K" : "" }

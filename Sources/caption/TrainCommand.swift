@@ -44,6 +44,10 @@ struct Train: ParsableCommand {
     func run() throws {
         try runtime.apply()
         setvbuf(stdout, nil, _IOLBF, 0)     // keep stdout lines in order with the progress bar on stderr
+        // Under mpirun every rank trains its share of each batch; the leader alone writes and reports.
+        let group = CaptionTool.group
+        func say(_ line: String) { if group.isLeader { print(line) } }
+        func note(_ message: String) { if group.isLeader { warn(message) } }
         let start = try from.map { try CaptionModel.load(URL(fileURLWithPath: $0)) }
         var architecture = start?.metadata.decoder.architecture ?? .softAttentionGRU
         if let arch {
@@ -73,9 +77,12 @@ struct Train: ParsableCommand {
             }
             saved = try CaptionModel.metadata(of: SafeTensors.read(checkpointURL), at: checkpointURL)
         }
-        let run = try TrainingRun(dataset: dataset, features: store, settings: training.settings(architecture, selfCritical: selfCritical.options),
+        // --batch-size is each rank's: the job's batch is N times it, the batch one process would train at.
+        var settings = training.settings(architecture, selfCritical: selfCritical.options)
+        settings.batchSize *= group.size
+        let run = try TrainingRun(dataset: dataset, features: store, settings: settings,
                                   vocabulary: try saved.map { try Vocabulary(tokens: $0.vocabulary) }, from: start,
-                                  commit: ShippedModel.checkoutCommit())
+                                  commit: ShippedModel.checkoutCommit(), group: group)
         run.model.metadata.provenance.command = (["caption"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         if let saved, saved.decoder != run.model.metadata.decoder {
             let (was, now) = (saved.decoder, run.model.metadata.decoder)
@@ -84,42 +91,51 @@ struct Train: ParsableCommand {
                                  + "\(now.architecture.rawValue) (embed \(now.embeddingSize), hidden \(now.hiddenSize), attention \(now.attentionSize), "
                                  + "dropout \(now.dropout), \(now.featureSize) features): resume with the flags it was started with, or start without --resume.")
         }
-        let (data, decoder, trainer, settings) = (run.data, run.model.decoder, run.trainer, run.trainer.settings)
-        for warning in dataset.warnings { warn(warning) }
+        let (data, decoder, trainer) = (run.data, run.model.decoder, run.trainer)
+        settings = trainer.settings
+        for warning in dataset.warnings { note(warning) }
         if !data.imagesWithoutFeatures.isEmpty && strict {
             throw CommandFailure("\(data.imagesWithoutFeatures.count) captioned images of \(self.data) have no features in \(features) (e.g. \(data.imagesWithoutFeatures[0])): extract them with caption features, or drop --strict to skip them.")
         }
         if !data.imagesWithoutFeatures.isEmpty {
-            warn("\(data.imagesWithoutFeatures.count) images of \(dataset.name) have no features in \(features) (e.g. \(data.imagesWithoutFeatures[0])); they are skipped.")
+            note("\(data.imagesWithoutFeatures.count) images of \(dataset.name) have no features in \(features) (e.g. \(data.imagesWithoutFeatures[0])); they are skipped.")
         }
         if resume { try trainer.resume(from: checkpointURL) }
-        if data.validation.isEmpty { warn("\(dataset.name) has no validation split: no early stopping; the last epoch's model is kept.") }
+        if data.validation.isEmpty { note("\(dataset.name) has no validation split: no early stopping; the last epoch's model is kept.") }
 
         let objective = settings.selfCritical.map { "self-critical (CIDEr-D reward, \($0.samples) samples per image, \($0.baseline.rawValue) baseline) " } ?? ""
         let what = settings.selfCritical == nil ? "\(data.samples.count) captions" : "\(trainer.sampleCount) images"
-        print("training \(architecture.rawValue) \(objective)on \(what) of \(dataset.name): vocabulary \(data.vocabulary.count), "
-              + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch, "
-              + "\(trainer.team) threads, \(Precision.defaultMatmul.rawValue) matrix products")
-        signal(SIGINT) { _ in interruptRequested.store(true, ordering: .relaxed) }
-        let bars = EpochProgressBars()
+        let ranks = group.size > 1 ? "batches of \(trainer.settings.batchSize) shared by \(group.size) ranks of \(trainer.team) threads" : "\(trainer.team) threads"
+        say("training \(architecture.rawValue) \(objective)on \(what) of \(dataset.name): vocabulary \(data.vocabulary.count), "
+            + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch, "
+            + "\(ranks), \(Precision.defaultMatmul.rawValue) matrix products")
+        // mpirun kills its ranks on Ctrl-C, but forwards SIGUSR1: the way to stop a job at a step.
+        catchStopSignals(SIGINT, SIGUSR1)
+        let bars = group.isLeader ? EpochProgressBars() : nil
         let summary = try trainer.run(checkpoint: checkpointURL, bestModel: outURL, log: logURL,
-                                      progress: bars.update, shouldStop: { interruptRequested.load(ordering: .relaxed) })
-        bars.finish()
+                                      progress: bars?.update, shouldStop: { interruptRequested.load(ordering: .relaxed) })
+        bars?.finish()
         for record in summary.history.suffix(3) {
             let scores = ["BLEU-4", "CIDEr-D"].compactMap { k in record.validation[k].map { "\(k) \(String(format: "%.4f", $0))" } }
-            print("epoch \(record.epoch): loss \(String(format: "%.4f", record.trainLoss)), \(String(format: "%.0f", record.tokensPerSecond)) tokens/s"
-                  + (scores.isEmpty ? "" : ", " + scores.joined(separator: ", ")))
+            say("epoch \(record.epoch): loss \(String(format: "%.4f", record.trainLoss)), \(String(format: "%.0f", record.tokensPerSecond)) tokens/s"
+                  + (scores.isEmpty ? "" : ", " + scores.joined(separator: ", "))
+                  + (record.communicationSeconds.map { String(format: "; %.1f of its %.1f s summing gradients over the ranks", $0, record.seconds) } ?? ""))
         }
         switch summary.stopReason {
         case .interrupted:
-            print("interrupted: checkpoint written to \(checkpointURL.path); continue with --resume")
+            say("interrupted: checkpoint written to \(checkpointURL.path); continue with --resume")
             throw ExitCode(130)
-        case .earlyStopping: print("stopped early: no better validation \(settings.monitoredMetric) for \(training.patience) epochs")
-        case .timeBudget: print("stopped: time budget of \(Int(training.timeBudget ?? 0)) s used")
+        case .earlyStopping: say("stopped early: no better validation \(settings.monitoredMetric) for \(training.patience) epochs")
+        case .timeBudget: say("stopped: time budget of \(Int(training.timeBudget ?? 0)) s used")
         case .completed: break
         }
-        print("best model: \(outURL.path)" + (summary.bestScore.map { " (\(settings.monitoredMetric) \(String(format: "%.4f", $0)) at epoch \(summary.bestEpoch!))" } ?? ""))
+        say("best model: \(outURL.path)" + (summary.bestScore.map { " (\(settings.monitoredMetric) \(String(format: "%.4f", $0)) at epoch \(summary.bestEpoch!))" } ?? ""))
     }
+}
+
+/// Ctrl-C (and the other `signals`) set `interruptRequested` (`CaptionTool.main` unblocked them).
+func catchStopSignals(_ signals: Int32...) {
+    for number in signals { signal(number) { _ in interruptRequested.store(true, ordering: .relaxed) } }
 }
 
 func warn(_ message: String) {

@@ -41,14 +41,19 @@ import TestSupport
 
     @Test func samplingWithASeedIsReproducibleAndNeverEmitsSpecialTokens() throws {
         let decoder = try parity.peaked(.softAttentionGRU)
-        func draw(_ seed: UInt64, temperature: Float = 1) -> [SampledCaption] {
-            var rng = RandomGenerator(seed: seed)
-            return sampleCaptions(decoder, parity.imageFeatures, count: 4, maxWords: 8, temperature: temperature, rng: &rng)
+        let images = parity.imageFeatures.batch
+        func draw(_ seed: UInt64, temperature: Float = 1, images rows: [Int32]? = nil) -> [SampledCaption] {
+            let rows = rows ?? (0..<Int32(images)).map { $0 }
+            return sampleCaptions(decoder, parity.imageFeatures.rows(rows), count: 4, maxWords: 8, temperature: temperature,
+                                  generators: rows.map { RandomGenerator(seed: seed &* 100 &+ UInt64($0)) })
         }
         let first = draw(3), again = draw(3), other = draw(4)
         #expect(first.count == 12)
         #expect(first == again)
         #expect(first != other)
+        // An image's samples come from its own generator: the same without the other images (as a
+        // process sampling its share of a batch draws them).
+        #expect(draw(3, images: [Int32(images - 1)]) == Array(first.suffix(4)))
         for caption in first + other {
             #expect(caption.tokens.allSatisfy { $0 > SpecialToken.end && $0 != SpecialToken.unknown && $0 < 19 })
             #expect(caption.finished || caption.tokens.count == 8)
@@ -67,8 +72,7 @@ import TestSupport
         var p = (0..<19).map { j in j > 2 && j != 3 ? exp(Double(logits.data[j])) : 0 }
         p[2] = exp(Double(logits.data[2]))
         let total = p.reduce(0, +)
-        var rng = RandomGenerator(seed: 9)
-        let draws = sampleCaptions(decoder, features, count: 4000, maxWords: 1, rng: &rng)
+        let draws = sampleCaptions(decoder, features, count: 4000, maxWords: 1, generators: [RandomGenerator(seed: 9)])
         var counts = [Double](repeating: 0, count: 19)
         for d in draws { counts[Int(d.tokens.first ?? SpecialToken.end)] += 1 }
         for j in 0..<19 where p[j] / total > 0.02 {

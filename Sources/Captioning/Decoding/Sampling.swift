@@ -13,12 +13,16 @@ public struct SampledCaption: Equatable, Sendable {
 /// Draws `count` captions per image from the decoder's own distribution, word by word:
 /// w_t ~ softmax(logits_t / temperature) over the words that may be emitted (never <pad> or <start>,
 /// and never <unk> unless `allowUnknown`), until <end> or `maxWords`. All images' samples run as one
-/// batch of B·count rows, image b's samples being rows b·count..<(b+1)·count. Draws come from `rng` in
-/// row order, so a seed gives the same captions. Switches the decoder to evaluation mode (no dropout).
+/// batch of B·count rows, image b's samples being rows b·count..<(b+1)·count. Image b's draws come from
+/// `generators[b]`, so seeds give the same captions, and an image's captions do not depend on the
+/// other images of the batch (a process sampling its share of a batch draws what a single process
+/// would for those images). Switches the decoder to evaluation mode (no dropout).
 /// As in `BeamSearch`, each image's state is made once and copied to its rows.
 public func sampleCaptions(_ decoder: CaptionDecoder, _ features: ImageFeatures, count: Int, maxWords: Int = 30,
-                           temperature: Float = 1, allowUnknown: Bool = false, rng: inout RandomGenerator) -> [SampledCaption] {
+                           temperature: Float = 1, allowUnknown: Bool = false, generators: [RandomGenerator]) -> [SampledCaption] {
     precondition(count >= 1 && temperature > 0, "sampleCaptions: count \(count), temperature \(temperature)")
+    precondition(generators.count == features.batch, "sampleCaptions: one generator per image")
+    var generators = generators
     decoder.setTraining(false)
     let rows = features.batch * count
     let firstEmittable = Int(SpecialToken.firstEmittable)
@@ -44,7 +48,7 @@ public func sampleCaptions(_ decoder: CaptionDecoder, _ features: ImageFeatures,
                     total += e
                 }
                 // Inverse-CDF draw; the last emittable word takes any rounding remainder.
-                let u = rng.unit() * total
+                let u = generators[r / count].unit() * total
                 var word = v - 1 == unknown ? v - 2 : v - 1
                 var cumulative: Float = 0
                 for j in firstEmittable..<v where j != unknown {

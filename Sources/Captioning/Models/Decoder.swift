@@ -120,18 +120,24 @@ extension CaptionDecoder {
 
     /// Teacher forcing with scheduled sampling (Bengio et al. 2015): at each step, each caption's
     /// input word is the model's own previous greedy choice with probability `probability`, else the
-    /// true previous word. Runs step by step, so it is slower than `forward`.
+    /// true previous word. Runs step by step, so it is slower than `forward`. `rows`: these captions
+    /// are rows rows.lowerBound… of a batch of `batchRows` (`ProcessGroup`), and take that batch's
+    /// draws for them.
     public func forwardScheduled(_ features: ImageFeatures, tokens: IntTensor, probability: Float,
-                                 rng: inout RandomGenerator) -> (logits: Tensor, attention: Tensor?) {
+                                 rng: inout RandomGenerator, firstRow: Int = 0, batchRows: Int? = nil) -> (logits: Tensor, attention: Tensor?) {
         let (inputs, _) = teacherForcing(tokens)
         let (b, steps) = (inputs.shape[0], inputs.shape[1])
+        let batchRows = batchRows ?? b
         var state = initialState(features)
         var logits: [Tensor] = [], alphas: [Tensor] = []
         var previous: [Int32]? = nil
         for t in 0..<steps {
             var words = (0..<b).map { inputs.values[$0 * steps + t] }
             if let previous {
-                for r in 0..<b where rng.unit() < probability { words[r] = previous[r] }
+                for row in 0..<batchRows {
+                    let draw = rng.unit(), r = row - firstRow
+                    if r >= 0 && r < b && draw < probability { words[r] = previous[r] }
+                }
             }
             let out = step(state, words: IntTensor(words))
             state = out.state
@@ -176,14 +182,13 @@ extension CaptionDecoder {
     /// `captionLoss(forward(features, tokens))` with the output layer fused into the cross-entropy
     /// (`linearCrossEntropy`): no logits for padding, no [B, T−1, V] tensor kept for backward. Same
     /// value and gradients as the unfused pair, same dropout draws.
-    public func trainingLoss(_ features: ImageFeatures, tokens: IntTensor, attentionPenalty: Float) -> Tensor {
+    public func trainingLoss(_ features: ImageFeatures, tokens: IntTensor, attentionPenalty: Float, share: BatchShare = .whole) -> Tensor {
         let (y, attention) = outputFeatures(features, tokens: tokens)
         let (_, targets) = teacherForcing(tokens)
         let layer = outputLayer
         let ce = linearCrossEntropy(y.reshaped([-1, layer.inFeatures]), weight: layer.weight, bias: layer.bias,
                                     targets: targets, ignoreIndex: SpecialToken.pad)
-        guard let attention, attentionPenalty > 0 else { return ce }
-        return ce + attentionLoss(attention, targets: targets, penalty: attentionPenalty)
+        return share.combine(crossEntropy: ce, attention: attention, targets: targets, penalty: attentionPenalty)
     }
 }
 
@@ -259,12 +264,32 @@ struct LengthOrder {
 
 /// The twin's `caption_loss`: mean cross-entropy over real target tokens (padding ignored),
 /// plus λ · mean_b Σ_i (1 − Σ_t α_bti)², t running over steps whose target is not padding.
-public func captionLoss(logits: Tensor, attention: Tensor?, tokens: IntTensor, attentionPenalty: Float) -> Tensor {
+public func captionLoss(logits: Tensor, attention: Tensor?, tokens: IntTensor, attentionPenalty: Float, share: BatchShare = .whole) -> Tensor {
     let (_, targets) = teacherForcing(tokens)
     let v = logits.shape[logits.rank - 1]
     let ce = crossEntropy(logits.reshaped([-1, v]), targets: targets, ignoreIndex: SpecialToken.pad)
-    guard let attention, attentionPenalty > 0 else { return ce }
-    return ce + attentionLoss(attention, targets: targets, penalty: attentionPenalty)
+    return share.combine(crossEntropy: ce, attention: attention, targets: targets, penalty: attentionPenalty)
+}
+
+/// The part of a batch one process computes when a `ProcessGroup` shares it out. The loss's two
+/// means are over the whole batch: cross-entropy over its target tokens, the attention penalty over
+/// its captions. A part's means are over its own, so each is weighted by the part's fraction of
+/// what it averages; the parts' losses and gradients then sum to the whole batch's.
+public struct BatchShare: Sendable, Equatable {
+    /// The part's target tokens over the batch's, and its captions over the batch's.
+    public var targets: Float, captions: Float
+    public static let whole = BatchShare(targets: 1, captions: 1)
+
+    public init(targets: Float, captions: Float) {
+        self.targets = targets
+        self.captions = captions
+    }
+
+    func combine(crossEntropy ce: Tensor, attention: Tensor?, targets ids: IntTensor, penalty: Float) -> Tensor {
+        let weighted = targets == 1 ? ce : ce * targets
+        guard let attention, penalty > 0 else { return weighted }
+        return weighted + attentionLoss(attention, targets: ids, penalty: penalty * captions)
+    }
 }
 
 /// λ · mean_b Σ_i (1 − Σ_t α_bti)² over the steps whose target is not padding.

@@ -98,51 +98,74 @@ func selfCriticalTokens(_ samples: [SampledCaption]) -> IntTensor {
 }
 
 extension Trainer {
-    /// One self-critical step on the images of `batch`: sample, reward, baseline, REINFORCE.
-    func selfCriticalStep(_ batch: [TrainingSample], corpus: SelfCriticalCorpus, epoch: Int, step: Int) -> SelfCriticalStep {
+    /// One self-critical step on the images of the global batch `batch`, of which this process takes
+    /// its share: sample (image b of the batch drawing from its own generator), reward, baseline,
+    /// REINFORCE, the gradients summed over the group as in `trainStep`.
+    func selfCriticalStep(_ batch: [TrainingSample], corpus: SelfCriticalCorpus, epoch: Int, step: Int,
+                          stops: () -> StopRequests) -> StepOutcome {
         let decoder = model.decoder
         let options = corpus.options
         let k = options.samples
-        let rows = batch.map(\.image)
-        let features = features.features(rows: rows)
-        var rng = RandomGenerator(seed: Self.mix(settings.seed, UInt64(epoch), UInt64(step), 0x5C57))
-        // <unk> may be sampled (it is never shown to a user: decoding suppresses it), so at temperature 1
-        // the samples come from the very softmax the loss differentiates; <pad> and <start> are never
-        // targets, so the cross-entropy model gives them almost no mass. Other temperatures bias the
-        // gradient, as in self-critical.pytorch.
-        let sampled = sampleCaptions(decoder, features, count: k, maxWords: options.maxWords, temperature: options.temperature,
-                                     allowUnknown: true, rng: &rng)
-        var rewards = [Double](repeating: 0, count: sampled.count)
-        rewards.withUnsafeMutableBufferPointer { out in
-            Threads.parallelRanges(sampled.count, minimumPerThread: 16) { range in
-                for i in range { out[i] = corpus.score(sampled[i].tokens, finished: sampled[i].finished, row: rows[i / k]) }
+        let part = group.share(of: batch.count)
+        let rows = batch[part].map(\.image)
+        var loss: Float = 0, rewardSum = 0.0, baselineSum = 0.0, tokens = 0
+        if !rows.isEmpty {
+            let features = features.features(rows: rows)
+            let generators = part.map { RandomGenerator(seed: Self.mix(settings.seed, UInt64(epoch), UInt64(step), 0x5C57, UInt64($0))) }
+            // <unk> may be sampled (it is never shown to a user: decoding suppresses it), so at temperature 1
+            // the samples come from the very softmax the loss differentiates; <pad> and <start> are never
+            // targets, so the cross-entropy model gives them almost no mass. Other temperatures bias the
+            // gradient, as in self-critical.pytorch.
+            let sampled = sampleCaptions(decoder, features, count: k, maxWords: options.maxWords, temperature: options.temperature,
+                                         allowUnknown: true, generators: generators)
+            var rewards = [Double](repeating: 0, count: sampled.count)
+            rewards.withUnsafeMutableBufferPointer { out in
+                Threads.parallelRanges(sampled.count, minimumPerThread: 16) { range in
+                    for i in range { out[i] = corpus.score(sampled[i].tokens, finished: sampled[i].finished, row: rows[i / k]) }
+                }
             }
+            var baselines = [Double](repeating: 0, count: sampled.count)
+            switch options.baseline {
+            case .greedy:
+                let greedy = decodeCaptions(decoder, features, options: .greedy(maxWords: options.maxWords)).map { $0[0] }
+                for (b, caption) in greedy.enumerated() {
+                    let r = corpus.score(caption.tokens, finished: caption.finished, row: rows[b])
+                    for j in 0..<k { baselines[b * k + j] = r }
+                }
+            case .mean:
+                for b in 0..<rows.count {
+                    let total = rewards[(b * k)..<((b + 1) * k)].reduce(0, +)
+                    for j in 0..<k { baselines[b * k + j] = (total - rewards[b * k + j]) / Double(k - 1) }
+                }
+            }
+            rewardSum = rewards.reduce(0, +)
+            baselineSum = baselines.reduce(0, +)
+            tokens = sampled.reduce(0) { $0 + $1.tokens.count + ($1.finished ? 1 : 0) }
+            // The loss is a mean over the whole batch's sampled tokens: a share weighs its own mean by its part.
+            var share: Float = 1
+            if group.size > 1 {
+                var counts: [Float] = [Float(tokens)]
+                counts.withUnsafeMutableBufferPointer { group.sum($0) }
+                share = Float(tokens) / max(counts[0], 1)
+            }
+            let advantages = zip(rewards, baselines).map { Float($0 - $1) }
+            let expanded = features.rows((0..<sampled.count).map { Int32($0 / k) })
+            decoder.setTraining(false)   // the loss differentiates the distribution the samples came from
+            let tape = Tape()
+            let value = tape.record {
+                let mean = selfCriticalLoss(decoder, expanded, samples: sampled, advantages: advantages)
+                return share == 1 ? mean : mean * share
+            }
+            tape.backward(from: value)
+            loss = value.item
+        } else if group.size > 1 {
+            var counts: [Float] = [0]   // this process's part of the token count's sum
+            counts.withUnsafeMutableBufferPointer { group.sum($0) }
         }
-        var baselines = [Double](repeating: 0, count: sampled.count)
-        switch options.baseline {
-        case .greedy:
-            let greedy = decodeCaptions(decoder, features, options: .greedy(maxWords: options.maxWords)).map { $0[0] }
-            for (b, caption) in greedy.enumerated() {
-                let r = corpus.score(caption.tokens, finished: caption.finished, row: rows[b])
-                for j in 0..<k { baselines[b * k + j] = r }
-            }
-        case .mean:
-            for b in 0..<batch.count {
-                let total = rewards[(b * k)..<((b + 1) * k)].reduce(0, +)
-                for j in 0..<k { baselines[b * k + j] = (total - rewards[b * k + j]) / Double(k - 1) }
-            }
-        }
-        let advantages = zip(rewards, baselines).map { Float($0 - $1) }
-        let expanded = features.rows((0..<sampled.count).map { Int32($0 / k) })
-        decoder.setTraining(false)   // the loss differentiates the distribution the samples came from
-        let tape = Tape()
-        let loss = tape.record { selfCriticalLoss(decoder, expanded, samples: sampled, advantages: advantages) }
-        tape.backward(from: loss)
-        optimizer.step(gradientScale: gradientClipping(decoder.parameters, maxNorm: settings.gradientClip).coefficient)
-        optimizer.zeroGrad()
-        let tokens = sampled.reduce(0) { $0 + $1.tokens.count + ($1.finished ? 1 : 0) }
-        let n = Double(max(sampled.count, 1))
-        return SelfCriticalStep(loss: Double(loss.item), tokens: tokens, reward: rewards.reduce(0, +) / n,
-                                baseline: baselines.reduce(0, +) / n)
+        let summed = exchange(figures: [loss, Float(rewardSum), Float(baselineSum), Float(tokens)] + stops().figures)
+        update()
+        let samples = Double(batch.count * k)
+        return StepOutcome(loss: Double(summed[0]), tokens: Int(summed[3].rounded()),
+                           rewards: (Double(summed[1]) / samples, Double(summed[2]) / samples), stops: StopRequests(figures: summed.dropFirst(4)))
     }
 }

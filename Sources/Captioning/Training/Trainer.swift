@@ -24,6 +24,9 @@ public struct EpochRecord: Codable, Equatable, Sendable {
     /// Self-critical runs: the samples' mean CIDEr-D reward and mean baseline over the epoch.
     public var reward: Double?
     public var baseline: Double?
+    /// Runs of several processes: the seconds the epoch's steps spent summing gradients over them
+    /// (MPI_Allreduce), part of `seconds`.
+    public var communicationSeconds: Double?
 }
 
 public struct TrainingProgress: Sendable {
@@ -67,14 +70,34 @@ struct TrainerState: Codable, Equatable {
     var optimizerStep = 0
     /// Self-critical runs: Σ reward·images, Σ baseline·images and images so far this epoch.
     var rewards: RewardSums?
+    /// Runs of several processes: seconds spent summing gradients so far this epoch.
+    var epochCommunication: Double?
     /// The kernels' team the run trains with, from its first step to its last (`Trainer.team`).
     var team: Int?
 
     // "options": the key checkpoints have always used.
     enum CodingKeys: String, CodingKey {
         case settings = "options", epoch, step, epochLoss, epochTokens, epochSeconds, elapsed, history, plateau
-        case bestScore, bestEpoch, badEpochs, finished, optimizerStep, rewards, team
+        case bestScore, bestEpoch, badEpochs, finished, optimizerStep, rewards, epochCommunication, team
     }
+}
+
+/// What a step's processes asked for, summed over the group with its gradients: any process's
+/// Ctrl-C stops every process, and the leader's clock spends the time budget for all.
+struct StopRequests {
+    var interrupted = false, budgetSpent = false
+    var figures: [Float] { [interrupted ? 1 : 0, budgetSpent ? 1 : 0] }
+    init(interrupted: Bool, budgetSpent: Bool) { (self.interrupted, self.budgetSpent) = (interrupted, budgetSpent) }
+    init<C: Collection<Float>>(figures: C) { (interrupted, budgetSpent) = (figures.first! > 0, figures.dropFirst().first! > 0) }
+}
+
+/// One step's results for the whole batch: its mean loss and target tokens, for self-critical steps
+/// the samples' mean reward and baseline, and the stop requests.
+struct StepOutcome {
+    var loss: Double
+    var tokens: Int
+    var rewards: (reward: Double, baseline: Double)?
+    var stops: StopRequests
 }
 
 struct RewardSums: Codable, Equatable {
@@ -101,11 +124,16 @@ public final class Trainer {
     let selfCritical: SelfCriticalCorpus?
     /// Scores the decoder on held-out data (e.g. BLEU-4 of greedy captions); nil skips validation.
     let validate: ((CaptionDecoder) -> [String: Double])?
+    /// The processes sharing each batch (MPI ranks), or this one alone.
+    public let group: ProcessGroup
 
     /// With `selfCritical`, the run trains by self-critical sequence training on the corpus's images
     /// (`samples` is then ignored) and `settings.selfCritical` records its settings.
+    /// `group`: the processes training this model together; each computes its share of every batch,
+    /// and only the leader writes files.
     public init(model: CaptionModel, samples: [TrainingSample], features: FeatureSource, settings: TrainingSettings,
-                selfCritical: SelfCriticalCorpus? = nil, validate: ((CaptionDecoder) -> [String: Double])?) throws {
+                selfCritical: SelfCriticalCorpus? = nil, group: ProcessGroup = SingleProcess(),
+                validate: ((CaptionDecoder) -> [String: Double])?) throws {
         let samples = selfCritical?.samples ?? samples
         guard !samples.isEmpty else { throw TrainingError(description: "the training split has no captions: check the dataset and its split lists.") }
         if model.decoder.config.architecture.usesGrid && !features.hasGrid {
@@ -116,6 +144,7 @@ public final class Trainer {
         self.features = features
         self.validate = validate
         self.selfCritical = selfCritical
+        self.group = group
         var settings = settings
         settings.selfCritical = selfCritical?.options
         optimizer = Adam(model.decoder.namedParameters, learningRate: settings.learningRate)
@@ -148,39 +177,64 @@ public final class Trainer {
         return order
     }
 
-    /// One optimisation step on `batch`; returns (mean loss, target tokens), and for self-critical
-    /// steps the mean reward and baseline of the samples.
-    func trainStep(_ batch: [TrainingSample], epoch: Int, step: Int) -> (loss: Double, tokens: Int, rewards: (reward: Double, baseline: Double)?) {
-        if let selfCritical {
-            let result = selfCriticalStep(batch, corpus: selfCritical, epoch: epoch, step: step)
-            return (result.loss, result.tokens, (result.reward, result.baseline))
-        }
+    /// One optimisation step on the global batch `batch`, of which this process computes its share
+    /// (`ProcessGroup.share`): every caption keeps its batch row for dropout and scheduled sampling,
+    /// the loss is weighted by the share (`BatchShare`), and the gradients and figures are summed
+    /// over the group before the update, so every process applies the update of the whole batch.
+    /// `stops()` is asked just before that sum: (interrupted, time budget spent), true if on any process.
+    func trainStep(_ batch: [TrainingSample], epoch: Int, step: Int, stops: () -> StopRequests) -> StepOutcome {
+        if let selfCritical { return selfCriticalStep(batch, corpus: selfCritical, epoch: epoch, step: step, stops: stops) }
         let decoder = model.decoder
         decoder.setTraining(true)
         decoder.dropoutGenerator = RandomGenerator(seed: Self.mix(settings.seed, UInt64(epoch), UInt64(step), 0xD80))
+        let rows = group.share(of: batch.count)
+        decoder.dropout.firstRow = rows.lowerBound
+        let mine = batch[rows]
+        // The whole batch's width, so every part's rows have the shape (and dropout draws) they have in it.
         let width = batch.map(\.tokens.count).max()!
-        var ids = [Int32](repeating: SpecialToken.pad, count: batch.count * width)
-        for (r, s) in batch.enumerated() { for (j, t) in s.tokens.enumerated() { ids[r * width + j] = t } }
-        let tokens = IntTensor(shape: [batch.count, width], values: ids)
         let targets = batch.reduce(0) { $0 + $1.tokens.count - 1 }
-        let feats = features.features(rows: batch.map(\.image))
-        let sampling = settings.scheduledSampling * Float(epoch + 1) / Float(max(settings.epochs, 1))
-        let penalty = settings.attentionPenalty ?? decoder.config.architecture.defaultAttentionPenalty
-        let tape = Tape()
-        let loss = tape.record { () -> Tensor in
-            if sampling > 0 {
-                var rng = RandomGenerator(seed: Self.mix(settings.seed, UInt64(epoch), UInt64(step), 0x55))
-                let (logits, attention) = decoder.forwardScheduled(feats, tokens: tokens, probability: sampling, rng: &rng)
-                return captionLoss(logits: logits, attention: attention, tokens: tokens, attentionPenalty: penalty)
+        var loss: Float = 0
+        if !mine.isEmpty {
+            var ids = [Int32](repeating: SpecialToken.pad, count: mine.count * width)
+            for (r, s) in mine.enumerated() { for (j, t) in s.tokens.enumerated() { ids[r * width + j] = t } }
+            let tokens = IntTensor(shape: [mine.count, width], values: ids)
+            let share = group.size == 1 ? BatchShare.whole
+                : BatchShare(targets: Float(mine.reduce(0) { $0 + $1.tokens.count - 1 }) / Float(targets),
+                             captions: Float(mine.count) / Float(batch.count))
+            let feats = features.features(rows: mine.map(\.image))
+            let sampling = settings.scheduledSampling * Float(epoch + 1) / Float(max(settings.epochs, 1))
+            let penalty = settings.attentionPenalty ?? decoder.config.architecture.defaultAttentionPenalty
+            let tape = Tape()
+            let value = tape.record { () -> Tensor in
+                if sampling > 0 {
+                    var rng = RandomGenerator(seed: Self.mix(settings.seed, UInt64(epoch), UInt64(step), 0x55))
+                    let (logits, attention) = decoder.forwardScheduled(feats, tokens: tokens, probability: sampling, rng: &rng,
+                                                                       firstRow: rows.lowerBound, batchRows: batch.count)
+                    return captionLoss(logits: logits, attention: attention, tokens: tokens, attentionPenalty: penalty, share: share)
+                }
+                // Teacher forcing with the output layer fused into the loss (same value and gradients).
+                return decoder.trainingLoss(feats, tokens: tokens, attentionPenalty: penalty, share: share)
             }
-            // Teacher forcing with the output layer fused into the loss (same value and gradients).
-            return decoder.trainingLoss(feats, tokens: tokens, attentionPenalty: penalty)
+            tape.backward(from: value)
+            loss = value.item
         }
-        tape.backward(from: loss)
-        // clip_grad_norm_ then step, with the clipping applied as the optimizer reads the gradients.
-        optimizer.step(gradientScale: gradientClipping(decoder.parameters, maxNorm: settings.gradientClip).coefficient)
+        let summed = exchange(figures: [loss] + stops().figures)
+        update()
+        return StepOutcome(loss: Double(summed[0]), tokens: targets, rewards: nil, stops: StopRequests(figures: summed.dropFirst()))
+    }
+
+    /// Sums the gradients and `figures` over the group (`sumGradients`), timing it.
+    func exchange(figures: [Float]) -> [Float] {
+        guard group.size > 1 else { return figures }
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { state.epochCommunication = (state.epochCommunication ?? 0) + Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
+        return sumGradients(model.decoder.parameters, figures: figures, over: group)
+    }
+
+    /// clip_grad_norm_ then step, with the clipping applied as the optimizer reads the gradients.
+    func update() {
+        optimizer.step(gradientScale: gradientClipping(model.decoder.parameters, maxNorm: settings.gradientClip).coefficient)
         optimizer.zeroGrad()
-        return (Double(loss.item), targets, nil)
     }
 
     /// Trains until the epochs run out, early stopping, the time budget, or `shouldStop()` (checked
@@ -214,9 +268,16 @@ public final class Trainer {
             while state.step < steps {
                 let started = DispatchTime.now().uptimeNanoseconds
                 let slice = order[(state.step * settings.batchSize)..<min(samples.count, (state.step + 1) * settings.batchSize)]
-                let (loss, tokens, rewards) = trainStep(slice.map { samples[$0] }, epoch: state.epoch, step: state.step)
+                let outcome = trainStep(slice.map { samples[$0] }, epoch: state.epoch, step: state.step) {
+                    // The leader's clock decides the budget, so every process stops at the same step.
+                    let spent = settings.timeBudget.map { budget in
+                        group.isLeader && state.elapsed + Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 >= budget
+                    } ?? false
+                    return StopRequests(interrupted: shouldStop(), budgetSpent: spent)
+                }
+                let loss = outcome.loss
                 guard loss.isFinite else { throw divergence(loss.isNaN ? "the loss became NaN" : "the loss became infinite") }
-                if let rewards {
+                if let rewards = outcome.rewards {
                     var sums = state.rewards ?? RewardSums()
                     sums.reward += rewards.reward * Double(slice.count)
                     sums.baseline += rewards.baseline * Double(slice.count)
@@ -224,8 +285,8 @@ public final class Trainer {
                     state.rewards = sums
                 }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-                state.epochLoss += loss * Double(tokens)
-                state.epochTokens += tokens
+                state.epochLoss += loss * Double(outcome.tokens)
+                state.epochTokens += outcome.tokens
                 state.epochSeconds += seconds
                 state.elapsed += seconds
                 state.step += 1
@@ -237,8 +298,8 @@ public final class Trainer {
                                               epochSeconds: state.epochSeconds, elapsed: state.elapsed,
                                               reward: state.rewards?.meanReward, baseline: state.rewards?.meanBaseline))
                 }
-                if shouldStop() { reason = .interrupted; break training }
-                if let budget = settings.timeBudget, state.elapsed >= budget { reason = .timeBudget; break }
+                if outcome.stops.interrupted { reason = .interrupted; break training }
+                if outcome.stops.budgetSpent { reason = .timeBudget; break }
             }
             try finishEpoch(bestModel: bestModel)
             if let log { try writeLog(log) }
@@ -275,7 +336,8 @@ public final class Trainer {
         let record = EpochRecord(epoch: state.epoch + 1, trainLoss: state.epochLoss / Double(max(state.epochTokens, 1)),
                                  tokensPerSecond: Double(state.epochTokens) / max(state.epochSeconds, 1e-9),
                                  seconds: state.epochSeconds, learningRate: optimizer.learningRate, validation: scores,
-                                 reward: state.rewards?.meanReward, baseline: state.rewards?.meanBaseline)
+                                 reward: state.rewards?.meanReward, baseline: state.rewards?.meanBaseline,
+                                 communicationSeconds: state.epochCommunication)
         state.history.append(record)
         if let score = scores[settings.monitoredMetric] {
             optimizer.learningRate = state.plateau.step(metric: Float(score))
@@ -296,9 +358,11 @@ public final class Trainer {
         state.epochTokens = 0
         state.epochSeconds = 0
         state.rewards = nil
+        state.epochCommunication = nil
     }
 
     func saveModel(_ url: URL) throws {
+        guard group.isLeader else { return }
         model.metadata.provenance.epochs = state.epoch + 1
         model.metadata.provenance.seed = settings.seed
         if let best = state.bestScore { model.metadata.provenance.bestValidation = [settings.monitoredMetric: best] }
@@ -306,6 +370,7 @@ public final class Trainer {
     }
 
     func writeLog(_ url: URL) throws {
+        guard group.isLeader else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var text = Data()
@@ -321,6 +386,7 @@ public final class Trainer {
     /// The model file plus the optimizer's moments and the trainer's state.
     public func saveCheckpoint(_ url: URL) throws {
         try checkWeightsAreFinite()
+        guard group.isLeader else { return }
         var file = model.safeTensors()
         let optimizerState = optimizer.stateDict()
         for (k, v) in optimizerState.tensors { file.tensors["optimizer.\(k)"] = v }

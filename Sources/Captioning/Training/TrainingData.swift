@@ -50,17 +50,33 @@ public struct TrainingData {
     }
 
     /// Scores a decoder on the validation images by real greedy decoding (never teacher-forced):
-    /// BLEU-1..4, ROUGE-L and CIDEr-D, coco-caption style.
-    public func validate(_ decoder: CaptionDecoder, features: FeatureSource, maxWords: Int = 30, batchSize: Int = 64) -> [String: Double] {
+    /// BLEU-1..4, ROUGE-L and CIDEr-D, coco-caption style. In a group, each process decodes its share
+    /// of the images and every process scores all the captions (so all make the same decisions).
+    public func validate(_ decoder: CaptionDecoder, features: FeatureSource, maxWords: Int = 30, batchSize: Int = 64,
+                         group: ProcessGroup = SingleProcess()) -> [String: Double] {
         guard !validation.isEmpty else { return [:] }
-        var predictions: [String: String] = [:], references: [String: [String]] = [:]
-        for start in stride(from: 0, to: validation.count, by: batchSize) {
-            let batch = Array(validation[start..<min(validation.count, start + batchSize)])
-            let decoded = decodeCaptions(decoder, features.features(rows: batch.map(\.row)), options: .greedy(maxWords: maxWords)).map { $0[0] }
-            for (item, caption) in zip(batch, decoded) {
-                predictions[item.image] = vocabulary.decode(caption.tokens).joined(separator: " ")
-                references[item.image] = item.references
+        let mine = Array(validation[group.share(of: validation.count)])
+        var decoded: [[Int32]] = []
+        for start in stride(from: 0, to: mine.count, by: batchSize) {
+            let batch = mine[start..<min(mine.count, start + batchSize)]
+            decoded += decodeCaptions(decoder, features.features(rows: batch.map(\.row)), options: .greedy(maxWords: maxWords)).map { $0[0].tokens }
+        }
+        if group.size > 1 {
+            // Each caption as its length, then its ids; the ranks' parts in rank order are the images in order.
+            decoded = group.gather(decoded.flatMap { [Int32($0.count)] + $0 }).flatMap { part in
+                var captions: [[Int32]] = [], i = 0
+                while i < part.count {
+                    let n = Int(part[i])
+                    captions.append(Array(part[(i + 1)..<(i + 1 + n)]))
+                    i += 1 + n
+                }
+                return captions
             }
+        }
+        var predictions: [String: String] = [:], references: [String: [String]] = [:]
+        for (item, tokens) in zip(validation, decoded) {
+            predictions[item.image] = vocabulary.decode(tokens).joined(separator: " ")
+            references[item.image] = item.references
         }
         guard let report = try? CaptionScorer(options: ScoringOptions(meteor: false)).evaluate(references: references, predictions: predictions) else {
             return [:]

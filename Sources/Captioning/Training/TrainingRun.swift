@@ -12,9 +12,11 @@ public struct TrainingRun {
 
     /// `vocabulary` keeps the one a resumed run started with; nil builds it from the training captions.
     /// `from` continues a trained model: its vocabulary and decoder (weights included) are the run's,
-    /// and `settings`' architecture and sizes are replaced by the model's.
+    /// and `settings`' architecture and sizes are replaced by the model's. `group`: the processes
+    /// training it together (MPI ranks), each on its share of every batch.
     public init(dataset: CaptionDataset, features: FeatureStore, settings: TrainingSettings,
-                vocabulary: Vocabulary? = nil, from start: CaptionModel? = nil, source: String = "caption train", commit: String? = nil) throws {
+                vocabulary: Vocabulary? = nil, from start: CaptionModel? = nil, source: String = "caption train", commit: String? = nil,
+                group: ProcessGroup = SingleProcess()) throws {
         var settings = settings
         if let start {
             let config = start.metadata.decoder
@@ -40,8 +42,8 @@ public struct TrainingRun {
         let maxWords = settings.maxWords
         let corpus = settings.selfCritical.map { SelfCriticalCorpus(options: $0, references: data.referencesByImage) }
         trainer = try Trainer(model: model, samples: data.samples, features: features, settings: settings,
-                              selfCritical: corpus,
-                              validate: data.validation.isEmpty ? nil : { data.validate($0, features: features, maxWords: maxWords) })
+                              selfCritical: corpus, group: group,
+                              validate: data.validation.isEmpty ? nil : { data.validate($0, features: features, maxWords: maxWords, group: group) })
         self.data = data
         self.model = model
         self.settings = settings

@@ -45,11 +45,13 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable {
     /// output for the counter s + (i + 1)·γ, s being one `next()` of this generator: a counter-based
     /// stream, so the cores fill their parts of the mask at once and the mask does not depend on how
     /// many there are (xoshiro's draws depend each on the last). The generator advances by one draw.
-    public mutating func fillMask(_ out: UnsafeMutablePointer<Float>, count: Int, dropBelow p: Float, keep: Float) {
+    /// `skip` starts the mask at draw `skip` of the stream: a process holding rows a… of a batch
+    /// skips a·(row size) draws and gets the very mask rows a single process draws for them.
+    public mutating func fillMask(_ out: UnsafeMutablePointer<Float>, count: Int, dropBelow p: Float, keep: Float, skip: Int = 0) {
         let start = next()
         Threads.parallelRanges(count, minimumPerThread: 1 << 15) { range in
             for i in range {
-                out[i] = RandomGenerator.unit(bits: RandomGenerator.mix(start &+ UInt64(i + 1) &* RandomGenerator.golden)) < p ? 0 : keep
+                out[i] = RandomGenerator.unit(bits: RandomGenerator.mix(start &+ UInt64(skip + i + 1) &* RandomGenerator.golden)) < p ? 0 : keep
             }
         }
     }

@@ -121,13 +121,15 @@ public func gatherRows(_ table: Tensor, _ ids: IntTensor) -> Tensor {
 // MARK: - Dropout
 
 /// Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1−p).
-/// Identity when not training or p = 0.
-public func dropout(_ x: Tensor, p: Float, training: Bool, rng: inout RandomGenerator) -> Tensor {
+/// Identity when not training or p = 0. `firstRow`: the rows of `x` are rows firstRow… of a larger
+/// batch, and get that batch's masks for them (see `RandomGenerator.fillMask`).
+public func dropout(_ x: Tensor, p: Float, training: Bool, rng: inout RandomGenerator, firstRow: Int = 0) -> Tensor {
     guard training, p > 0 else { return x }
     precondition(p < 1, "dropout probability must be below 1")
     let mask = Tensor(uninitialized: x.shape)
     let keep = 1 / (1 - p)
-    rng.fillMask(mask.data, count: x.count, dropBelow: p, keep: keep)
+    let rowSize = x.rank == 0 || x.shape[0] == 0 ? 0 : x.count / x.shape[0]
+    rng.fillMask(mask.data, count: x.count, dropBelow: p, keep: keep, skip: firstRow * rowSize)
     let out = Kernels.zip(x, mask, *)
     record(.dropout(x, mask: mask), inputs: [x], outputs: [out])
     return out

@@ -1,0 +1,73 @@
+import TensorCore
+
+/// The processes that train one model together, each on its share of every batch: MPI's ranks
+/// under `mpirun` or `srun` (`Sources/Cluster`), or this process alone. Every call is collective:
+/// each process of the group makes the same calls in the same order, and each gets the same result.
+public protocol ProcessGroup: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+    /// Sums `values` element-wise over the group, in place.
+    func sum(_ values: UnsafeMutableBufferPointer<Float>)
+    /// Every process's `values`, in rank order.
+    func gather(_ values: [Int32]) -> [[Int32]]
+    /// Returns once every process has called it.
+    func barrier()
+}
+
+extension ProcessGroup {
+    /// The process that writes models, checkpoints, logs and progress.
+    public var isLeader: Bool { rank == 0 }
+
+    /// This process's contiguous part of `count` items: rank r of N takes ⌊count·r/N⌋..<⌊count·(r+1)/N⌋,
+    /// so the parts are in rank order, differ in size by at most one, and cover every item once.
+    public func share(of count: Int) -> Range<Int> { (count * rank / size)..<(count * (rank + 1) / size) }
+
+    /// Whether any process passed true.
+    public func any(_ flag: Bool) -> Bool {
+        var value: [Float] = [flag ? 1 : 0]
+        value.withUnsafeMutableBufferPointer { sum($0) }
+        return value[0] > 0
+    }
+}
+
+/// This process alone: sums and gathers are its own values.
+public final class SingleProcess: ProcessGroup {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func sum(_ values: UnsafeMutableBufferPointer<Float>) {}
+    public func gather(_ values: [Int32]) -> [[Int32]] { [values] }
+    public func barrier() {}
+}
+
+/// One step's gradients and figures summed over the group in one buffer: every parameter's gradient
+/// (already scaled by the process's share of the global batch, so the sums are the global batch's
+/// gradients), one presence flag per parameter (a gradient no process computed stays absent, as in
+/// a single process), then the step's figures. A group of one returns at once.
+func sumGradients(_ parameters: [Tensor], figures: [Float], over group: ProcessGroup) -> [Float] {
+    guard group.size > 1 else { return figures }
+    let sizes = parameters.map(\.count)
+    let gradientCount = sizes.reduce(0, +)
+    var buffer = [Float](repeating: 0, count: gradientCount + parameters.count + figures.count)
+    buffer.withUnsafeMutableBufferPointer { all in
+        var offset = 0
+        for (i, p) in parameters.enumerated() {
+            if let g = p.grad {
+                (all.baseAddress! + offset).update(from: g.data, count: sizes[i])
+                all[gradientCount + i] = 1
+            }
+            offset += sizes[i]
+        }
+        for (j, f) in figures.enumerated() { all[gradientCount + parameters.count + j] = f }
+        group.sum(all)
+        offset = 0
+        for (i, p) in parameters.enumerated() {
+            if all[gradientCount + i] > 0 {
+                if p.grad == nil { p.grad = Tensor(zeros: p.shape) }
+                p.grad!.data.update(from: all.baseAddress! + offset, count: sizes[i])
+            }
+            offset += sizes[i]
+        }
+    }
+    return Array(buffer.suffix(figures.count))
+}
