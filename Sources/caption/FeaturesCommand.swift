@@ -22,7 +22,8 @@ struct FeaturesExtract: ParsableCommand {
         discussion: """
             Finished batches are kept in OUT.partial/ until the file is complete, so running the same command \
             again resumes where it stopped. Images that cannot be read are reported one per line and skipped \
-            (or stop the run with --strict).
+            (or stop the run with --strict). Under `mpirun -np N` each rank encodes its slice (as --shard r/N) and \
+            rank 0 joins the slices into OUT.
             """)
 
     @OptionGroup var runtime: RuntimeOptions

@@ -22,6 +22,11 @@ struct Train: ParsableCommand {
         samples --samples captions per image from the model, rewards each by its CIDEr-D against the image's \
         training captions, subtracts a baseline (the greedy caption's reward, or the mean of the other samples) and \
         follows the REINFORCE gradient; validation CIDEr-D picks the best model. Its learning rate defaults to 5e-5.
+
+        Under `mpirun -np N` the N ranks train one model: --batch-size is each rank's, so \
+        the job trains at N times it, as one process would at that batch; gradients are summed over the ranks \
+        every step, and rank 0 alone writes the model, checkpoint and log. `kill -USR1` on mpirun stops the job \
+        after a step with a checkpoint (Ctrl-C makes mpirun kill its ranks); `--resume` continues it with any N.
         """)
 
     @OptionGroup var runtime: RuntimeOptions
@@ -145,7 +150,7 @@ func warn(_ message: String) {
 /// The training choices `caption train` and `caption compare` share, with the same names and defaults.
 struct TrainingFlags: ParsableArguments {
     @Option(parsing: .unconditional) var epochs = 20
-    @Option(name: .customLong("batch-size"), parsing: .unconditional) var batchSize = 64
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Captions per step (each rank's, under mpirun).") var batchSize = 64
     @Option(name: .customLong("lr"), parsing: .unconditional, help: "Adam learning rate (default: 4e-4, or 5e-5 with --reward).") var learningRate: Float?
     @Option(parsing: .unconditional, help: "Seed for initialisation, shuffling, dropout and sampling.") var seed: UInt64 = 1
     @Option(name: .customLong("min-count"), parsing: .unconditional, help: "Keep words seen at least this often in training captions.") var minCount = 5

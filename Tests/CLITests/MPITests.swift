@@ -144,3 +144,44 @@ struct MPITests {
     }
 }
 
+
+/// Whether this machine lets the tests make network namespaces (root, iproute2, the capability).
+let canMakeNetworkNamespaces: Bool = {
+    guard mpirun != nil, getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") else { return false }
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/bin/sh")
+    probe.arguments = ["-c", "ip netns add capprobe 2>/dev/null && ip netns del capprobe"]
+    guard (try? probe.run()) != nil else { return false }
+    probe.waitUntilExit()
+    return probe.terminationStatus == 0
+}()
+
+/// `scripts/netns-cluster`: two ranks in two network namespaces, so the gradients cross TCP through
+/// the kernel (no shared memory), train the model two ranks train on one host.
+@Suite(.enabled(if: canMakeNetworkNamespaces, "needs root, iproute2 and mpirun to make network namespaces"), .serialized)
+struct NetworkNamespaceTests {
+    @Test func twoRanksInTwoNetworkNamespacesTrainTheSameModel() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/netns-cluster")
+        let mpi = try MPITests(), reliability = try ReliabilityTests()
+        _ = try runCaption(["down"], executable: script)
+        let up = try runCaption(["up"], executable: script)
+        #expect(up.status == 0, "\(up.stderr)")
+        defer { _ = try? runCaption(["down"], executable: script) }
+        func sent() throws -> Int {
+            let read = try runCaption(["netns", "exec", "capnode0", "cat", "/sys/class/net/capveth0/statistics/tx_bytes"],
+                                      executable: URL(fileURLWithPath: "/usr/sbin/ip"))
+            return Int(read.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
+        let before = try sent()
+        let arguments = reliability.trainArguments(out: reliability.path("netns.safetensors"), epochs: 2, extra: ["--batch-size", "4", "--precision", "fp32"])
+        let across = try runCaption(["mpirun", try captionExecutable().path] + arguments + ["--threads", "1"], executable: script)
+        #expect(across.status == 0, "\(across.stderr)")
+        // 36 steps, each sending the 15,651 gradients (62.6 kB) at least once.
+        #expect(try sent() - before > 36 * 62_604, "the gradients crossed capveth0")
+        let local = try mpi.runRanks(2, reliability.trainArguments(out: reliability.path("local.safetensors"), epochs: 2,
+                                                                   extra: ["--batch-size", "4", "--precision", "fp32"]))
+        #expect(local.status == 0, "\(local.stderr)")
+        #expect(try mpi.weightDifference(reliability.path("netns.safetensors"), reliability.path("local.safetensors")) <= 1e-3)
+    }
+}
