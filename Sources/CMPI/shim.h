@@ -13,10 +13,10 @@
 
 static inline int captioner_mpi_built(void) { return 1; }
 
-/// MPI_Init_thread with calls made one at a time from any thread; returns 0 on success.
+/// MPI_Init_thread, for calls made one at a time from the command's thread; returns 0 on success.
 static inline int captioner_mpi_init(int *rank, int *size) {
     int provided = 0;
-    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) return -1;
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS || provided < MPI_THREAD_FUNNELED) return -1;
     MPI_Comm_rank(MPI_COMM_WORLD, rank);
     MPI_Comm_size(MPI_COMM_WORLD, size);
     return 0;
@@ -32,15 +32,12 @@ static inline int captioner_mpi_sum_floats(float *values, int64_t count) {
     return 0;
 }
 
-static inline int captioner_mpi_sum_doubles(double *values, int count) {
-    return MPI_Allreduce(MPI_IN_PLACE, values, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
-}
-
-/// Every rank's `count` (into counts[size]), then every rank's values concatenated in rank order.
+/// Every rank's `count`, into counts[size].
 static inline int captioner_mpi_gather_counts(int count, int *counts) {
     return MPI_Allgather(&count, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
 }
 
+/// Every rank's values concatenated in rank order, rank r's `counts[r]` of them at `offsets[r]`.
 static inline int captioner_mpi_gather_int32(const int32_t *values, int count, int32_t *all, const int *counts, const int *offsets) {
     return MPI_Allgatherv(values, count, MPI_INT32_T, all, counts, offsets, MPI_INT32_T, MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
 }
@@ -60,7 +57,6 @@ static inline void captioner_mpi_finalize(void) {
 static inline int captioner_mpi_built(void) { return 0; }
 static inline int captioner_mpi_init(int *rank, int *size) { *rank = 0; *size = 1; return -1; }
 static inline int captioner_mpi_sum_floats(float *values, int64_t count) { (void)values; (void)count; return -1; }
-static inline int captioner_mpi_sum_doubles(double *values, int count) { (void)values; (void)count; return -1; }
 static inline int captioner_mpi_gather_counts(int count, int *counts) { counts[0] = count; return -1; }
 static inline int captioner_mpi_gather_int32(const int32_t *values, int count, int32_t *all, const int *counts, const int *offsets) {
     (void)values; (void)count; (void)all; (void)counts; (void)offsets; return -1;

@@ -218,7 +218,7 @@ public func gradientClipping(_ parameters: [Tensor], maxNorm: Float) -> (norm: F
     for p in parameters {
         guard let g = p.grad else { continue }
         let values = g.data
-        sumSquares += Threads.parallelSum(g.count, minimumPerThread: 1 << 17) { range in
+        sumSquares += Threads.parallelSum(g.count, piece: 1 << 17) { range in
             // Eight running sums, so the loop vectorises.
             var lanes = SIMD8<Float>(), j = range.lowerBound
             while j + 8 <= range.upperBound {

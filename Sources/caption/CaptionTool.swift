@@ -28,10 +28,22 @@ struct CaptionTool: AsyncParsableCommand {
         pthread_sigmask(SIG_UNBLOCK, &stops, nil)
         do {
             job = try MPIGroup.join()
-            var command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            // Every rank parses the same command line: the leader alone says what is wrong (or prints --help).
+            job?.finish()
+            if job?.isLeader ?? true { exit(withError: error) }
+            Foundation.exit(exitCode(for: error).rawValue)
+        }
+        do {
             if let job, job.size > 1, !(command is Train || command is FeaturesExtract) {
                 let name = type(of: command)._commandName
-                throw ValidationError("caption \(name) runs in one process; under mpirun only caption train and caption features share their work: run it without mpirun.")
+                throw GroupFailure("caption \(name) runs in one process; under mpirun only caption train and caption features share their work: run it without mpirun.")
             }
             if var asynchronous = command as? AsyncParsableCommand {
                 try await asynchronous.run()
@@ -44,8 +56,9 @@ struct CaptionTool: AsyncParsableCommand {
         job?.finish()
     }
 
-    /// Every rank reaches a clean stop (help, Ctrl-C's exit status) together; any other error may be
-    /// this rank's alone, so it is printed with the rank and the job is aborted.
+    /// Every rank reaches a clean stop (help, Ctrl-C's exit status) or a `GroupFailure` together: the
+    /// leader reports it and all leave the job. Any other error may be this rank's alone, so it is
+    /// printed with the rank and the job is aborted.
     static func end(with error: Error) -> Never {
         guard let job, job.size > 1 else {
             job?.finish()
@@ -53,12 +66,17 @@ struct CaptionTool: AsyncParsableCommand {
         }
         let code = exitCode(for: error).rawValue
         let message = fullMessage(for: error)
+        if let failure = error as? GroupFailure {
+            if job.isLeader && !failure.description.isEmpty { FileHandle.standardError.write(Data("Error: \(failure.description)\n".utf8)) }
+            job.finish()
+            Foundation.exit(1)
+        }
         if code == 0 || (error is ExitCode && message.isEmpty) {
             if job.isLeader && !message.isEmpty { print(message) }
             job.finish()
             Foundation.exit(code)
         }
         FileHandle.standardError.write(Data("caption (rank \(job.rank) of \(job.size)): \(message)\n".utf8))
-        job.abort(code: code == 0 ? 1 : code)
+        job.abort(code: code)
     }
 }

@@ -93,15 +93,15 @@ struct FeaturesExtract: ParsableCommand {
             let (all, missing) = try imageList()
             // Every rank sees the same missing images; the leader reports them once.
             written = try extract(all, range: group.share(of: all.count), missing: group.isLeader ? missing : [], into: shardPath(group.rank),
-                                  rank: group)
+                                  group: group)
         } catch {
             failure = error
         }
         if group.any(failure != nil) {
-            throw failure ?? CommandFailure("another rank of this mpirun failed (its reason is above), so \(out) was not written: fix it and run the same command again (finished batches are kept).")
+            // The failing rank reports (and stops the job); the others leave quietly.
+            throw failure ?? GroupFailure("")
         }
-        var counts: [Float] = (0..<group.size).map { $0 == group.rank ? Float(written) : 0 }
-        counts.withUnsafeMutableBufferPointer { group.sum($0) }
+        let counts = group.gather([Int32(written)]).map { Int($0[0]) }
         if group.isLeader {
             let shards = (0..<group.size).filter { counts[$0] > 0 }.map { URL(fileURLWithPath: shardPath($0)) }
             guard !shards.isEmpty else {
@@ -109,7 +109,7 @@ struct FeaturesExtract: ParsableCommand {
             }
             try FeatureFileWriter.assemble(parts: shards, into: URL(fileURLWithPath: out), float16: float16)
             for shard in shards { try? FileManager.default.removeItem(at: shard) }
-            print("joined the features of \(Int(counts.reduce(0, +))) images from \(group.size) ranks into \(out).")
+            print("joined the features of \(counts.reduce(0, +)) images from \(group.size) ranks into \(out).")
         }
         group.barrier()
     }
@@ -118,7 +118,7 @@ struct FeaturesExtract: ParsableCommand {
     /// Alone, it reports progress and a summary and refuses an empty run; as one rank of a group,
     /// only the leader reports, and a rank with no images (or none readable) writes nothing.
     func extract(_ all: [(name: String, url: URL)], range: Range<Int>, missing: [String], into out: String,
-                 rank group: ProcessGroup? = nil) throws -> Int {
+                 group: ProcessGroup? = nil) throws -> Int {
         let reports = group?.isLeader ?? true
         for path in missing {
             if strict { throw CommandFailure("\(path) does not exist: add the image or drop --strict to skip it.") }

@@ -68,9 +68,11 @@ struct Train: ParsableCommand {
             throw ValidationError("--reward continues a model trained with cross-entropy: pass it as --from MODEL (train one first with caption train).")
         }
         let checkpointPath = checkpoint ?? out + ".checkpoint", logPath = log ?? out + ".log.jsonl"
-        try OutputPath.checkFile(out, option: "--out")
-        try OutputPath.checkFile(checkpointPath, option: "--checkpoint")
-        try OutputPath.checkFile(logPath, option: "--log")
+        if group.isLeader {   // the only rank that writes them
+            try OutputPath.checkFile(out, option: "--out")
+            try OutputPath.checkFile(checkpointPath, option: "--checkpoint")
+            try OutputPath.checkFile(logPath, option: "--log")
+        }
         let (outURL, checkpointURL, logURL) = (URL(fileURLWithPath: out), URL(fileURLWithPath: checkpointPath), URL(fileURLWithPath: logPath))
         let dataset = try CaptionDataset.load(data, strict: strict, checkImages: false)
         let store = try FeatureStore(URL(fileURLWithPath: features))
@@ -105,7 +107,10 @@ struct Train: ParsableCommand {
         if !data.imagesWithoutFeatures.isEmpty {
             note("\(data.imagesWithoutFeatures.count) images of \(dataset.name) have no features in \(features) (e.g. \(data.imagesWithoutFeatures[0])); they are skipped.")
         }
-        if resume { try trainer.resume(from: checkpointURL) }
+        if resume {
+            try trainer.resume(from: checkpointURL)
+            run.model.metadata.provenance.settings = trainer.settings   // the run's, as the checkpoint holds them
+        }
         if data.validation.isEmpty { note("\(dataset.name) has no validation split: no early stopping; the last epoch's model is kept.") }
 
         let objective = settings.selfCritical.map { "self-critical (CIDEr-D reward, \($0.samples) samples per image, \($0.baseline.rawValue) baseline) " } ?? ""

@@ -96,6 +96,33 @@ struct MPITests {
         #expect(try weightDifference(path("whole.safetensors"), path("three.safetensors")) <= 1e-3)
     }
 
+    /// `mpirun -np 1 A : -np 1 B`: one rank running A, the other B.
+    func runTwoPrograms(_ first: [String], _ second: [String]) throws -> CaptionRun {
+        let caption = try captionExecutable().path
+        return try RunningCaption(["--oversubscribe", "-np", "1", caption] + first + [":", "-np", "1", caption] + second,
+                                  environment: mpiEnvironment, executable: mpirun!).wait()
+    }
+
+    @Test func ranksWithTeamsOfDifferentSizesTrainTheSameModel() throws {
+        let exact = ["--precision", "fp32", "--batch-size", "4"]
+        let one = try runCaption(reliability.trainArguments(out: path("alone.safetensors"), epochs: 2, extra: ["--precision", "fp32", "--batch-size", "8"]))
+        #expect(one.status == 0, "\(one.stderr)")
+        let arguments = reliability.trainArguments(out: path("teams.safetensors"), epochs: 2, extra: exact)
+        let two = try runTwoPrograms(arguments + ["--threads", "1"], arguments + ["--threads", "2"])
+        #expect(two.status == 0, "\(two.stderr)")
+        #expect(try weightDifference(path("alone.safetensors"), path("teams.safetensors")) <= 1e-3)
+    }
+
+    @Test func ranksAboutToTrainDifferentRunsStopWithOneSentence() throws {
+        let out = path("mismatch.safetensors")
+        let run = try runTwoPrograms(reliability.trainArguments(out: out, epochs: 2, extra: ["--seed", "5", "--threads", "1"]),
+                                     reliability.trainArguments(out: out, epochs: 2, extra: ["--seed", "6", "--threads", "1"]))
+        #expect(run.status == 1, "\(run.stderr)")
+        let sentence = "rank 1 is not about to train what rank 0 is (its settings, weights differ)"
+        #expect(run.stderr.components(separatedBy: sentence).count == 2, "reported once: \(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     @Test func sigusr1ToMpirunStopsEveryRankAtOneStepWithACheckpoint() throws {
         let out = path("stopped.safetensors")
         // The test runner's threads block SIGUSR1 and a child inherits the mask; a user's shell blocks nothing.
@@ -139,8 +166,12 @@ struct MPITests {
     @Test func commandsThatDoNotShareWorkRefuseToRunUnderMpirun() throws {
         let run = try runRanks(2, ["evaluate", "--model", path("none.safetensors"), "--data", reliability.dir.path])
         #expect(run.status != 0)
-        #expect(run.stderr.contains("caption evaluate runs in one process; under mpirun only caption train and caption features share their work"),
-                "\(run.stderr)")
+        let sentence = "caption evaluate runs in one process; under mpirun only caption train and caption features share their work"
+        #expect(run.stderr.components(separatedBy: sentence).count == 2, "reported once: \(run.stderr)")
+        // A flag every rank rejects is reported once, by rank 0.
+        let bad = try runRanks(2, reliability.trainArguments(out: path("bad.safetensors"), extra: ["--lr", "-1"]))
+        #expect(bad.status != 0)
+        #expect(bad.stderr.components(separatedBy: "--lr").count == 2, "reported once: \(bad.stderr)")
     }
 }
 

@@ -28,6 +28,23 @@ extension ProcessGroup {
         value.withUnsafeMutableBufferPointer { sum($0) }
         return value[0] > 0
     }
+
+    /// The leader's `values`, on every process, bit for bit.
+    public func leaders(_ values: [Double]) -> [Double] {
+        guard size > 1 else { return values }
+        let bits = isLeader ? values.flatMap { v in [Int32(truncatingIfNeeded: v.bitPattern), Int32(truncatingIfNeeded: v.bitPattern >> 32)] } : []
+        let received = gather(bits)[0]
+        return stride(from: 0, to: received.count, by: 2).map {
+            Double(bitPattern: UInt64(UInt32(bitPattern: received[$0])) | UInt64(UInt32(bitPattern: received[$0 + 1])) << 32)
+        }
+    }
+}
+
+/// An error every process of a group raises at the same point, decided from figures they share
+/// (so none is left waiting for another): the leader reports it once and all stop together.
+public struct GroupFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// This process alone: sums and gathers are its own values.
@@ -44,17 +61,22 @@ public final class SingleProcess: ProcessGroup {
 /// (already scaled by the process's share of the global batch, so the sums are the global batch's
 /// gradients), one presence flag per parameter (a gradient no process computed stays absent, as in
 /// a single process), then the step's figures. A group of one returns at once.
-func sumGradients(_ parameters: [Tensor], figures: [Float], over group: ProcessGroup) -> [Float] {
+/// `buffer` is kept between steps, so a step does not allocate its size again.
+func sumGradients(_ parameters: [Tensor], figures: [Float], over group: ProcessGroup, buffer: inout [Float]) -> [Float] {
     guard group.size > 1 else { return figures }
     let sizes = parameters.map(\.count)
     let gradientCount = sizes.reduce(0, +)
-    var buffer = [Float](repeating: 0, count: gradientCount + parameters.count + figures.count)
+    let length = gradientCount + parameters.count + figures.count
+    if buffer.count != length { buffer = [Float](repeating: 0, count: length) }
     buffer.withUnsafeMutableBufferPointer { all in
         var offset = 0
         for (i, p) in parameters.enumerated() {
             if let g = p.grad {
                 (all.baseAddress! + offset).update(from: g.data, count: sizes[i])
                 all[gradientCount + i] = 1
+            } else {
+                (all.baseAddress! + offset).update(repeating: 0, count: sizes[i])
+                all[gradientCount + i] = 0
             }
             offset += sizes[i]
         }

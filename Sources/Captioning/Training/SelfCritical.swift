@@ -108,23 +108,23 @@ extension Trainer {
         let k = options.samples
         let part = group.share(of: batch.count)
         let rows = batch[part].map(\.image)
-        var loss: Float = 0, rewardSum = 0.0, baselineSum = 0.0, tokens = 0
-        if !rows.isEmpty {
-            let features = features.features(rows: rows)
+        let features = rows.isEmpty ? nil : self.features.features(rows: rows)
+        var sampled: [SampledCaption] = [], rewards: [Double] = [], baselines: [Double] = []
+        if let features {
             let generators = part.map { RandomGenerator(seed: Self.mix(settings.seed, UInt64(epoch), UInt64(step), 0x5C57, UInt64($0))) }
             // <unk> may be sampled (it is never shown to a user: decoding suppresses it), so at temperature 1
             // the samples come from the very softmax the loss differentiates; <pad> and <start> are never
             // targets, so the cross-entropy model gives them almost no mass. Other temperatures bias the
             // gradient, as in self-critical.pytorch.
-            let sampled = sampleCaptions(decoder, features, count: k, maxWords: options.maxWords, temperature: options.temperature,
-                                         allowUnknown: true, generators: generators)
-            var rewards = [Double](repeating: 0, count: sampled.count)
+            sampled = sampleCaptions(decoder, features, count: k, maxWords: options.maxWords, temperature: options.temperature,
+                                     allowUnknown: true, generators: generators)
+            rewards = [Double](repeating: 0, count: sampled.count)
             rewards.withUnsafeMutableBufferPointer { out in
                 Threads.parallelRanges(sampled.count, minimumPerThread: 16) { range in
                     for i in range { out[i] = corpus.score(sampled[i].tokens, finished: sampled[i].finished, row: rows[i / k]) }
                 }
             }
-            var baselines = [Double](repeating: 0, count: sampled.count)
+            baselines = [Double](repeating: 0, count: sampled.count)
             switch options.baseline {
             case .greedy:
                 let greedy = decodeCaptions(decoder, features, options: .greedy(maxWords: options.maxWords)).map { $0[0] }
@@ -138,16 +138,15 @@ extension Trainer {
                     for j in 0..<k { baselines[b * k + j] = (total - rewards[b * k + j]) / Double(k - 1) }
                 }
             }
-            rewardSum = rewards.reduce(0, +)
-            baselineSum = baselines.reduce(0, +)
-            tokens = sampled.reduce(0) { $0 + $1.tokens.count + ($1.finished ? 1 : 0) }
-            // The loss is a mean over the whole batch's sampled tokens: a share weighs its own mean by its part.
-            var share: Float = 1
-            if group.size > 1 {
-                var counts: [Float] = [Float(tokens)]
-                counts.withUnsafeMutableBufferPointer { group.sum($0) }
-                share = Float(tokens) / max(counts[0], 1)
-            }
+        }
+        let (rewardSum, baselineSum) = (rewards.reduce(0, +), baselines.reduce(0, +))
+        let tokens = sampled.reduce(0) { $0 + $1.tokens.count + ($1.finished ? 1 : 0) }
+        // The loss is a mean over the whole batch's sampled tokens: a share weighs its own mean by its part.
+        var allTokens: [Float] = [Float(tokens)]
+        allTokens.withUnsafeMutableBufferPointer { group.sum($0) }
+        var loss: Float = 0
+        if let features {
+            let share = group.size == 1 ? 1 : Float(tokens) / max(allTokens[0], 1)
             let advantages = zip(rewards, baselines).map { Float($0 - $1) }
             let expanded = features.rows((0..<sampled.count).map { Int32($0 / k) })
             decoder.setTraining(false)   // the loss differentiates the distribution the samples came from
@@ -158,14 +157,13 @@ extension Trainer {
             }
             tape.backward(from: value)
             loss = value.item
-        } else if group.size > 1 {
-            var counts: [Float] = [0]   // this process's part of the token count's sum
-            counts.withUnsafeMutableBufferPointer { group.sum($0) }
         }
-        let summed = exchange(figures: [loss, Float(rewardSum), Float(baselineSum), Float(tokens)] + stops().figures)
+        let summed = exchange(figures: [loss, Float(rewardSum), Float(baselineSum)] + stops().figures)
         update()
         let samples = Double(batch.count * k)
-        return StepOutcome(loss: Double(summed[0]), tokens: Int(summed[3].rounded()),
-                           rewards: (Double(summed[1]) / samples, Double(summed[2]) / samples), stops: StopRequests(figures: summed.dropFirst(4)))
+        // Alone, the sums stay in Double; a group's went through the Float buffer.
+        let (rewardTotal, baselineTotal) = group.size == 1 ? (rewardSum, baselineSum) : (Double(summed[1]), Double(summed[2]))
+        return StepOutcome(loss: Double(summed[0]), tokens: Int(allTokens[0].rounded()),
+                           rewards: (rewardTotal / samples, baselineTotal / samples), stops: StopRequests(figures: summed.dropFirst(3)))
     }
 }

@@ -126,6 +126,8 @@ public final class Trainer {
     let validate: ((CaptionDecoder) -> [String: Double])?
     /// The processes sharing each batch (MPI ranks), or this one alone.
     public let group: ProcessGroup
+    /// The gradients and figures a step sums over the group, kept from step to step.
+    var exchangeBuffer: [Float] = []
 
     /// With `selfCritical`, the run trains by self-critical sequence training on the corpus's images
     /// (`samples` is then ignored) and `settings.selfCritical` records its settings.
@@ -228,7 +230,7 @@ public final class Trainer {
         guard group.size > 1 else { return figures }
         let started = DispatchTime.now().uptimeNanoseconds
         defer { state.epochCommunication = (state.epochCommunication ?? 0) + Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
-        return sumGradients(model.decoder.parameters, figures: figures, over: group)
+        return sumGradients(model.decoder.parameters, figures: figures, over: group, buffer: &exchangeBuffer)
     }
 
     /// clip_grad_norm_ then step, with the clipping applied as the optimizer reads the gradients.
@@ -257,6 +259,7 @@ public final class Trainer {
 
     private func train(checkpoint: URL, bestModel: URL, log: URL?, progress: ((TrainingProgress) -> Void)?,
                        shouldStop: () -> Bool) throws -> TrainingSummary {
+        try checkTheGroupAgrees()
         if let finished = state.finished {
             return TrainingSummary(history: state.history, stopReason: finished, bestScore: state.bestScore, bestEpoch: state.bestEpoch)
         }
@@ -313,10 +316,42 @@ public final class Trainer {
     }
 
     /// Stops a run whose numbers stopped being numbers, before anything non-finite is written: the
-    /// model, checkpoint and log keep what the last finite state wrote.
-    func divergence(_ what: String) -> TrainingError {
-        TrainingError(description: "training diverged at epoch \(state.epoch + 1), step \(state.step + 1) (\(what)), so it stopped; "
-                      + "the model, checkpoint and log keep their last finite state: try a lower --lr than \(settings.learningRate) or a smaller --clip.")
+    /// model, checkpoint and log keep what the last finite state wrote. (In a group every process
+    /// sees the same summed loss and weights, so all stop at once.)
+    func divergence(_ what: String) -> Error {
+        let message = "training diverged at epoch \(state.epoch + 1), step \(state.step + 1) (\(what)), so it stopped; "
+            + "the model, checkpoint and log keep their last finite state: try a lower --lr than \(settings.learningRate) or a smaller --clip."
+        return group.size > 1 ? GroupFailure(message) : TrainingError(description: message)
+    }
+
+    /// Before the first step of a group: every process must be about to train the same run, or
+    /// their collective calls would fall out of step. They compare their data's sizes, position,
+    /// settings and a checksum of the weights with the leader's (a rank on another machine may have
+    /// other copies of the files, or an older checkpoint).
+    func checkTheGroupAgrees() throws {
+        guard group.size > 1 else { return }
+        var checksum: UInt64 = 0
+        for p in model.decoder.parameters {
+            UnsafeRawBufferPointer(start: p.data, count: p.count * 4).withMemoryRebound(to: UInt32.self) { words in
+                for w in words { checksum = checksum &* 0x100_0000_01B3 &+ UInt64(w) }
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]   // key order is otherwise free to differ between processes
+        let settingsJSON = (try? encoder.encode(settings)) ?? Data()
+        let settingsHash = settingsJSON.reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
+        let figures: [(String, UInt64)] = [
+            ("training samples", UInt64(samples.count)), ("feature rows", UInt64(features.count)), ("epoch", UInt64(state.epoch)),
+            ("step", UInt64(state.step)), ("optimizer steps", UInt64(optimizer.stepCount)), ("settings", settingsHash), ("weights", checksum),
+        ]
+        let mine = figures.flatMap { [Int32(truncatingIfNeeded: $0.1), Int32(truncatingIfNeeded: $0.1 >> 32)] }
+        let all = group.gather(mine)
+        for (rank, theirs) in all.enumerated() where theirs != all[0] {
+            let differing = figures.indices.filter { i in theirs.count != all[0].count || theirs[(2 * i)...(2 * i + 1)] != all[0][(2 * i)...(2 * i + 1)] }
+            throw GroupFailure("rank \(rank) is not about to train what rank 0 is (its \(differing.map { figures[$0].0 }.joined(separator: ", ")) differ): "
+                               + "every rank needs the same dataset, feature file and flags, and with --resume the same checkpoint; "
+                               + "on several machines, copy rank 0's files to the same paths on each.")
+        }
     }
 
     /// Throws `divergence` when any weight is NaN or infinite (a finite loss can still be followed by

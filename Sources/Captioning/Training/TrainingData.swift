@@ -51,7 +51,7 @@ public struct TrainingData {
 
     /// Scores a decoder on the validation images by real greedy decoding (never teacher-forced):
     /// BLEU-1..4, ROUGE-L and CIDEr-D, coco-caption style. In a group, each process decodes its share
-    /// of the images and every process scores all the captions (so all make the same decisions).
+    /// of the images, the captions are gathered, and every process gets the leader's scores of them.
     public func validate(_ decoder: CaptionDecoder, features: FeatureSource, maxWords: Int = 30, batchSize: Int = 64,
                          group: ProcessGroup = SingleProcess()) -> [String: Double] {
         guard !validation.isEmpty else { return [:] }
@@ -78,11 +78,15 @@ public struct TrainingData {
             predictions[item.image] = vocabulary.decode(tokens).joined(separator: " ")
             references[item.image] = item.references
         }
-        guard let report = try? CaptionScorer(options: ScoringOptions(meteor: false)).evaluate(references: references, predictions: predictions) else {
-            return [:]
-        }
         var scores: [String: Double] = [:]
-        for (name, value) in report.namedScores { if let value { scores[name] = value } }
-        return scores
+        if let report = try? CaptionScorer(options: ScoringOptions(meteor: false)).evaluate(references: references, predictions: predictions) {
+            for (name, value) in report.namedScores { if let value { scores[name] = value } }
+        }
+        guard group.size > 1 else { return scores }
+        // Every process takes the leader's scores, bit for bit, so all make its decisions.
+        let names = scores.keys.sorted()
+        let leaders = group.leaders(names.map { scores[$0]! })
+        precondition(leaders.count == names.count, "validation: the ranks scored different metrics")
+        return Dictionary(uniqueKeysWithValues: zip(names, leaders))
     }
 }

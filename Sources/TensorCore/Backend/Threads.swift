@@ -146,16 +146,17 @@ extension Threads {
     /// rows do not).
     static func minimumRows(rowWork: Int) -> Int { max(1, 16_384 / max(rowWork, 1)) }
 
-    /// Σ body(chunk) over `0..<total` split into one contiguous chunk per worker, summed in chunk
-    /// order: the same split and order for the same thread count, so the result is reproducible.
-    public static func parallelSum(_ total: Int, minimumPerThread: Int = 16_384, _ body: (Range<Int>) -> Double) -> Double {
-        let workers = min(count, max(1, total / max(minimumPerThread, 1)))
-        if workers <= 1 { return body(0..<total) }
-        let chunk = (total + workers - 1) / workers
-        var partials = [Double](repeating: 0, count: workers)
+    /// Σ body(piece) over `0..<total` cut into pieces of `piece` elements, summed in piece order.
+    /// The pieces do not depend on the thread count, so neither does the result: the ranks of an MPI
+    /// job, each with its own team, clip the same summed gradients by the same norm.
+    public static func parallelSum(_ total: Int, piece: Int = 16_384, _ body: (Range<Int>) -> Double) -> Double {
+        let piece = max(piece, 1)
+        let pieces = (total + piece - 1) / piece
+        if pieces <= 1 { return body(0..<total) }
+        var partials = [Double](repeating: 0, count: pieces)
         partials.withUnsafeMutableBufferPointer { slots in
-            parallelRanges(workers, minimumPerThread: 1) { chunks in
-                for c in chunks { slots[c] = body((c * chunk)..<min(total, (c + 1) * chunk)) }
+            parallelRanges(pieces, minimumPerThread: 1) { range in
+                for c in range { slots[c] = body((c * piece)..<min(total, (c + 1) * piece)) }
             }
         }
         return partials.reduce(0, +)
