@@ -13,10 +13,12 @@
 
 static inline int captioner_mpi_built(void) { return 1; }
 
-/// MPI_Init_thread, for calls made one at a time from the command's thread; returns 0 on success.
+/// MPI_Init_thread, for calls made one at a time from the command's thread; returns 0 on success,
+/// -1 if MPI did not start, -2 if it offers no thread support at all.
 static inline int captioner_mpi_init(int *rank, int *size) {
     int provided = 0;
-    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS || provided < MPI_THREAD_FUNNELED) return -1;
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) return -1;
+    if (provided < MPI_THREAD_FUNNELED) { MPI_Finalize(); return -2; }
     MPI_Comm_rank(MPI_COMM_WORLD, rank);
     MPI_Comm_size(MPI_COMM_WORLD, size);
     return 0;

@@ -27,8 +27,10 @@ public final class MPIGroup: ProcessGroup {
                                + "run scripts/bootstrap (it installs libopenmpi-dev) and rebuild, or run without mpirun.")
         }
         var rank: Int32 = 0, size: Int32 = 1
-        guard captioner_mpi_init(&rank, &size) == 0 else {
-            throw ClusterError("MPI_Init failed: check that mpirun and this caption use the same Open MPI.")
+        switch captioner_mpi_init(&rank, &size) {
+        case 0: break
+        case -2: throw ClusterError("this Open MPI was built without thread support, which caption needs (its kernels run threads beside MPI): use Debian's openmpi-bin.")
+        default: throw ClusterError("MPI_Init failed: check that mpirun and this caption use the same Open MPI.")
         }
         return MPIGroup(rank: Int(rank), size: Int(size))
     }

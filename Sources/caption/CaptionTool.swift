@@ -33,18 +33,11 @@ struct CaptionTool: AsyncParsableCommand {
         }
         var command: ParsableCommand
         do {
-            command = try parseAsRoot()
+            command = try agreeOnTheCommand()
         } catch {
-            // Every rank parses the same command line: the leader alone says what is wrong (or prints --help).
-            job?.finish()
-            if job?.isLeader ?? true { exit(withError: error) }
-            Foundation.exit(exitCode(for: error).rawValue)
+            end(with: error)
         }
         do {
-            if let job, job.size > 1, !(command is Train || command is FeaturesExtract) {
-                let name = type(of: command)._commandName
-                throw GroupFailure("caption \(name) runs in one process; under mpirun only caption train and caption features share their work: run it without mpirun.")
-            }
             if var asynchronous = command as? AsyncParsableCommand {
                 try await asynchronous.run()
             } else {
@@ -54,6 +47,37 @@ struct CaptionTool: AsyncParsableCommand {
             end(with: error)
         }
         job?.finish()
+    }
+
+    /// Parses the command line and, in a job, makes the ranks agree on it before any of them starts:
+    /// when every rank's line is wrong (or asks for --help, or names a command that does not share
+    /// work), rank 0 alone says so and all leave; when only some are (`mpirun -np 1 A : -np 1 B`),
+    /// those report with their rank and abort the job, so no rank waits for another that left.
+    static func agreeOnTheCommand() throws -> ParsableCommand {
+        var parsed: Result<ParsableCommand, Error>
+        do {
+            let command = try parseAsRoot()
+            if let job, job.size > 1, !(command is Train || command is FeaturesExtract) {
+                throw ValidationError("caption \(type(of: command)._commandName) runs in one process; under mpirun only caption train and caption features share their work: run it without mpirun.")
+            }
+            parsed = .success(command)
+        } catch {
+            parsed = .failure(error)
+        }
+        guard let job, job.size > 1 else { return try parsed.get() }
+        let failedHere: Int32
+        if case .failure = parsed { failedHere = 1 } else { failedHere = 0 }
+        let failures = job.gather([failedHere]).reduce(0) { $0 + Int($1[0]) }
+        switch parsed {
+        case .success(let command):
+            if failures == 0 { return command }
+            throw GroupFailure("")   // another rank's line is wrong: it reports and stops the job
+        case .failure(let error):
+            guard failures == job.size else { throw error }
+            job.finish()
+            if job.isLeader { exit(withError: error) }
+            Foundation.exit(exitCode(for: error).rawValue)
+        }
     }
 
     /// Every rank reaches a clean stop (help, Ctrl-C's exit status) or a `GroupFailure` together: the

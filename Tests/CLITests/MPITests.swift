@@ -100,7 +100,7 @@ struct MPITests {
     func runTwoPrograms(_ first: [String], _ second: [String]) throws -> CaptionRun {
         let caption = try captionExecutable().path
         return try RunningCaption(["--oversubscribe", "-np", "1", caption] + first + [":", "-np", "1", caption] + second,
-                                  environment: mpiEnvironment, executable: mpirun!).wait()
+                                  environment: mpiEnvironment, timeout: .seconds(120), executable: mpirun!).wait()
     }
 
     @Test func ranksWithTeamsOfDifferentSizesTrainTheSameModel() throws {
@@ -120,6 +120,12 @@ struct MPITests {
         #expect(run.status == 1, "\(run.stderr)")
         let sentence = "rank 1 is not about to train what rank 0 is (its settings, weights differ)"
         #expect(run.stderr.components(separatedBy: sentence).count == 2, "reported once: \(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        // A command line wrong on one rank only: that rank says so and stops the job (no rank waits for ever).
+        let half = try runTwoPrograms(reliability.trainArguments(out: out, epochs: 2, extra: ["--threads", "1"]),
+                                      reliability.trainArguments(out: out, epochs: 2, extra: ["--threads", "1", "--lr", "-1"]))
+        #expect(half.status != 0 && !half.timedOut)
+        #expect(half.stderr.contains("caption (rank 1 of 2): Error: --lr must be a finite number above 0"), "\(half.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 

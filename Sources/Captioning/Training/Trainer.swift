@@ -128,6 +128,9 @@ public final class Trainer {
     public let group: ProcessGroup
     /// The gradients and figures a step sums over the group, kept from step to step.
     var exchangeBuffer: [Float] = []
+    /// What else the processes of a group must agree on before they start (`checkTheGroupAgrees`),
+    /// such as the validation images behind `validate`.
+    public var agreement: [(what: String, value: UInt64)] = []
 
     /// With `selfCritical`, the run trains by self-critical sequence training on the corpus's images
     /// (`samples` is then ignored) and `settings.selfCritical` records its settings.
@@ -340,10 +343,16 @@ public final class Trainer {
         encoder.outputFormatting = [.sortedKeys]   // key order is otherwise free to differ between processes
         let settingsJSON = (try? encoder.encode(settings)) ?? Data()
         let settingsHash = settingsJSON.reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
+        var captions: UInt64 = 0xCBF2_9CE4_8422_2325
+        for sample in samples {
+            captions = (captions ^ UInt64(sample.image)) &* 0x100_0000_01B3
+            for t in sample.tokens { captions = (captions ^ UInt64(UInt32(bitPattern: t))) &* 0x100_0000_01B3 }
+        }
         let figures: [(String, UInt64)] = [
-            ("training samples", UInt64(samples.count)), ("feature rows", UInt64(features.count)), ("epoch", UInt64(state.epoch)),
-            ("step", UInt64(state.step)), ("optimizer steps", UInt64(optimizer.stepCount)), ("settings", settingsHash), ("weights", checksum),
-        ]
+            ("training captions", captions), ("feature rows", UInt64(features.count)), ("validation", validate == nil ? 0 : 1),
+            ("epoch", UInt64(state.epoch)), ("step", UInt64(state.step)), ("optimizer steps", UInt64(optimizer.stepCount)),
+            ("settings", settingsHash), ("weights", checksum),
+        ] + agreement.map { ($0.what, $0.value) }
         let mine = figures.flatMap { [Int32(truncatingIfNeeded: $0.1), Int32(truncatingIfNeeded: $0.1 >> 32)] }
         let all = group.gather(mine)
         for (rank, theirs) in all.enumerated() where theirs != all[0] {
