@@ -49,44 +49,52 @@ struct CaptionTool: AsyncParsableCommand {
         job?.finish()
     }
 
-    /// Parses the command line and, in a job, makes the ranks agree on it before any of them starts:
-    /// when every rank's line is wrong (or asks for --help, or names a command that does not share
-    /// work), rank 0 alone says so and all leave; when only some are (`mpirun -np 1 A : -np 1 B`),
-    /// those report with their rank and abort the job, so no rank waits for another that left.
+    /// Parses the command line; in a job, the ranks agree on it (`agree`) before any of them starts.
     static func agreeOnTheCommand() throws -> ParsableCommand {
-        var parsed: Result<ParsableCommand, Error>
-        do {
+        try agree {
             let command = try parseAsRoot()
             if let job, job.size > 1, !(command is Train || command is FeaturesExtract) {
                 throw ValidationError("caption \(type(of: command)._commandName) runs in one process; under mpirun only caption train and caption features share their work: run it without mpirun.")
             }
-            parsed = .success(command)
-        } catch {
-            parsed = .failure(error)
-        }
-        guard let job, job.size > 1 else { return try parsed.get() }
-        let failedHere: Int32
-        if case .failure = parsed { failedHere = 1 } else { failedHere = 0 }
-        let failures = job.gather([failedHere]).reduce(0) { $0 + Int($1[0]) }
-        switch parsed {
-        case .success(let command):
-            if failures == 0 { return command }
-            throw GroupFailure("")   // another rank's line is wrong: it reports and stops the job
-        case .failure(let error):
-            guard failures == job.size else { throw error }
-            job.finish()
-            if job.isLeader { exit(withError: error) }
-            Foundation.exit(exitCode(for: error).rawValue)
+            return command
         }
     }
 
-    /// Every rank reaches a clean stop (help, Ctrl-C's exit status) or a `GroupFailure` together: the
-    /// leader reports it and all leave the job. Any other error may be this rank's alone, so it is
+    /// Runs `body` on every rank of a job and makes them agree on how it went before any goes on.
+    /// When it failed on every rank (a wrong flag, --help, a missing file), rank 0 alone reports and
+    /// all leave (`Unanimous`). When it failed on only some (`mpirun -np 1 A : -np 1 B`, or a file
+    /// one machine lacks), those report with their rank and abort the job, so no rank waits for ever.
+    static func agree<T>(_ body: () throws -> T) throws -> T {
+        var outcome: Result<T, Error>
+        do { outcome = .success(try body()) } catch { outcome = .failure(error) }
+        guard let job, job.size > 1 else { return try outcome.get() }
+        var failedHere: Int32 = 0
+        if case .failure = outcome { failedHere = 1 }
+        let failures = job.gather([failedHere]).reduce(0) { $0 + Int($1[0]) }
+        switch outcome {
+        case .success(let value):
+            if failures == 0 { return value }
+            throw GroupFailure("")   // another rank failed: it reports and stops the job
+        case .failure(let error):
+            throw failures == job.size ? Unanimous(error: error) : error
+        }
+    }
+
+    /// An error every rank of the job met: rank 0 reports it as ArgumentParser would, all leave.
+    struct Unanimous: Error { let error: Error }
+
+    /// Every rank reaches a clean stop (help, Ctrl-C's exit status), a `GroupFailure` or an
+    /// `Unanimous` error together: the leader reports it and all leave the job. Any other error may be this rank's alone, so it is
     /// printed with the rank and the job is aborted.
     static func end(with error: Error) -> Never {
         guard let job, job.size > 1 else {
             job?.finish()
             exit(withError: error)
+        }
+        if let unanimous = error as? Unanimous {
+            job.finish()
+            if job.isLeader { exit(withError: unanimous.error) }
+            Foundation.exit(exitCode(for: unanimous.error).rawValue)
         }
         let code = exitCode(for: error).rawValue
         let message = fullMessage(for: error)

@@ -53,6 +53,54 @@ struct Train: ParsableCommand {
         let group = CaptionTool.group
         func say(_ line: String) { if group.isLeader { print(line) } }
         func note(_ message: String) { if group.isLeader { warn(message) } }
+        // Every rank checks the flags and files; they agree on the outcome before any starts (CaptionTool.agree).
+        let prepared = try CaptionTool.agree { try prepare(group: group, note: note) }
+        let (run, dataset, architecture) = (prepared.run, prepared.dataset, prepared.architecture)
+        let (outURL, checkpointURL, logURL) = (prepared.out, prepared.checkpoint, prepared.log)
+        let (data, decoder, trainer) = (run.data, run.model.decoder, run.trainer)
+        let settings = trainer.settings
+        if data.validation.isEmpty { note("\(dataset.name) has no validation split: no early stopping; the last epoch's model is kept.") }
+
+        let objective = settings.selfCritical.map { "self-critical (CIDEr-D reward, \($0.samples) samples per image, \($0.baseline.rawValue) baseline) " } ?? ""
+        let what = settings.selfCritical == nil ? "\(data.samples.count) captions" : "\(trainer.sampleCount) images"
+        let ranks = group.size > 1 ? "batches of \(trainer.settings.batchSize) shared by \(group.size) ranks of \(trainer.team) threads" : "\(trainer.team) threads"
+        say("training \(architecture.rawValue) \(objective)on \(what) of \(dataset.name): vocabulary \(data.vocabulary.count), "
+            + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch, "
+            + "\(ranks), \(Precision.defaultMatmul.rawValue) matrix products")
+        // mpirun kills its ranks on Ctrl-C, but forwards SIGUSR1: the way to stop a job at a step.
+        catchStopSignals(SIGINT, SIGUSR1)
+        let bars = group.isLeader ? EpochProgressBars() : nil
+        let summary = try trainer.run(checkpoint: checkpointURL, bestModel: outURL, log: logURL,
+                                      progress: bars?.update, shouldStop: { interruptRequested.load(ordering: .relaxed) })
+        bars?.finish()
+        for record in summary.history.suffix(3) {
+            let scores = ["BLEU-4", "CIDEr-D"].compactMap { k in record.validation[k].map { "\(k) \(String(format: "%.4f", $0))" } }
+            say("epoch \(record.epoch): loss \(String(format: "%.4f", record.trainLoss)), \(String(format: "%.0f", record.tokensPerSecond)) tokens/s"
+                  + (scores.isEmpty ? "" : ", " + scores.joined(separator: ", "))
+                  + (record.communicationSeconds.map { String(format: "; %.1f of its %.1f s summing gradients over the ranks", $0, record.seconds) } ?? ""))
+        }
+        switch summary.stopReason {
+        case .interrupted:
+            say("interrupted: checkpoint written to \(checkpointURL.path); continue with --resume")
+            throw ExitCode(130)
+        case .earlyStopping: say("stopped early: no better validation \(settings.monitoredMetric) for \(training.patience) epochs")
+        case .timeBudget: say("stopped: time budget of \(Int(training.timeBudget ?? 0)) s used")
+        case .completed: break
+        }
+        say("best model: \(outURL.path)" + (summary.bestScore.map { " (\(settings.monitoredMetric) \(String(format: "%.4f", $0)) at epoch \(summary.bestEpoch!))" } ?? ""))
+    }
+
+    /// What `run` trains with, once every rank has checked the flags and files.
+    struct Prepared {
+        let run: TrainingRun
+        let dataset: CaptionDataset
+        let architecture: Architecture
+        let out: URL, checkpoint: URL, log: URL
+    }
+
+    /// Checks the flags and files, loads the dataset, features and any model or checkpoint, and
+    /// builds the run; `note` prints a warning (rank 0's alone in a job).
+    func prepare(group: ProcessGroup, note: (String) -> Void) throws -> Prepared {
         let start = try from.map { try CaptionModel.load(URL(fileURLWithPath: $0)) }
         var architecture = start?.metadata.decoder.architecture ?? .softAttentionGRU
         if let arch {
@@ -98,8 +146,7 @@ struct Train: ParsableCommand {
                                  + "\(now.architecture.rawValue) (embed \(now.embeddingSize), hidden \(now.hiddenSize), attention \(now.attentionSize), "
                                  + "dropout \(now.dropout), \(now.featureSize) features): resume with the flags it was started with, or start without --resume.")
         }
-        let (data, decoder, trainer) = (run.data, run.model.decoder, run.trainer)
-        settings = trainer.settings
+        let (data, trainer) = (run.data, run.trainer)
         for warning in dataset.warnings { note(warning) }
         if !data.imagesWithoutFeatures.isEmpty && strict {
             throw CommandFailure("\(data.imagesWithoutFeatures.count) captioned images of \(self.data) have no features in \(features) (e.g. \(data.imagesWithoutFeatures[0])): extract them with caption features, or drop --strict to skip them.")
@@ -111,35 +158,7 @@ struct Train: ParsableCommand {
             try trainer.resume(from: checkpointURL)
             run.model.metadata.provenance.settings = trainer.settings   // the run's, as the checkpoint holds them
         }
-        if data.validation.isEmpty { note("\(dataset.name) has no validation split: no early stopping; the last epoch's model is kept.") }
-
-        let objective = settings.selfCritical.map { "self-critical (CIDEr-D reward, \($0.samples) samples per image, \($0.baseline.rawValue) baseline) " } ?? ""
-        let what = settings.selfCritical == nil ? "\(data.samples.count) captions" : "\(trainer.sampleCount) images"
-        let ranks = group.size > 1 ? "batches of \(trainer.settings.batchSize) shared by \(group.size) ranks of \(trainer.team) threads" : "\(trainer.team) threads"
-        say("training \(architecture.rawValue) \(objective)on \(what) of \(dataset.name): vocabulary \(data.vocabulary.count), "
-            + "\(decoder.parameterCount) parameters, \(trainer.stepsPerEpoch) steps per epoch, "
-            + "\(ranks), \(Precision.defaultMatmul.rawValue) matrix products")
-        // mpirun kills its ranks on Ctrl-C, but forwards SIGUSR1: the way to stop a job at a step.
-        catchStopSignals(SIGINT, SIGUSR1)
-        let bars = group.isLeader ? EpochProgressBars() : nil
-        let summary = try trainer.run(checkpoint: checkpointURL, bestModel: outURL, log: logURL,
-                                      progress: bars?.update, shouldStop: { interruptRequested.load(ordering: .relaxed) })
-        bars?.finish()
-        for record in summary.history.suffix(3) {
-            let scores = ["BLEU-4", "CIDEr-D"].compactMap { k in record.validation[k].map { "\(k) \(String(format: "%.4f", $0))" } }
-            say("epoch \(record.epoch): loss \(String(format: "%.4f", record.trainLoss)), \(String(format: "%.0f", record.tokensPerSecond)) tokens/s"
-                  + (scores.isEmpty ? "" : ", " + scores.joined(separator: ", "))
-                  + (record.communicationSeconds.map { String(format: "; %.1f of its %.1f s summing gradients over the ranks", $0, record.seconds) } ?? ""))
-        }
-        switch summary.stopReason {
-        case .interrupted:
-            say("interrupted: checkpoint written to \(checkpointURL.path); continue with --resume")
-            throw ExitCode(130)
-        case .earlyStopping: say("stopped early: no better validation \(settings.monitoredMetric) for \(training.patience) epochs")
-        case .timeBudget: say("stopped: time budget of \(Int(training.timeBudget ?? 0)) s used")
-        case .completed: break
-        }
-        say("best model: \(outURL.path)" + (summary.bestScore.map { " (\(settings.monitoredMetric) \(String(format: "%.4f", $0)) at epoch \(summary.bestEpoch!))" } ?? ""))
+        return Prepared(run: run, dataset: dataset, architecture: architecture, out: outURL, checkpoint: checkpointURL, log: logURL)
     }
 }
 

@@ -178,6 +178,11 @@ struct MPITests {
         let bad = try runRanks(2, reliability.trainArguments(out: path("bad.safetensors"), extra: ["--lr", "-1"]))
         #expect(bad.status != 0)
         #expect(bad.stderr.components(separatedBy: "--lr").count == 2, "reported once: \(bad.stderr)")
+        // So is a check made after parsing, against the files.
+        let resume = try runRanks(2, reliability.trainArguments(out: path("never.safetensors"), extra: ["--resume"]))
+        #expect(resume.status != 0)
+        #expect(resume.stderr.components(separatedBy: "does not exist; start without --resume").count == 2, "reported once: \(resume.stderr)")
+        #expect(!resume.stderr.contains("MPI_ABORT"), "\(resume.stderr)")
     }
 }
 
