@@ -85,21 +85,15 @@ struct FeaturesExtract: ParsableCommand {
             return
         }
         // Under mpirun each rank encodes its slice into its own shard (resumable as any run), then the
-        // leader joins the shards in rank order: the file a single run writes.
-        if shard != nil { throw ValidationError("--shard is the rank's under mpirun: drop --shard (or run the shards without mpirun).") }
+        // leader joins the shards in rank order: the file a single run writes. The ranks agree on how
+        // the slices went first (CaptionTool.agree).
         let shardPath = { (rank: Int) in "\(out).rank-\(rank)-of-\(group.size)" }
-        var written = 0, failure: Error?
-        do {
+        let written = try CaptionTool.agree {
+            if shard != nil { throw ValidationError("--shard is the rank's under mpirun: drop --shard (or run the shards without mpirun).") }
             let (all, missing) = try imageList()
             // Every rank sees the same missing images; the leader reports them once.
-            written = try extract(all, range: group.share(of: all.count), missing: group.isLeader ? missing : [], into: shardPath(group.rank),
-                                  group: group)
-        } catch {
-            failure = error
-        }
-        if group.any(failure != nil) {
-            // The failing rank reports (and stops the job); the others leave quietly.
-            throw failure ?? GroupFailure("")
+            return try extract(all, range: group.share(of: all.count), missing: group.isLeader ? missing : [], into: shardPath(group.rank),
+                               group: group)
         }
         let counts = group.gather([Int32(written)]).map { Int($0[0]) }
         if group.isLeader {

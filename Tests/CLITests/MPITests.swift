@@ -166,7 +166,9 @@ struct MPITests {
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: reliability.dir.path).filter { $0.contains(".rank-") }
         #expect(leftovers.isEmpty, "\(leftovers)")
         let shard = try runRanks(2, ["features", "--data", shapes, "--out", path("x.safetensors"), "--shard", "0/2"])
-        #expect(shard.status != 0 && shard.stderr.contains("--shard is the rank's under mpirun"), "\(shard.stderr)")
+        #expect(shard.status != 0 && shard.stderr.components(separatedBy: "--shard is the rank's under mpirun").count == 2, "once: \(shard.stderr)")
+        let missing = try runRanks(2, ["features", "--images", path("no-such-folder"), "--out", path("y.safetensors")])
+        #expect(missing.status == 1 && missing.stderr.components(separatedBy: "cannot list").count == 2, "once: \(missing.stderr)")
     }
 
     @Test func commandsThatDoNotShareWorkRefuseToRunUnderMpirun() throws {

@@ -12,15 +12,8 @@ import TensorCore
 @Suite struct BatchShareTests {
     @Test(arguments: Architecture.allCases)
     func partsOfABatchSumToTheWholeBatch(_ arch: Architecture) throws {
-        let config = DecoderConfig(architecture: arch, vocabularySize: 40, featureSize: 16, embeddingSize: 8, hiddenSize: 12,
-                                   attentionSize: 6, dropout: 0.5)
-        let decoder = try makeDecoder(config, source: .initialise(seed: 3))
-        decoder.setTraining(true)
-        var rng = RandomGenerator(seed: 9)
-        let (b, l, t) = (5, 4, 8)
-        let grid = Tensor.randn([b, l, 16], rng: &rng)
-        let features = ImageFeatures(pooled: Tape.withoutRecording { grid.mean(axis: 1) }, grid: grid)
-        let tokens = FusedTrainingLossTests.captions(batch: b, width: t, vocabulary: 40, length: { 1 + $0 % (t - 2) }, rng: &rng)
+        let (decoder, features, tokens) = try FusedTrainingLossTests.smallBatch(arch)
+        let (b, t) = (tokens.shape[0], tokens.shape[1])
         let targets = (0..<b).map { r in (1..<t).filter { tokens.values[r * t + $0] != SpecialToken.pad }.count }
         func run(_ rows: Range<Int>) -> (Float, [Tensor]) {
             for p in decoder.parameters { p.grad = nil }

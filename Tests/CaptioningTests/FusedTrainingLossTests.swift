@@ -26,15 +26,7 @@ import TensorCore
 
     @Test(arguments: Architecture.allCases)
     func matchesTheUnfusedLossWithDropout(_ arch: Architecture) throws {
-        let config = DecoderConfig(architecture: arch, vocabularySize: 40, featureSize: 16, embeddingSize: 8, hiddenSize: 12,
-                                   attentionSize: 6, dropout: 0.5)
-        let decoder = try makeDecoder(config, source: .initialise(seed: 3))
-        decoder.setTraining(true)
-        var rng = RandomGenerator(seed: 9)
-        let (b, l, t) = (5, 4, 8)                  // the longest caption fills 7: the last column is padding only
-        let grid = Tensor.randn([b, l, 16], rng: &rng)
-        let features = ImageFeatures(pooled: Tape.withoutRecording { grid.mean(axis: 1) }, grid: grid)
-        let tokens = Self.captions(batch: b, width: t, vocabulary: 40, length: { 1 + $0 % (t - 2) }, rng: &rng)
+        let (decoder, features, tokens) = try Self.smallBatch(arch)
         func run(fused: Bool) -> (Float, [Tensor]) {
             for p in decoder.parameters { p.grad = nil }
             decoder.dropoutGenerator = RandomGenerator(seed: 77)
@@ -92,6 +84,21 @@ import TensorCore
     }
 
     /// <start> w… <end> <pad>… rows, row r holding length(r) random words.
+    /// A small `arch` decoder in training mode (dropout 0.5), and a batch of 5 random images and
+    /// captions of 8 tokens whose longest fills 7 (the last column is padding only).
+    static func smallBatch(_ arch: Architecture) throws -> (decoder: CaptionDecoder, features: ImageFeatures, tokens: IntTensor) {
+        let config = DecoderConfig(architecture: arch, vocabularySize: 40, featureSize: 16, embeddingSize: 8, hiddenSize: 12,
+                                   attentionSize: 6, dropout: 0.5)
+        let decoder = try makeDecoder(config, source: .initialise(seed: 3))
+        decoder.setTraining(true)
+        var rng = RandomGenerator(seed: 9)
+        let (b, l, t) = (5, 4, 8)
+        let grid = Tensor.randn([b, l, 16], rng: &rng)
+        let features = ImageFeatures(pooled: Tape.withoutRecording { grid.mean(axis: 1) }, grid: grid)
+        let tokens = captions(batch: b, width: t, vocabulary: 40, length: { 1 + $0 % (t - 2) }, rng: &rng)
+        return (decoder, features, tokens)
+    }
+
     static func captions(batch b: Int, width t: Int, vocabulary: Int, length: (Int) -> Int, rng: inout RandomGenerator) -> IntTensor {
         var ids = [Int32](repeating: 0, count: b * t)
         for r in 0..<b {

@@ -22,13 +22,6 @@ extension ProcessGroup {
     /// so the parts are in rank order, differ in size by at most one, and cover every item once.
     public func share(of count: Int) -> Range<Int> { (count * rank / size)..<(count * (rank + 1) / size) }
 
-    /// Whether any process passed true.
-    public func any(_ flag: Bool) -> Bool {
-        var value: [Float] = [flag ? 1 : 0]
-        value.withUnsafeMutableBufferPointer { sum($0) }
-        return value[0] > 0
-    }
-
     /// The leader's `values`, on every process, bit for bit.
     public func leaders(_ values: [Double]) -> [Double] {
         guard size > 1 else { return values }
@@ -38,6 +31,15 @@ extension ProcessGroup {
             Double(bitPattern: UInt64(UInt32(bitPattern: received[$0])) | UInt64(UInt32(bitPattern: received[$0 + 1])) << 32)
         }
     }
+}
+
+/// FNV-1a over 64 bits: what the processes of a group compare to agree that they hold the same
+/// data (`Trainer.checkTheGroupAgrees`).
+public struct Fingerprint {
+    public private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+    public init() {}
+    public mutating func add(_ word: UInt64) { value = (value ^ word) &* 0x100_0000_01B3 }
+    public mutating func add<Bytes: Sequence<UInt8>>(bytes: Bytes) { for byte in bytes { add(UInt64(byte)) } }
 }
 
 /// An error every process of a group raises at the same point, decided from figures they share

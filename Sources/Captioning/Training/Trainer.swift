@@ -333,25 +333,25 @@ public final class Trainer {
     /// other copies of the files, or an older checkpoint).
     func checkTheGroupAgrees() throws {
         guard group.size > 1 else { return }
-        var checksum: UInt64 = 0
+        var weights = Fingerprint()
         for p in model.decoder.parameters {
             UnsafeRawBufferPointer(start: p.data, count: p.count * 4).withMemoryRebound(to: UInt32.self) { words in
-                for w in words { checksum = checksum &* 0x100_0000_01B3 &+ UInt64(w) }
+                for w in words { weights.add(UInt64(w)) }
             }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]   // key order is otherwise free to differ between processes
-        let settingsJSON = (try? encoder.encode(settings)) ?? Data()
-        let settingsHash = settingsJSON.reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
-        var captions: UInt64 = 0xCBF2_9CE4_8422_2325
+        var settingsHash = Fingerprint()
+        settingsHash.add(bytes: (try? encoder.encode(settings)) ?? Data())
+        var captions = Fingerprint()
         for sample in samples {
-            captions = (captions ^ UInt64(sample.image)) &* 0x100_0000_01B3
-            for t in sample.tokens { captions = (captions ^ UInt64(UInt32(bitPattern: t))) &* 0x100_0000_01B3 }
+            captions.add(UInt64(sample.image))
+            for t in sample.tokens { captions.add(UInt64(UInt32(bitPattern: t))) }
         }
         let figures: [(String, UInt64)] = [
-            ("training captions", captions), ("feature rows", UInt64(features.count)), ("validation", validate == nil ? 0 : 1),
+            ("training captions", captions.value), ("feature rows", UInt64(features.count)), ("validation", validate == nil ? 0 : 1),
             ("epoch", UInt64(state.epoch)), ("step", UInt64(state.step)), ("optimizer steps", UInt64(optimizer.stepCount)),
-            ("settings", settingsHash), ("weights", checksum),
+            ("settings", settingsHash.value), ("weights", weights.value),
         ] + agreement.map { ($0.what, $0.value) }
         let mine = figures.flatMap { [Int32(truncatingIfNeeded: $0.1), Int32(truncatingIfNeeded: $0.1 >> 32)] }
         let all = group.gather(mine)

@@ -44,11 +44,9 @@ public struct TrainingRun {
         trainer = try Trainer(model: model, samples: data.samples, features: features, settings: settings,
                               selfCritical: corpus, group: group,
                               validate: data.validation.isEmpty ? nil : { data.validate($0, features: features, maxWords: maxWords, group: group) })
-        var validation: UInt64 = 0xCBF2_9CE4_8422_2325
-        for item in data.validation {
-            for byte in "\(item.row) \(item.image) \(item.references.joined(separator: "\n"))".utf8 { validation = (validation ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        }
-        trainer.agreement = [("validation images", validation)]
+        var validation = Fingerprint()
+        for item in data.validation { validation.add(bytes: "\(item.row) \(item.image) \(item.references.joined(separator: "\n"))".utf8) }
+        trainer.agreement = [("validation images", validation.value)]
         self.data = data
         self.model = model
         self.settings = settings
