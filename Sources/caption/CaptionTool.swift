@@ -49,11 +49,21 @@ struct CaptionTool: AsyncParsableCommand {
         job?.finish()
     }
 
+    /// Every rank leaves with `code` once rank 0 has said `message`: the others wait for it, so mpirun
+    /// does not print its report of their exit in the middle of rank 0's sentence.
+    static func leaveTogether(code: Int32, leaderSays message: String, on handle: FileHandle) -> Never {
+        if let job, job.isLeader, !message.isEmpty { handle.write(Data((message + "\n").utf8)) }
+        job?.barrier()
+        job?.finish()
+        Foundation.exit(code)
+    }
+
     /// Parses the command line; in a job, the ranks agree on it (`agree`) before any of them starts.
     static func agreeOnTheCommand() throws -> ParsableCommand {
         try agree {
             let command = try parseAsRoot()
-            if let job, job.size > 1, !(command is Train || command is FeaturesExtract) {
+            // (`--help` parses as ArgumentParser's own help command, which every rank may run.)
+            if let job, job.size > 1, !(command is Train || command is FeaturesExtract || type(of: command)._commandName == "help") {
                 throw ValidationError("caption \(type(of: command)._commandName) runs in one process; under mpirun only caption train and caption features share their work: run it without mpirun.")
             }
             return command
@@ -92,16 +102,13 @@ struct CaptionTool: AsyncParsableCommand {
             exit(withError: error)
         }
         if let unanimous = error as? Unanimous {
-            job.finish()
-            if job.isLeader { exit(withError: unanimous.error) }
-            Foundation.exit(exitCode(for: unanimous.error).rawValue)
+            let code = exitCode(for: unanimous.error).rawValue
+            leaveTogether(code: code, leaderSays: fullMessage(for: unanimous.error), on: code == 0 ? .standardOutput : .standardError)
         }
         let code = exitCode(for: error).rawValue
         let message = fullMessage(for: error)
         if let failure = error as? GroupFailure {
-            if job.isLeader && !failure.description.isEmpty { FileHandle.standardError.write(Data("Error: \(failure.description)\n".utf8)) }
-            job.finish()
-            Foundation.exit(1)
+            leaveTogether(code: 1, leaderSays: failure.description.isEmpty ? "" : "Error: \(failure.description)", on: .standardError)
         }
         if code == 0 || (error is ExitCode && message.isEmpty) {
             if job.isLeader && !message.isEmpty { print(message) }

@@ -176,6 +176,8 @@ struct MPITests {
         #expect(run.status != 0)
         let sentence = "caption evaluate runs in one process; under mpirun only caption train and caption features share their work"
         #expect(run.stderr.components(separatedBy: sentence).count == 2, "reported once: \(run.stderr)")
+        let help = try runRanks(2, ["train", "--help"])
+        #expect(help.status == 0 && help.stdout.components(separatedBy: "OVERVIEW:").count == 2, "help printed once: \(help.stdout) \(help.stderr)")
         // A flag every rank rejects is reported once, by rank 0.
         let bad = try runRanks(2, reliability.trainArguments(out: path("bad.safetensors"), extra: ["--lr", "-1"]))
         #expect(bad.status != 0)
