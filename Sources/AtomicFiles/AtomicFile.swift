@@ -64,6 +64,10 @@ public enum AtomicFile {
 public struct AtomicFileError: Error, CustomStringConvertible {
     public let path: String, reason: String
     public var description: String { "cannot write \(path) (\(reason)): choose a writable location with free space." }
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
 
     /// The plain reason inside a Foundation error ("No space left on device"), not its
     /// "NSCocoaErrorDomain error 512" wrapper.

@@ -20,8 +20,8 @@ struct FeaturesExtract: ParsableCommand {
         commandName: "extract",
         abstract: "Write grid [N, L, C] and pooled [N, C] features of the images (the default of `caption features`).",
         discussion: """
-            Finished batches are kept in OUT.partial/ until the file is complete, so running the same command \
-            again resumes where it stopped. Images that cannot be read are reported one per line and skipped \
+            Features are written once, into a draft in OUT.partial/ with a journal of the finished batches, and the \
+            draft becomes OUT when it is complete, so running the same command again resumes where it stopped. Images that cannot be read are reported one per line and skipped \
             (or stop the run with --strict). Under `mpirun -np N` each rank encodes its slice (as --shard r/N) and \
             rank 0 joins the slices into OUT.
             """)
@@ -134,22 +134,46 @@ struct FeaturesExtract: ParsableCommand {
         let batches = stride(from: 0, to: list.count, by: batchSize).map { $0..<min($0 + batchSize, list.count) }
         let progress = reports ? ProgressBar(group == nil ? "features" : "features (rank 0 of \(group!.size))", total: list.count, unit: "images") : nil
         let started = Date()
+        // Rows go straight into the output-to-be (its draft in OUT.partial/); each batch also leaves
+        // a small journal entry there (its names, failures, pooled rows and the fingerprint of its
+        // grid rows), so a later run keeps the batches, from the first on, whose rows are still
+        // what was written (the last ones may not have reached the disk).
+        let draft = try SafetensorsDraft(partial.appendingPathComponent("features.draft"),
+                                         headerCapacity: SafetensorsDraft.capacity(forHeaderOf: FeatureFileWriter.largestHeader(names: list.map(\.name), encoder: model.name)))
+        let elementSize = SafetensorsHeader.elementSizes[format.rawValue]!
+        var rows: [String] = [], pooled = Data(), cells = 0, channels = 0
         var done = 0, encodedThisRun = 0, skipped = missing.count, resumed = 0
         var clock = PhaseClock()
-        var parts: [URL] = []
         for (k, range) in batches.enumerated() {
-            let part = partial.appendingPathComponent(String(format: "batch-%06d.safetensors", k))
-            parts.append(part)
+            let resuming = encodedThisRun == 0
+            let journal = partial.appendingPathComponent(String(format: "batch-%06d.safetensors", k))
             let expected = list[range].map(\.name)
             let expectedJSON = String(decoding: try JSONEncoder().encode(expected), as: UTF8.self)
-            if let finished = try? SafeTensors.read(part), finished.metadata["expected"] == expectedJSON,
-               finished.metadata["encoder"] == model.name, finished.metadata["format"] == format.rawValue {
-                let failed = (try? JSONDecoder().decode([[String]].self, from: Data((finished.metadata["failed"] ?? "[]").utf8))) ?? []
-                for entry in failed { FileHandle.standardError.write(Data("caption: skipped (earlier run): \(entry.last ?? "")\n".utf8)) }
-                skipped += failed.count
-                done += range.count
-                resumed += range.count
-                continue
+            if resuming, let finished = try? SafeTensors.read(journal), finished.metadata["expected"] == expectedJSON,
+               finished.metadata["encoder"] == model.name, finished.metadata["format"] == format.rawValue,
+               finished.metadata["first_row"] == String(rows.count),
+               let names = try? JSONDecoder().decode([String].self, from: Data((finished.metadata["images"] ?? "").utf8)),
+               let shape = try? JSONDecoder().decode([Int].self, from: Data((finished.metadata["grid_shape"] ?? "").utf8)), shape.count == 2,
+               names.isEmpty || (finished["pooled"]?.shape == [names.count, shape[1]] && (rows.isEmpty || shape == [cells, channels])) {
+                let rowBytes = shape[0] * shape[1] * elementSize
+                var fingerprint = Fingerprint()
+                if let stored = draft.read((rows.count * rowBytes)..<((rows.count + names.count) * rowBytes)) {
+                    stored.withUnsafeBytes { fingerprint.add(raw: $0) }
+                }
+                if finished.metadata["rows_fingerprint"] == String(fingerprint.value) {
+                    let failed = (try? JSONDecoder().decode([[String]].self, from: Data((finished.metadata["failed"] ?? "[]").utf8))) ?? []
+                    for entry in failed { FileHandle.standardError.write(Data("caption: skipped (earlier run): \(entry.last ?? "")\n".utf8)) }
+                    if !names.isEmpty {
+                        (cells, channels) = (shape[0], shape[1])
+                        let stored = finished["pooled"]!
+                        format.append(UnsafeBufferPointer(start: stored.data, count: stored.count), to: &pooled)
+                    }
+                    rows += names
+                    skipped += failed.count
+                    done += range.count
+                    resumed += range.count
+                    continue
+                }
             }
             let batch = clock.time(\.reading) {
                 ImageBatch.load(list[range].map(\.url), preprocessing: model.preprocessing, maxPixels: maxPixels)
@@ -161,26 +185,40 @@ struct FeaturesExtract: ParsableCommand {
                 failed.append([expected[failure.index], failure.reason])
             }
             skipped += failed.count
-            var file = SafeTensors(metadata: [
-                "images": String(decoding: try JSONEncoder().encode(batch.decoded.map { expected[$0] }), as: UTF8.self),
+            let names = batch.decoded.map { expected[$0] }
+            var entry = SafeTensors(metadata: [
+                "images": String(decoding: try JSONEncoder().encode(names), as: UTF8.self),
                 "expected": expectedJSON, "failed": String(decoding: try JSONEncoder().encode(failed), as: UTF8.self),
-                "encoder": model.name, "image_size": String(crop), "format": format.rawValue,
+                "encoder": model.name, "format": format.rawValue, "first_row": String(rows.count),
             ])
+            var fingerprint = Fingerprint()
             if !batch.decoded.isEmpty {
                 let features = try clock.time(\.encoding) {
                     try model.encode(batch.pixels, batch: batch.decoded.count, height: crop, width: crop)
                 }
-                file.tensors["grid"] = Tensor(shape: [features.batch, features.cells, features.channels], values: features.grid)
-                file.tensors["pooled"] = Tensor(shape: [features.batch, features.channels], values: features.pooled)
+                (cells, channels) = (features.cells, features.channels)
+                try clock.time(\.writing) {
+                    var bytes = Data()
+                    features.grid.withUnsafeBufferPointer { format.append($0, to: &bytes) }
+                    try bytes.withUnsafeBytes { grid in
+                        fingerprint.add(raw: grid)
+                        try draft.write(grid, at: rows.count * cells * channels * elementSize)
+                    }
+                }
+                features.pooled.withUnsafeBufferPointer { format.append($0, to: &pooled) }
+                entry.tensors["pooled"] = Tensor(shape: [features.batch, features.channels], values: features.pooled)
             }
-            try clock.time(\.writing) { try file.write(to: part, floatFormat: format) }
+            entry.metadata["grid_shape"] = "[\(cells),\(channels)]"
+            entry.metadata["rows_fingerprint"] = String(fingerprint.value)
+            try clock.time(\.writing) { try entry.write(to: journal, floatFormat: format) }
+            rows += names
             done += range.count
             encodedThisRun += range.count
             let rate = Double(encodedThisRun) / max(Date().timeIntervalSince(started), 1e-9)
             progress?.update(done, rate: rate, note: skipped > 0 ? "\(skipped) skipped" : "")
         }
         progress?.finish()
-        let written = list.count - skipped + missing.count
+        let written = rows.count
         if written == 0 && group != nil {
             try? FileManager.default.removeItem(at: partial)
             return 0
@@ -192,7 +230,9 @@ struct FeaturesExtract: ParsableCommand {
                                  + ": fix or replace the images and run again.")
         }
         try clock.time(\.writing) {
-            try FeatureFileWriter.assemble(parts: parts, into: outURL, float16: float16, encoder: model.name, imageSize: crop)
+            try pooled.withUnsafeBytes { try draft.write($0, at: written * cells * channels * elementSize) }
+            try draft.finish(tensors: FeatureFileWriter.tensors(count: written, cells: cells, channels: channels, format: format),
+                             metadata: FeatureFileWriter.metadata(images: rows, encoder: model.name, imageSize: crop), into: outURL)
         }
         try? FileManager.default.removeItem(at: partial)
         var summary = "wrote features of \(written) images to \(out) in " + clock.summary(total: Date().timeIntervalSince(started))

@@ -226,6 +226,31 @@ import TestSupport
         try expectSameTensors(path("g.safetensors"), path("fresh.safetensors"), "features after the restart")
     }
 
+    /// A resumed feature run checks the grid rows each finished batch left in the draft: a batch
+    /// whose rows changed on disk (a crash before they reached it) is encoded again, with every batch
+    /// after it, and the file equals a fresh run's.
+    @Test func aResumedFeatureRunReencodesBatchesWhoseRowsChanged() throws {
+        try shapesImages(["a.png", "b.png", "c.png"], in: "rows")
+        try write("rows/d.png", "not a picture")
+        let arguments = ["features", "--images", path("rows"), "--batch-size", "1"]
+        let stopped = try runCaption(arguments + ["--out", path("r.safetensors"), "--strict"])
+        if stopped.stderr.contains("bootstrap") { return }
+        #expect(stopped.status != 0 && stopped.stderr.contains("d.png"), "\(stopped.stderr)")
+        let journal = try SafeTensors.read(URL(fileURLWithPath: path("r.safetensors.partial/batch-000000.safetensors")))
+        let shape = try JSONDecoder().decode([Int].self, from: Data(try #require(journal.metadata["grid_shape"]).utf8))
+        let rowBytes = UInt64(shape[0] * shape[1] * 4)
+        let draft = try FileHandle(forUpdating: URL(fileURLWithPath: path("r.safetensors.partial/features.draft")))
+        let end = try draft.seekToEnd()                   // the header room, then rows a, b, c
+        try draft.seek(toOffset: end - rowBytes - rowBytes / 2)
+        try draft.write(contentsOf: Data(repeating: 0xAB, count: 16))   // in b's rows
+        try draft.close()
+
+        let resumed = try runCaption(arguments + ["--out", path("r.safetensors")])
+        #expect(resumed.status == 0 && resumed.stdout.contains("(1 resumed from an earlier run)"), "\(resumed.stdout) \(resumed.stderr)")
+        #expect(try runCaption(arguments + ["--out", path("fresh.safetensors")]).status == 0)
+        try expectSameTensors(path("r.safetensors"), path("fresh.safetensors"), "features after rows were damaged")
+    }
+
     /// Ctrl-C in the middle of a feature run keeps its finished batches in OUT.partial/ and writes no
     /// OUT; the next run resumes from them and writes the same features as a run never stopped.
     @Test func anInterruptedFeatureRunResumesToTheSameFeatures() throws {

@@ -91,4 +91,46 @@ import TestSupport
         }
         #expect(try SafeTensors.read(url)["x"]?.scalars == [1])
     }
+
+    /// A draft written in uneven pieces (rows of 1,001 floats, pieces larger than the 4 MiB staging
+    /// buffer), dropped half-way and reopened, ends as the file the one-shot writer makes, tensor by
+    /// tensor, with its header padded to the room kept for it. /dev/shm is tmpfs, where the direct
+    /// writes may be refused and the draft writes through the cache.
+    @Test(arguments: ["temporary", "/dev/shm"]) func aDraftResumedHalfWayEqualsTheOneShotFile(place: String) throws {
+        let dir = try TemporaryDirectory()
+        guard place == "temporary" || FileManager.default.isWritableFile(atPath: place) else { return }
+        let folder = place == "temporary" ? dir.url : URL(fileURLWithPath: place).appendingPathComponent("draft-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { if place != "temporary" { try? FileManager.default.removeItem(at: folder) }; withExtendedLifetime(dir) {} }
+        let width = 1_001, rows = 3_000
+        let grid = (0..<(rows * width)).map { Float($0 % 9_973) * 0.5 - 7 }
+        let pooled = (0..<rows).map { Float($0) }
+        let tensors: [SafetensorsWriter.Planned] = [.init(name: "grid", dtype: "F32", shape: [rows, width]), .init(name: "pooled", dtype: "F32", shape: [rows])]
+        let metadata = ["note": "in place"]
+        let capacity = SafetensorsDraft.capacity(forHeaderOf: SafetensorsWriter.header(for: tensors, metadata: metadata).count + 100)
+        let draftURL = folder.appendingPathComponent("f.draft"), out = folder.appendingPathComponent("f.safetensors")
+        let pieces = [0..<7, 7..<1_500, 1_500..<1_800]   // rows; the second piece is 6 MB
+        try grid.withUnsafeBytes { bytes in
+            let rowBytes = width * 4
+            do {
+                let draft = try SafetensorsDraft(draftURL, headerCapacity: capacity)
+                for piece in pieces {
+                    try draft.write(UnsafeRawBufferPointer(rebasing: bytes[(piece.lowerBound * rowBytes)..<(piece.upperBound * rowBytes)]), at: piece.lowerBound * rowBytes)
+                }
+            }   // dropped unfinished, as a run that stops
+            let draft = try SafetensorsDraft(draftURL, headerCapacity: capacity)
+            #expect(draft.read(0..<(1_800 * rowBytes)).map { Array($0) } == Array(bytes[0..<(1_800 * rowBytes)]), "what the first run wrote is kept")
+            try draft.write(UnsafeRawBufferPointer(rebasing: bytes[(1_800 * rowBytes)...]), at: 1_800 * rowBytes)
+            try pooled.withUnsafeBytes { try draft.write($0, at: rows * rowBytes) }
+            try draft.finish(tensors: tensors, metadata: metadata, into: out)
+        }
+        #expect(!FileManager.default.fileExists(atPath: draftURL.path))
+        let back = try SafeTensors.read(out)
+        #expect(back.metadata == metadata)
+        #expect(back["grid"]?.shape == [rows, width] && back["grid"]?.scalars == grid)
+        #expect(back["pooled"]?.scalars == pooled)
+        let data = try Data(contentsOf: out)
+        #expect(data.count == capacity + (rows * width + rows) * 4)
+        #expect(Int(data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }) + 8 == capacity, "the header fills its room")
+    }
 }

@@ -51,16 +51,31 @@ public enum FeatureFileWriter {
             pooled.append(try bytes(of: "pooled", partPooled, in: data, file: part.path, as: format))
             grids.append((part, data, grid))
         }
-        let count = images.count
         if cells < 0 { (cells, channels) = (0, 0) }
-        let metadata = ["images": String(decoding: try JSONEncoder().encode(images), as: UTF8.self),
-                        "encoder": encoderName ?? "unknown", "image_size": String(size ?? 0)]
-        let writer = try SafetensorsWriter(url, tensors: [.init(name: "grid", dtype: format.rawValue, shape: [count, cells, channels]),
-                                                          .init(name: "pooled", dtype: format.rawValue, shape: [count, channels])],
-                                           metadata: metadata)
+        let writer = try SafetensorsWriter(url, tensors: tensors(count: images.count, cells: cells, channels: channels, format: format),
+                                           metadata: metadata(images: images, encoder: encoderName ?? "unknown", imageSize: size ?? 0))
         for (part, data, grid) in grids { try writer.append(bytes(of: "grid", grid, in: data, file: part.path, as: format)) }
         try writer.append(pooled)
         try writer.finish()
+    }
+
+    /// The layout of a feature file of `count` images: grid rows, then pooled rows.
+    public static func tensors(count: Int, cells: Int, channels: Int, format: SafeTensors.FloatFormat) -> [SafetensorsWriter.Planned] {
+        [.init(name: "grid", dtype: format.rawValue, shape: [count, cells, channels]),
+         .init(name: "pooled", dtype: format.rawValue, shape: [count, channels])]
+    }
+
+    public static func metadata(images: [String], encoder: String, imageSize: Int) -> [String: String] {
+        ["images": String(decoding: try! JSONEncoder().encode(images), as: UTF8.self), "encoder": encoder, "image_size": String(imageSize)]
+    }
+
+    /// Bytes the header of a feature file holding any of `names` (encoded by `encoder`) may need: the
+    /// header of all of them, with every number wider than it can be (count 99…9 with as many
+    /// digits as `names.count`, 99,999 cells, channels and pixels).
+    public static func largestHeader(names: [String], encoder: String) -> Int {
+        let count = Int(String(repeating: "9", count: String(names.count).count))!, wide = 99_999
+        return SafetensorsWriter.header(for: tensors(count: count, cells: wide, channels: wide, format: .f32),
+                                        metadata: metadata(images: names, encoder: encoder, imageSize: wide)).count
     }
 
     /// The bytes of tensor `name` (`entry`) of a mapped part as `format`: its own bytes where it is

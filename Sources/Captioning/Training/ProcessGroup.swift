@@ -34,12 +34,18 @@ extension ProcessGroup {
 }
 
 /// FNV-1a over 64 bits: what the processes of a group compare to agree that they hold the same
-/// data (`Trainer.checkTheGroupAgrees`).
+/// data (`Trainer.checkTheGroupAgrees`), and what a resumed feature run checks finished rows by.
 public struct Fingerprint {
     public private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
     public init() {}
     public mutating func add(_ word: UInt64) { value = (value ^ word) &* 0x100_0000_01B3 }
     public mutating func add<Bytes: Sequence<UInt8>>(bytes: Bytes) { for byte in bytes { add(UInt64(byte)) } }
+    /// Memory a word at a time (megabytes of feature rows), then the bytes left over.
+    public mutating func add(raw: UnsafeRawBufferPointer) {
+        let words = raw.count / 8
+        for i in 0..<words { add(raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+        add(bytes: raw[(words * 8)...])
+    }
 }
 
 /// An error every process of a group raises at the same point, decided from figures they share
