@@ -154,6 +154,7 @@ struct FeaturesExtract: ParsableCommand {
                finished.metadata["first_row"] == String(rows.count),
                let names = try? JSONDecoder().decode([String].self, from: Data((finished.metadata["images"] ?? "").utf8)),
                let shape = try? JSONDecoder().decode([Int].self, from: Data((finished.metadata["grid_shape"] ?? "").utf8)), shape.count == 2,
+               shape.allSatisfy({ (0...1 << 20).contains($0) }),
                names.isEmpty || (finished["pooled"]?.shape == [names.count, shape[1]] && (rows.isEmpty || shape == [cells, channels])) {
                 let rowBytes = shape[0] * shape[1] * elementSize
                 var fingerprint = Fingerprint()
@@ -309,6 +310,9 @@ struct PartialRun: Codable, Equatable {
     var batchSize: Int
     var format: String
     var maxPixels: Int
+    /// What the folder holds: 2 is a draft of OUT plus journal entries (1, without the field, held
+    /// whole batches as parts); a folder of another layout starts over.
+    var layout = 2
 
     init(images: [URL], encoder: String, weights: URL, batchSize: Int, format: String, maxPixels: Int) {
         self.images = images.map(FileStamp.init)

@@ -40,10 +40,15 @@ public struct Fingerprint {
     public init() {}
     public mutating func add(_ word: UInt64) { value = (value ^ word) &* 0x100_0000_01B3 }
     public mutating func add<Bytes: Sequence<UInt8>>(bytes: Bytes) { for byte in bytes { add(UInt64(byte)) } }
-    /// Memory a word at a time (megabytes of feature rows), then the bytes left over.
+    /// Memory a word at a time (megabytes of feature rows), then the bytes left over. A word's
+    /// high bits are folded down after each step: FNV's multiply carries differences only upwards,
+    /// so two flips of bit 63 (two float signs) would otherwise cancel.
     public mutating func add(raw: UnsafeRawBufferPointer) {
         let words = raw.count / 8
-        for i in 0..<words { add(raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+        for i in 0..<words {
+            add(raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))
+            value ^= value >> 29
+        }
         add(bytes: raw[(words * 8)...])
     }
 }

@@ -76,11 +76,14 @@ public final class SafetensorsDraft {
     /// Bytes before the body: the 8-byte length and the JSON header with its padding (whole blocks).
     public let headerCapacity: Int
     private static let block = 4096, stagingSize = 4 << 20
-    /// Linux's O_DIRECT, which Glibc hides from Swift behind _GNU_SOURCE (its value differs by CPU).
-    #if arch(x86_64)
-    private static let openDirect: Int32 = 0o40000
+    /// Linux's O_DIRECT, which Glibc hides from Swift behind _GNU_SOURCE (its value differs by CPU);
+    /// elsewhere the draft writes through the cache.
+    #if os(Linux) && arch(x86_64)
+    private static let openDirect: Int32? = 0o40000
+    #elseif os(Linux) && arch(arm64)
+    private static let openDirect: Int32? = 0o200000
     #else
-    private static let openDirect: Int32 = 0o200000
+    private static let openDirect: Int32? = nil
     #endif
     private var descriptor: Int32
     private var direct: Int32
@@ -98,7 +101,7 @@ public final class SafetensorsDraft {
         self.headerCapacity = headerCapacity
         descriptor = open(url.path, O_RDWR | O_CREAT, 0o644)
         guard descriptor >= 0 else { throw AtomicFileError(path: url.path, reason: String(cString: strerror(errno))) }
-        direct = open(url.path, O_WRONLY | Self.openDirect)
+        direct = Self.openDirect.map { open(url.path, O_WRONLY | $0) } ?? -1
         var memory: UnsafeMutableRawPointer?
         precondition(posix_memalign(&memory, Self.block, Self.stagingSize) == 0, "out of memory for a 4 MiB buffer")
         staging = memory!
@@ -129,7 +132,9 @@ public final class SafetensorsDraft {
             stagingOffset = position / Self.block * Self.block
             staged = position - stagingOffset
             guard read(into: UnsafeMutableRawBufferPointer(start: staging, count: staged), atFile: stagingOffset) else {
-                throw AtomicFileError(path: url.path, reason: "the rows before byte \(position) are missing")
+                (stagingOffset, staged) = (-1, 0)
+                throw SafeTensorsError(file: url.path, problem: "ends before byte \(position), where the next rows go",
+                                       fix: "delete the folder it is in and run again")
             }
         }
         precondition(position == stagingOffset + staged, "SafetensorsDraft writes its body in order")
@@ -192,6 +197,7 @@ public final class SafetensorsDraft {
                 if errno == EINTR { continue }
                 return errno
             }
+            if written == 0 { return EIO }
             done += written
         }
         return 0
