@@ -2,20 +2,19 @@ import Foundation
 import TensorCore
 
 /// Writes the feature file `FeatureStore` reads (safetensors: `grid` [N, L, C], `pooled` [N, C],
-/// metadata `images`, `encoder`, `image_size`) from parts that each hold some rows in the same
-/// format: the finished batches of `caption features`, or the shards `caption features merge` joins.
-/// Rows are streamed to a temporary file beside the output and renamed into place, so memory stays
+/// metadata `images`, `encoder`, `image_size`) from feature files that each hold some rows: the
+/// shards `caption features merge` joins, or the ranks' slices under `mpirun` (a single run writes
+/// its file in place, `SafetensorsDraft`). Rows are streamed to a temporary file beside the output and renamed into place, so memory stays
 /// at one part and an existing output is never left half-written.
 public enum FeatureFileWriter {
     /// Joins `parts` in order into `url`. Parts with no rows are skipped; all others must agree on
     /// encoder, image size and grid shape, and no image may appear twice.
-    public static func assemble(parts: [URL], into url: URL, float16: Bool,
-                                encoder: String? = nil, imageSize: Int? = nil) throws {
+    public static func assemble(parts: [URL], into url: URL, float16: Bool) throws {
         let format: SafeTensors.FloatFormat = float16 ? .f16 : .f32
         var images: [String] = [], seen: Set<String> = []
         var grids: [(part: URL, data: Data, grid: SafetensorsHeader.Entry)] = []   // mapped, copied below
         var cells = -1, channels = -1
-        var encoderName = encoder, size = imageSize
+        var encoderName: String?, size: Int?
         var pooled = Data()   // [N, C] in `format`, small enough to hold
         for part in parts {
             // Each part is mapped and its header parsed once; rows are copied as bytes.
@@ -79,8 +78,7 @@ public enum FeatureFileWriter {
     }
 
     /// The bytes of tensor `name` (`entry`) of a mapped part as `format`: its own bytes where it is
-    /// stored so (the usual case: `caption features` writes its batches in the output's format), else
-    /// converted.
+    /// stored so (the usual case: shards are merged in the format they were made in), else converted.
     static func bytes(of name: String, _ entry: SafetensorsHeader.Entry, in data: Data, file: String,
                       as format: SafeTensors.FloatFormat) throws -> Data {
         if entry.dtype == format.rawValue { return data[(data.startIndex + entry.bytes.lowerBound)..<(data.startIndex + entry.bytes.upperBound)] }
